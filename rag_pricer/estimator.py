@@ -1,0 +1,60 @@
+"""The Python API: ``Estimator.from_settings().estimate("...")``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rag_pricer.estimate import Estimate
+from rag_pricer.pricer import Pricer, QueryLike
+from rag_pricer.registry import Strategy, registry
+from rag_pricer.resources import Resources
+from rag_pricer.settings import Settings
+
+
+class Estimator:
+    """Prices descriptions with any registered strategy; pricers are built once and reused.
+
+    >>> from rag_pricer import Estimator
+    >>> estimator = Estimator.from_settings()                   # doctest: +SKIP
+    >>> estimator.estimate("Delphi FG0166 fuel pump module").price  # doctest: +SKIP
+    """
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self._pricers: dict[tuple[str, tuple[tuple[str, Any], ...]], Pricer] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> Estimator:
+        """Build from settings (environment and ``.env``), with field overrides, e.g. ``store_path=...``."""
+        settings = settings or Settings()
+        if overrides:
+            settings = settings.model_copy(update=overrides)
+        return cls(Resources(settings))
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
+
+    def strategies(self) -> list[Strategy]:
+        return registry.all()
+
+    def pricer(self, strategy: str | None = None, **options: Any) -> Pricer:
+        """The pricer for ``strategy`` (default: settings ``strategy``) with these options."""
+        spec = registry.get(strategy or self.settings.strategy)
+        options = {"k": self.settings.k, **{k: v for k, v in options.items() if v is not None}}
+        key = (spec.name, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        with self._lock:
+            if key not in self._pricers:
+                pricer = spec.build(self.resources, **options)
+                pricer.max_chars = self.settings.max_description_chars
+                self._pricers[key] = pricer
+            return self._pricers[key]
+
+    def estimate(self, description: QueryLike, strategy: str | None = None, **options: Any) -> Estimate:
+        return self.pricer(strategy, **options).estimate(description)
+
+    def estimate_many(self, descriptions: Sequence[QueryLike], strategy: str | None = None, **options: Any) -> list[Estimate]:
+        return self.pricer(strategy, **options).estimate_many(descriptions)

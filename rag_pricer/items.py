@@ -1,0 +1,172 @@
+"""The ``Item`` type, its prompts, and the reader of curated items files (JSONL, optionally gzipped)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+QUESTION = "How much does this cost to the nearest dollar?"
+PRICE_PREFIX = "Price is $"
+MIN_PRICE = 0.5
+MAX_PRICE = 999.49
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot become an ``Item``; ``reason`` is a short, countable label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Item:
+    """One product with its true price. ``details`` keeps the raw JSON string of the source."""
+
+    id: str
+    title: str
+    text: str
+    price: float
+    category: str | None = None
+    details: str | None = None
+    split: str | None = None
+    source: str | None = None
+
+    @property
+    def description(self) -> str:
+        """Title and text: what is embedded and what the LLM reads."""
+        return f"{self.title}\n{self.text}".strip()
+
+    def test_prompt(self) -> str:
+        """The course's prompt without the answer: ends with ``Price is $``."""
+        return f"{QUESTION}\n\n{self.description}\n\n{PRICE_PREFIX}"
+
+    def prompt(self) -> str:
+        """The course's training prompt: the test prompt followed by the rounded price."""
+        return f"{self.test_prompt()}{round(self.price)}.00"
+
+    def details_dict(self) -> dict[str, Any]:
+        """``details`` parsed; an unparsable or missing value gives ``{}``."""
+        if not self.details:
+            return {}
+        try:
+            value = json.loads(self.details)
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Any) -> Item:
+        """Validate one JSON object of the curated format; raise ``InvalidRecord`` with a reason."""
+        if not isinstance(record, dict):
+            raise InvalidRecord("not_an_object")
+        item_id = record.get("id")
+        if not isinstance(item_id, str) or not item_id.strip():
+            raise InvalidRecord("missing_id")
+        title = record.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise InvalidRecord("missing_title", item_id)
+        text = record.get("text") or ""
+        if not isinstance(text, str):
+            raise InvalidRecord("bad_text", item_id)
+        price = _as_price(record.get("price"))
+        if price is None:
+            raise InvalidRecord("bad_price", item_id)
+        details = record.get("details")
+        if details is not None and not isinstance(details, str):
+            details = json.dumps(details)
+        return cls(
+            id=item_id.strip(),
+            title=title.strip(),
+            text=text.strip(),
+            price=price,
+            category=record.get("category") or None,
+            details=details,
+            split=record.get("split") or None,
+            source=record.get("source") or None,
+        )
+
+
+def _as_price(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        price = float(value)
+    except ValueError:
+        return None
+    return price if price > 0 and price == price and price != float("inf") else None
+
+
+def open_text(path: str | Path, mode: str = "rt") -> TextIO:
+    """Open a text file, transparently gunzipping ``*.gz``."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]
+    return open(path, mode, encoding="utf-8")
+
+
+@dataclass
+class ItemReader:
+    """Reads curated items, counting unusable records by reason instead of failing.
+
+    >>> reader = ItemReader("items.jsonl.gz", split="train", limit=100)  # doctest: +SKIP
+    >>> items = list(reader); reader.skipped  # doctest: +SKIP
+    """
+
+    path: str | Path
+    split: str | None = None
+    limit: int | None = None
+    read: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def __iter__(self) -> Iterator[Item]:
+        if not Path(self.path).exists():
+            raise FileNotFoundError(f"items file not found: {self.path}")
+        yielded = 0
+        with open_text(self.path) as handle:
+            for line in handle:
+                if self.limit is not None and yielded >= self.limit:
+                    return
+                if not line.strip():
+                    continue
+                self.read += 1
+                item = self._parse(line)
+                if item is None:
+                    continue
+                if self.split and item.split != self.split:
+                    continue
+                yielded += 1
+                yield item
+
+    def _parse(self, line: str) -> Item | None:
+        try:
+            return Item.from_record(json.loads(line))
+        except json.JSONDecodeError:
+            self.skipped["invalid_json"] += 1
+        except InvalidRecord as error:
+            self.skipped[error.reason] += 1
+        return None
+
+
+def read_items(path: str | Path, split: str | None = None, limit: int | None = None) -> list[Item]:
+    """All usable items of a curated file (optionally one split, the first ``limit`` of it)."""
+    return list(ItemReader(path, split=split, limit=limit))
+
+
+def write_items(items: Iterable[Item], path: str | Path) -> int:
+    """Write items as curated JSONL (gzipped when the name ends in .gz); returns the count."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open_text(path, "wt") as handle:
+        for item in items:
+            handle.write(json.dumps(item.to_record(), ensure_ascii=False) + "\n")
+            count += 1
+    return count

@@ -1,0 +1,51 @@
+"""The one contract every pricing strategy implements."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from rag_pricer.estimate import Estimate, Query
+from rag_pricer.items import Item
+
+QueryLike = str | Item | Query
+
+
+class Pricer(ABC):
+    """Estimates prices. Subclasses implement ``_estimate_many`` on validated queries.
+
+    ``estimate`` and ``estimate_many`` validate inputs (empty descriptions raise
+    ``InvalidQuery``; long ones are truncated) and time the work; a batch shares its latency
+    evenly between its estimates.
+    """
+
+    #: registry name, set by ``rag_pricer.registry.register``
+    name: str = "pricer"
+    #: descriptions longer than this are truncated before pricing
+    max_chars: int = 4000
+
+    def estimate(self, query: QueryLike) -> Estimate:
+        return self.estimate_many([query])[0]
+
+    def estimate_many(self, queries: Sequence[QueryLike]) -> list[Estimate]:
+        prepared = [Query.of(query, self.max_chars) for query in queries]
+        if not prepared:
+            return []
+        started = time.perf_counter()
+        estimates = self._estimate_many(prepared)
+        per_item = (time.perf_counter() - started) / len(prepared)
+        for query, estimate in zip(prepared, estimates):
+            estimate.latency_s = estimate.latency_s or per_item
+            if query.truncated:
+                estimate.notes.append(f"description truncated to {self.max_chars} characters")
+        return estimates
+
+    @abstractmethod
+    def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
+        """Price validated queries, one ``Estimate`` each, in order."""
+
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those ``ids`` that this pricer has seen in training or can retrieve: scoring them
+        would measure memory, not estimation. Pricers that learn nothing return ``[]``."""
+        return []

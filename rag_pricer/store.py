@@ -1,0 +1,206 @@
+"""The knowledge base: a Chroma collection of product embeddings with price, category and title.
+
+Embeddings are always computed by us and passed in; the collection is created with no
+embedding function so Chroma never tries to download its default model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag_pricer.items import Item
+
+
+class StoreError(RuntimeError):
+    """The store cannot serve the request (missing, empty, or built with another model)."""
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A stored product returned by a similarity search."""
+
+    id: str
+    title: str
+    price: float
+    similarity: float
+    category: str | None = None
+    document: str = ""
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def content_hash(item: Item) -> str:
+    """Fingerprint of what is embedded and stored, so a changed item is re-indexed."""
+    key = f"{item.description}\x00{item.price}\x00{item.category}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _metadata(item: Item) -> dict[str, Any]:
+    # Chroma metadata values must be str/int/float/bool: absent fields are left out, not None.
+    meta: dict[str, Any] = {"price": float(item.price), "title": item.title[:500], "hash": content_hash(item)}
+    if item.category:
+        meta["category"] = item.category
+    if item.split:
+        meta["split"] = item.split
+    return meta
+
+
+class ProductStore:
+    """A persistent (or client/server) Chroma collection of products.
+
+    ``model`` names the embedding model; it is recorded on the collection when created and
+    checked when reopened, because vectors of two models are not comparable.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = "var/store",
+        collection: str = "products",
+        model: str = "all-MiniLM-L6-v2",
+        host: str | None = None,
+        port: int = 8000,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.collection_name = collection
+        self.model = model
+        self.host = host
+        self.port = port
+        self._client: Any = None
+        self._collection: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ProductStore:
+        return cls(
+            path=settings.store_path,
+            collection=settings.collection,
+            model=settings.embedding_model,
+            host=settings.chroma_host,
+            port=settings.chroma_port,
+        )
+
+    @property
+    def location(self) -> str:
+        return f"http://{self.host}:{self.port}" if self.host else str(self.path)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            chroma_settings = ChromaSettings(anonymized_telemetry=False)
+            if self.host:
+                self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=chroma_settings)
+            else:
+                assert self.path is not None
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
+        return self._client
+
+    @property
+    def max_batch_size(self) -> int:
+        return int(self.client.get_max_batch_size())
+
+    def collection(self, create: bool = False) -> Any:
+        """The Chroma collection; ``create`` makes it when missing, otherwise a missing one is an error."""
+        if self._collection is None:
+            if create:
+                self._collection = self.client.get_or_create_collection(
+                    self.collection_name,
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"embedding_model": self.model},
+                )
+            else:
+                try:
+                    self._collection = self.client.get_collection(self.collection_name, embedding_function=None)
+                except Exception as error:  # chromadb raises NotFoundError / ValueError by version
+                    raise StoreError(
+                        f"no collection {self.collection_name!r} at {self.location}: "
+                        "build it with `rag-pricer-ingest index ITEMS --store DIR`"
+                    ) from error
+            stored_model = (self._collection.metadata or {}).get("embedding_model")
+            if stored_model and stored_model != self.model:
+                raise StoreError(
+                    f"collection {self.collection_name!r} was built with {stored_model!r}, "
+                    f"not {self.model!r}: vectors of different models are not comparable"
+                )
+        return self._collection
+
+    def count(self) -> int:
+        return int(self.collection().count())
+
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes of those ``ids`` that are already stored."""
+        if not ids:
+            return {}
+        found = self.collection(create=True).get(ids=list(ids), include=["metadatas"])
+        return {i: (m or {}).get("hash", "") for i, m in zip(found["ids"], found["metadatas"])}
+
+    def contains_any(self, ids: Sequence[str]) -> list[str]:
+        """The subset of ``ids`` present in the store (used to refuse leaky evaluations)."""
+        found: list[str] = []
+        collection = self.collection()
+        step = self.max_batch_size
+        for start in range(0, len(ids), step):
+            found += collection.get(ids=list(ids[start : start + step]), include=[])["ids"]
+        return found
+
+    def upsert(self, items: Sequence[Item], embeddings: np.ndarray) -> int:
+        """Insert or replace ``items``; split into Chroma-sized batches. Returns the count written."""
+        collection = self.collection(create=True)
+        step = self.max_batch_size
+        for start in range(0, len(items), step):
+            chunk = items[start : start + step]
+            collection.upsert(
+                ids=[item.id for item in chunk],
+                embeddings=embeddings[start : start + step],
+                documents=[item.description for item in chunk],
+                metadatas=[_metadata(item) for item in chunk],
+            )
+        return len(items)
+
+    def query(
+        self,
+        embeddings: np.ndarray,
+        k: int = 5,
+        where: dict[str, Any] | None = None,
+        with_embeddings: bool = False,
+    ) -> list[list[Neighbour]]:
+        """The ``k`` nearest stored products of each query vector, most similar first."""
+        if embeddings.ndim == 1:
+            embeddings = embeddings[None, :]
+        collection = self.collection()
+        if collection.count() == 0:
+            raise StoreError(f"the store at {self.location} is empty: index some items first")
+        result = collection.query(
+            query_embeddings=embeddings,
+            n_results=k,
+            where=where or None,
+            include=["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else []),
+        )
+        vectors = result.get("embeddings") if with_embeddings else None
+        if vectors is None:
+            vectors = [[None] * len(ids) for ids in result["ids"]]
+        return [
+            [
+                Neighbour(
+                    id=item_id,
+                    title=str(meta.get("title", "")),
+                    price=float(meta["price"]),
+                    similarity=float(1.0 - distance),
+                    category=meta.get("category"),
+                    document=document or "",
+                    embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
+                )
+                for item_id, meta, distance, document, vector in zip(ids, metas, distances, documents, vecs)
+            ]
+            for ids, metas, distances, documents, vecs in zip(
+                result["ids"], result["metadatas"], result["distances"], result["documents"], vectors
+            )
+        ]
