@@ -1,0 +1,1 @@
+"""``rag-pricer``: one module per command; ``app`` wires them together."""

@@ -1,0 +1,23 @@
+"""The ``rag-pricer`` command: each subcommand lives in its own module of this package."""
+
+from __future__ import annotations
+
+import typer
+
+from rag_pricer.cli import estimate, strategies
+
+app = typer.Typer(
+    help="Estimate product prices from descriptions, with the evidence behind them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command()(strategies.strategies)
+app.command()(estimate.estimate)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from rag_pricer.estimator import Estimator
+from rag_pricer.settings import Settings
+
+console = Console()
+errors = Console(stderr=True)
+
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Persistent Chroma directory [default: settings store_path].")]
+LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="LLM spec: local, fake, openai:MODEL, ... (see `rag-pricer llms`).")]
+StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", "-s", help="Strategy name (see `rag-pricer strategies`).")]
+KOpt = Annotated[Optional[int], typer.Option("--k", min=1, max=100, help="Comparable products to retrieve.")]
+ChromaHostOpt = Annotated[Optional[str], typer.Option("--chroma-host", help="Use a Chroma server at this host.")]
+ChromaPortOpt = Annotated[Optional[int], typer.Option("--chroma-port", help="Port of the Chroma server.")]
+
+
+def settings_with(**overrides: Any) -> Settings:
+    """Settings from the environment with the non-None command-line overrides applied."""
+    return Settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def estimator_with(**overrides: Any) -> Estimator:
+    return Estimator.from_settings(settings_with(**overrides))
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a clear error and exit non-zero (no traceback for user errors)."""
+    errors.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)

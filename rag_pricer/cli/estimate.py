@@ -1,0 +1,58 @@
+"""``rag-pricer estimate``: price one description and show the evidence."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, console, estimator_with, fail
+from rag_pricer.estimate import Estimate, InvalidQuery
+from rag_pricer.registry import UnknownStrategy
+from rag_pricer.store import StoreError
+
+
+def estimate(
+    description: Annotated[str, typer.Argument(help="The product description ('-' reads it from stdin).")],
+    strategy: StrategyOpt = None,
+    llm: LlmOpt = None,
+    store: StoreOpt = None,
+    k: KOpt = None,
+    category: Annotated[Optional[str], typer.Option(help="Retrieve only products of this category.")] = None,
+    mmr: Annotated[bool, typer.Option("--mmr", help="Diversify comparables (maximal marginal relevance).")] = False,
+    chroma_host: ChromaHostOpt = None,
+    chroma_port: ChromaPortOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: price, strategy, comparables, llm_answer, fallback, ...")] = False,
+) -> None:
+    """Estimate the price of DESCRIPTION in USD and show the comparable products behind it."""
+    if description == "-":
+        description = typer.get_text_stream("stdin").read()
+    estimator = estimator_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port)
+    try:
+        result = estimator.estimate(description, strategy, k=k, category=category, mmr=mmr or None, llm=llm)
+    except (InvalidQuery, UnknownStrategy, StoreError) as error:
+        fail(str(error))
+        return
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        show(result)
+
+
+def show(result: Estimate) -> None:
+    console.print(f"[bold green]${result.price:,.2f}[/]  ({result.strategy}, {result.latency_s * 1000:.0f} ms)")
+    if result.fallback:
+        console.print(f"[yellow]fallback:[/] {result.fallback}")
+    if result.llm_answer is not None:
+        console.print(f"LLM answer: {result.llm_answer!r}")
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/]")
+    if result.comparables:
+        table = Table(title="Comparable products")
+        for column, justify in (("similarity", "right"), ("price", "right"), ("category", "left"), ("title", "left")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for c in result.comparables:
+            table.add_row(f"{c.similarity:.3f}", f"${c.price:,.2f}", c.category or "-", c.title[:90])
+        console.print(table)
