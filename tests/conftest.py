@@ -1,0 +1,62 @@
+"""Shared fixtures: paths to the real data beside the repository, small slices of it, and a
+small knowledge base built once per test session with the packaged embedding model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rag_pricer.embeddings import Embedder
+from rag_pricer.items import Item, read_items
+from rag_pricer.settings import Settings
+from rag_pricer.store import ProductStore
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA / "items.jsonl.gz").exists():
+        pytest.fail(f"the shared data is missing at {DATA} (set RAG_PRICER_DATA_DIR)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def items_path(data_dir: Path) -> Path:
+    return data_dir / "items.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def train_items(items_path: Path) -> list[Item]:
+    """The first 400 train items: enough to retrieve meaningful neighbours, quick to embed."""
+    return read_items(items_path, split="train", limit=400)
+
+
+@pytest.fixture(scope="session")
+def dev_items(items_path: Path) -> list[Item]:
+    return read_items(items_path, split="dev", limit=20)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory: pytest.TempPathFactory, train_items: list[Item], embedder: Embedder) -> ProductStore:
+    """A persistent Chroma store holding ``train_items`` (built once per session)."""
+    store = ProductStore(tmp_path_factory.mktemp("store"), collection="products")
+    store.upsert(train_items, embedder.encode([item.description for item in train_items]))
+    return store
+
+
+@pytest.fixture()
+def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
+    """Settings pointing at the small store, with a per-test LLM cache directory."""
+    return Settings(
+        store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=tmp_path / "llm-cache",
+        models_dir=tmp_path / "models",
+    )
