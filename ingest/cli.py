@@ -11,11 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from rag_pricer.embeddings import Embedder
-from rag_pricer.items import ItemReader
+from rag_pricer.items import ItemReader, write_items
 from rag_pricer.settings import Settings
 from rag_pricer.store import ProductStore
 
+from ingest.curate import CurationParams, CurationReport, Curator
 from ingest.index import Indexer, IndexReport
+from ingest.raw import HuggingFaceMetaReader, JsonlMetaReader, RawSourceUnavailable
+from ingest.tokens import DEFAULT_MAX_TOKENS, DEFAULT_TOKENIZER, TokenBudget
 
 app = typer.Typer(
     help="The data pipeline: raw Amazon metadata -> curated items -> Chroma knowledge base.",
@@ -32,7 +35,10 @@ def _group() -> None:
 
 @app.command()
 def index(
-    items: Annotated[list[Path], typer.Argument(help="Curated items files (JSONL, optionally .gz).", exists=True, dir_okay=False)],
+    items: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Curated items files (JSONL, optionally .gz) [default: settings items_path].", dir_okay=False),
+    ] = None,
     store: Annotated[Optional[Path], typer.Option(help="Persistent Chroma directory [default: settings store_path].")] = None,
     split: Annotated[Optional[str], typer.Option(help="Index only items of this split (e.g. train).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Index at most N items of each file.")] = None,
@@ -51,11 +57,16 @@ def index(
         "chroma_host": chroma_host, "chroma_port": chroma_port, "embedding_batch_size": batch_size,
     }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    paths = items or [settings.items_path]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        console.print(f"[bold red]error:[/] items file not found: {', '.join(missing)}")
+        raise typer.Exit(2)
     product_store = ProductStore.from_settings(settings)
     embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
     indexer = Indexer(product_store, embedder, progress=progress and not as_json)
     report = IndexReport()
-    for path in items:
+    for path in paths:
         reader = ItemReader(path, split=split, limit=limit)
         indexer.run(reader, report)
         report.skipped.update(reader.skipped)
@@ -71,6 +82,108 @@ def _print_report(report: IndexReport, location: str, as_json: bool) -> None:
     for key, value in data.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     Console().print(table)
+
+
+@app.command()
+def curate(
+    out: Annotated[Path, typer.Option(help="Curated items file to write (JSONL; gzipped when it ends in .gz).", dir_okay=False)],
+    raw: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Raw Amazon Reviews 2023 metadata files, meta_<Category>.jsonl(.gz).", exists=True, dir_okay=False),
+    ] = None,
+    category: Annotated[
+        Optional[str],
+        typer.Option(help="Category of the RAW files' items [default: from a meta_<Category> name, else main_category]."),
+    ] = None,
+    hf_category: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--hf-category",
+            help="Also read raw_meta_<NAME> of McAuley-Lab/Amazon-Reviews-2023 (downloaded into the Hugging Face cache); repeatable.",
+        ),
+    ] = None,
+    hf_cache_only: Annotated[bool, typer.Option(help="Use only Hugging Face files already cached.")] = False,
+    test_fraction: Annotated[float, typer.Option(min=0.0, max=0.99, help="Fraction of kept items put in the test split.")] = 0.1,
+    test_size: Annotated[Optional[int], typer.Option(min=0, help="Number of test items (overrides --test-fraction).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of balancing and of the shuffle before the split.")] = 42,
+    balance: Annotated[bool, typer.Option(help="Cap the items per (category, price bucket).")] = False,
+    max_per_bucket: Annotated[int, typer.Option(min=1, help="With --balance: items kept per bucket.")] = 50,
+    bucket_width: Annotated[float, typer.Option(min=0.01, help="With --balance: price bucket width ($).")] = 10.0,
+    max_tokens: Annotated[int, typer.Option(min=8, help="Token budget of title + text.")] = DEFAULT_MAX_TOKENS,
+    min_chars: Annotated[int, typer.Option(min=0, help="Skip items whose scrubbed text is shorter.")] = 300,
+    tokenizer: Annotated[str, typer.Option(help="Tokenizer (name or folder) for the budget.")] = DEFAULT_TOKENIZER,
+    train_split: Annotated[str, typer.Option(help="Name of the training split.")] = "train",
+    test_split: Annotated[str, typer.Option(help="Name of the test split.")] = "test",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Read at most N records of each source.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Curate raw metadata into priced, scrubbed, deduplicated, split items; counts every skipped record."""
+    params = CurationParams(
+        min_chars=min_chars, max_tokens=max_tokens, tokenizer=tokenizer, balance=balance,
+        max_per_bucket=max_per_bucket, bucket_width=bucket_width, test_fraction=test_fraction,
+        test_size=test_size, seed=seed, train_split=train_split, test_split=test_split,
+    )
+    sources: list[JsonlMetaReader | HuggingFaceMetaReader] = [
+        JsonlMetaReader(path, category=category, limit=limit) for path in raw or []
+    ]
+    try:
+        hf_readers = [HuggingFaceMetaReader(name, limit=limit, local_files_only=hf_cache_only) for name in hf_category or []]
+        for reader in hf_readers:
+            reader.fetch()  # fail before hours of curation, not after
+    except (ValueError, RawSourceUnavailable) as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(1) from error
+    sources.extend(hf_readers)
+    if not sources:
+        console.print("[bold red]error:[/] give RAW files and/or --hf-category NAME")
+        raise typer.Exit(2)
+    curator = Curator(params, progress=progress and not as_json)
+    result = curator.run(record for source in sources for record in source)
+    write_items(result.items, out)
+    _print_curation(result, out, as_json)
+
+
+def _print_curation(report: CurationReport, out: Path, as_json: bool) -> None:
+    data = report.as_dict() | {"out": str(out)}
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    table = Table(title=f"Curated into {out}", show_header=False)
+    table.add_row("read", f"{report.read:,}")
+    table.add_row("kept", f"{report.kept:,}")
+    for reason, count in report.skipped.most_common():
+        table.add_row(f"skipped: {reason}", f"{count:,}")
+    for split, count in report.splits.items():
+        table.add_row(f"split: {split}", f"{count:,}")
+    table.add_row("categories", json.dumps(data["categories"]))
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    Console().print(table)
+
+
+@app.command()
+def report(
+    items: Annotated[Path, typer.Argument(help="Curated items file (JSONL, optionally .gz).", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option(help="Folder for the PNG charts, summary.txt and summary.json.", file_okay=False)],
+    split: Annotated[Optional[str], typer.Option(help="Report on this split only.")] = None,
+    tokenizer: Annotated[str, typer.Option(help="Tokenizer (name or folder) for the token lengths.")] = DEFAULT_TOKENIZER,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Token budget drawn on the token-length chart.")] = DEFAULT_MAX_TOKENS,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Chart a curated dataset (price, length vs price, categories, token lengths) and summarise it."""
+    from ingest.report import DatasetReport  # matplotlib: imported only by the command that draws
+
+    reader = ItemReader(items, split=split)
+    loaded = list(reader)
+    if not loaded:
+        console.print(f"[bold red]error:[/] no usable items in {items}" + (f" for split {split!r}" if split else ""))
+        raise typer.Exit(1)
+    result = DatasetReport(TokenBudget(tokenizer, max_tokens)).write(loaded, out, skipped=dict(reader.skipped))
+    if as_json:
+        typer.echo(json.dumps(result.summary.as_dict() | {"charts": [str(path) for path in result.charts]}))
+        return
+    typer.echo(result.summary.to_text())
+    typer.echo(f"\nwrote {result.summary_path} and {len(result.charts)} charts to {out}")
 
 
 def main() -> None:

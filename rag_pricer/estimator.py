@@ -44,7 +44,8 @@ class Estimator:
     def pricer(self, strategy: str | None = None, **options: Any) -> Pricer:
         """The pricer for ``strategy`` (default: settings ``strategy``) with these options."""
         spec = registry.get(strategy or self.settings.strategy)
-        options = {"k": self.settings.k, **{k: v for k, v in options.items() if v is not None}}
+        options = {"k": self.settings.k, **options}
+        options = {k: v for k, v in options.items() if v is not None}
         key = (spec.name, tuple(sorted((k, repr(v)) for k, v in options.items())))
         with self._lock:
             if key not in self._pricers:

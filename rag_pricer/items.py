@@ -24,6 +24,11 @@ class InvalidRecord(ValueError):
         self.reason = reason
 
 
+def test_prompt(description: str) -> str:
+    """The course's question about ``description``, ending with ``Price is $`` for the answer."""
+    return f"{QUESTION}\n\n{description}\n\n{PRICE_PREFIX}"
+
+
 @dataclass(frozen=True)
 class Item:
     """One product with its true price. ``details`` keeps the raw JSON string of the source."""
@@ -44,7 +49,7 @@ class Item:
 
     def test_prompt(self) -> str:
         """The course's prompt without the answer: ends with ``Price is $``."""
-        return f"{QUESTION}\n\n{self.description}\n\n{PRICE_PREFIX}"
+        return test_prompt(self.description)
 
     def prompt(self) -> str:
         """The course's training prompt: the test prompt followed by the rounded price."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 BUILTIN_MODULES = (
     "rag_pricer.strategies.knn",
+    "rag_pricer.baselines.strategies",
 )
 
 #: what a strategy may need; the harness uses it to pick what can run on a machine

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ITEMS = Path("../shared/data/items.jsonl.gz")
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
 
     # Estimation
     strategy: str = Field("knn", description="Default pricing strategy.")
-    k: int = Field(5, ge=1, le=100, description="Comparable products retrieved per estimate.")
+    k: int | None = Field(None, ge=1, le=100, description="Comparable products retrieved per estimate; empty = each strategy's default.")
     max_description_chars: int = Field(
         4000, ge=100, description="Longer descriptions are truncated to this many characters."
     )
@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP service when set.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty disables CORS.")
     max_batch_items: int = Field(64, ge=1, description="Largest batch accepted by POST /v1/estimate/batch.")
+
+    @field_validator("chroma_host", "llm_base_url", "llm_cache_dir", "local_model_path", "openai_api_key", "api_token", "k", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `RAG_PRICER_LLM_CACHE_DIR=` in .env means "off", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     def public(self) -> dict[str, Any]:
         """The settings as a dict that is safe to print: secrets are reported as set / unset only."""

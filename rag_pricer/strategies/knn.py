@@ -42,11 +42,15 @@ class KnnPricer(Pricer):
         self.search = search
         self.power = power
 
+    def leaked_ids(self, ids: list[str]) -> list[str]:
+        return self.retriever.store.contains_any(ids)
+
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         found = self.retriever.search_many(queries, self.search)
-        return [self._from_neighbours(query, neighbours) for query, neighbours in zip(queries, found)]
+        return [self.from_neighbours(query, neighbours) for query, neighbours in zip(queries, found)]
 
-    def _from_neighbours(self, query: Query, neighbours: list[Neighbour]) -> Estimate:
+    def from_neighbours(self, query: Query, neighbours: list[Neighbour]) -> Estimate:
+        """The estimate from already retrieved ``neighbours`` (re-searching unfiltered if none)."""
         notes = []
         if not neighbours and self.search.where():
             # A filter that matches nothing should not leave the user without a price.

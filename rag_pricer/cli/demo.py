@@ -1,0 +1,44 @@
+"""``rag-pricer demo``: the main job's last step, a few dev items priced next to their truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from rag_pricer.cli.common import LlmOpt, StoreOpt, StrategyOpt, console, estimator_with, fail
+from rag_pricer.items import read_items
+from rag_pricer.store import StoreError
+
+
+def demo(
+    n: Annotated[int, typer.Option("--n", min=1, max=100, help="How many dev items to price.")] = 5,
+    items: Annotated[Optional[Path], typer.Option(help="Items file [default: settings items_path].")] = None,
+    split: Annotated[str, typer.Option(help="Split to take the items from.")] = "dev",
+    strategy: StrategyOpt = None,
+    llm: LlmOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Price the first N items of a split and print estimate vs truth with the top comparables."""
+    estimator = estimator_with(store_path=store, llm=llm, items_path=items)
+    path = estimator.settings.items_path
+    if not path.is_file():
+        fail(f"items file not found: {path} (set RAG_PRICER_ITEMS_PATH or pass --items)")
+    chosen = read_items(path, split=split, limit=n)
+    try:
+        estimates = estimator.estimate_many(chosen, strategy)
+    except StoreError as error:
+        fail(str(error))
+        return
+    table = Table(title=f"{estimates[0].strategy}: {len(chosen)} {split} items from {path}")
+    for column in ("item", "truth", "estimate", "error", "closest comparables (price)"):
+        table.add_column(column, justify="right" if column in ("truth", "estimate", "error") else "left")
+    for item, est in zip(chosen, estimates):
+        shown = "; ".join(f"{c.title[:38]} (${c.price:,.0f})" for c in est.comparables[:2])
+        flag = " *" if est.fallback else ""
+        table.add_row(item.title[:45], f"${item.price:,.2f}", f"${est.price:,.2f}{flag}", f"${abs(est.price - item.price):,.2f}", shown)
+    console.print(table)
+    mae = sum(abs(e.price - i.price) for i, e in zip(chosen, estimates)) / len(chosen)
+    console.print(f"mean absolute error on these {len(chosen)} items: ${mae:,.2f}  (* = LLM fallback to knn)")

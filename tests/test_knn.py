@@ -1,0 +1,87 @@
+"""Retrieval and the knn strategy on a small real store."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rag_pricer.estimate import InvalidQuery, Query
+from rag_pricer.estimator import Estimator
+from rag_pricer.items import Item
+from rag_pricer.retrieval import SearchOptions, mmr
+from rag_pricer.settings import Settings
+from rag_pricer.store import Neighbour
+from rag_pricer.strategies.knn import weighted_price
+
+
+def n(price: float, similarity: float) -> Neighbour:
+    return Neighbour(id=str(price), title="t", price=price, similarity=similarity)
+
+
+def test_weighted_price_is_a_similarity_weighted_geometric_mean() -> None:
+    assert weighted_price([n(10, 0.5), n(40, 0.5)], power=1) == pytest.approx(20.0)
+    # weights 0.9 and 0.3 (power 1): exp((0.9 ln 10 + 0.3 ln 40) / 1.2)
+    assert weighted_price([n(10, 0.9), n(40, 0.3)], power=1) == pytest.approx(math.exp((0.9 * math.log(10) + 0.3 * math.log(40)) / 1.2))
+    assert weighted_price([n(10, 0.9), n(40, 0.3)], power=8) < weighted_price([n(10, 0.9), n(40, 0.3)], power=1)
+    with pytest.raises(ValueError):
+        weighted_price([])
+
+
+def test_knn_prices_from_evidence_and_excludes_the_item_itself(settings: Settings, train_items: list[Item]) -> None:
+    estimator = Estimator.from_settings(settings)
+    target = train_items[5]  # stored: its own price must not be used
+    estimate = estimator.estimate(target, "knn", k=5)
+    assert estimate.strategy == "knn" and len(estimate.comparables) == 5
+    assert target.id not in {c.id for c in estimate.comparables}
+    prices = [c.price for c in estimate.comparables]
+    assert min(prices) <= estimate.price <= max(prices)
+    sims = [c.similarity for c in estimate.comparables]
+    assert sims == sorted(sims, reverse=True) and all(-1 <= s <= 1 for s in sims)
+    # the same text pasted by a user is an exact copy too
+    pasted = estimator.estimate(target.description, "knn", k=5)
+    assert target.id not in {c.id for c in pasted.comparables}
+
+
+def test_batch_equals_one_at_a_time(settings: Settings, dev_items: list[Item]) -> None:
+    pricer = Estimator.from_settings(settings).pricer("knn")
+    batch = pricer.estimate_many(dev_items[:6])
+    single = [pricer.estimate(item) for item in dev_items[:6]]
+    # padding in a batch changes the embeddings in the 7th digit, not the neighbours
+    assert [e.price for e in batch] == pytest.approx([e.price for e in single], rel=1e-4)
+    assert [[c.id for c in e.comparables] for e in batch] == [[c.id for c in e.comparables] for e in single]
+
+
+def test_category_filter_and_fallback_when_nothing_matches(settings: Settings, dev_items: list[Item]) -> None:
+    estimator = Estimator.from_settings(settings)
+    filtered = estimator.estimate(dev_items[0], "knn", category="Automotive")
+    assert {c.category for c in filtered.comparables} == {"Automotive"}
+    nothing = estimator.estimate(dev_items[0], "knn", category="No Such Category")
+    assert nothing.comparables and "no product matched the filter" in nothing.notes[0]
+    banded = estimator.estimate(dev_items[0], "knn", min_price=100, max_price=200)
+    assert all(100 <= c.price <= 200 for c in banded.comparables)
+
+
+def test_mmr_prefers_diverse_candidates() -> None:
+    import numpy as np
+
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    near_a = (a - 0.05 * b) / np.linalg.norm(a - 0.05 * b)
+    cands = [Neighbour("1", "a", 1, 0.9, embedding=a), Neighbour("2", "a'", 1, 0.89, embedding=near_a), Neighbour("3", "b", 1, 0.5, embedding=b)]
+    query = (a + 0.5 * b) / np.linalg.norm(a + 0.5 * b)
+    assert [c.id for c in mmr(query, cands, k=2, lambda_mult=0.5)] == ["1", "3"]
+    assert [c.id for c in mmr(query, cands, k=2, lambda_mult=1.0)] == ["1", "2"]
+
+
+def test_mmr_search_on_the_store(settings: Settings, dev_items: list[Item]) -> None:
+    estimator = Estimator.from_settings(settings)
+    hits = estimator.resources.retriever.search(Query.of(dev_items[1]), SearchOptions(k=4, mmr=True, fetch_k=12))
+    assert len(hits) == 4 and len({h.id for h in hits}) == 4
+
+
+def test_bad_input(settings: Settings) -> None:
+    estimator = Estimator.from_settings(settings)
+    with pytest.raises(InvalidQuery):
+        estimator.estimate("   ", "knn")
+    long = estimator.estimate("cordless drill 18V " * 2000, "knn")
+    assert long.price > 0 and any("truncated" in note for note in long.notes)
