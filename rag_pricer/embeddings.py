@@ -30,10 +30,14 @@ def resolve_model(name: str) -> str:
 class Embedder:
     """Turns texts into L2-normalised float32 vectors (cosine similarity = dot product)."""
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32, device: str = "cpu") -> None:
+    def __init__(
+        self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32, device: str = "cpu", quantize: bool = False
+    ) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
+        #: int8 dynamic quantisation of the Linear layers (CPU): faster, slightly different vectors
+        self.quantize = quantize
 
     @cached_property
     def model(self):  # -> SentenceTransformer; imported lazily: torch takes seconds to import
@@ -43,7 +47,12 @@ class Embedder:
         if Path(path).exists():
             # A local folder needs no hub: keep transformers from phoning home for it.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        return SentenceTransformer(path, device=self.device)
+        model = SentenceTransformer(path, device=self.device)
+        if self.quantize:
+            import torch
+
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return model
 
     @property
     def dimension(self) -> int:

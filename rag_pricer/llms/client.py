@@ -1,0 +1,175 @@
+"""``PricingLLM``: the one object strategies call to ask a chat model for a price."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from rag_pricer.estimate import Usage
+from rag_pricer.llms.cache import CachedReply, ResponseCache
+from rag_pricer.llms.errors import classify
+from rag_pricer.llms.messages import has_prefill, text_of
+from rag_pricer.llms.prices import ModelPrice
+from rag_pricer.llms.reply import RETRYABLE, LLMError, LLMReply
+from rag_pricer.llms.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+class PricingLLM:
+    """Wraps a LangChain chat model with what a batch evaluation needs.
+
+    - **Retries**: rate limits, 5xx, timeouts and connection failures are retried up to
+      ``retry.max_retries`` times with exponential backoff and jitter (``Retry-After`` honoured);
+      then, or at once for any other failure, ``LLMError`` is raised with a ``reason``.
+    - **Timeout**: set on the chat model by its backend (HTTP timeout, local deadline).
+    - **Concurrency**: at most ``concurrency`` calls in flight (a semaphore shared by ``ask``
+      from any thread and by ``ask_many``); backoff sleeps do not hold a slot.
+    - **Cache**: replies are kept in ``cache`` keyed by model, endpoint, generation parameters
+      and the full messages; a hit is not a model call and reports ``usage.cached=True`` with
+      the original token counts and no cost.
+    - **Accounting**: ``totals`` adds up tokens and cost of the calls actually made (cache hits
+      excluded), priced with ``price`` when the model is a known paid one.
+    - **Prefill**: a final ``AIMessage`` is continued when ``supports_prefill``; otherwise it is
+      dropped (the user prompt must then end with the cue, e.g. "Price is $").
+
+    ``secrets`` (the API key) are masked in every error message and log line.
+    """
+
+    def __init__(
+        self,
+        chat_model: BaseChatModel,
+        *,
+        spec: str,
+        model_id: str,
+        supports_prefill: bool,
+        endpoint: str | None = None,
+        cache: ResponseCache | None = None,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 4,
+        price: ModelPrice | None = None,
+        secrets: Sequence[str] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self.chat_model = chat_model
+        self.spec = spec
+        self.model_id = model_id
+        self.supports_prefill = supports_prefill
+        self.endpoint = endpoint
+        self.cache = cache
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        self.price = price
+        self._secrets = tuple(s for s in secrets if s)
+        self._sleep = sleep
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self.totals = Usage()
+        self.calls = 0
+        self.cache_hits = 0
+
+    def __repr__(self) -> str:
+        return f"PricingLLM(spec={self.spec!r}, model_id={self.model_id!r}, supports_prefill={self.supports_prefill}, cache={self.cache!r})"
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def ask(self, messages: Sequence[BaseMessage]) -> LLMReply:
+        """One completion for ``messages``; raises ``LLMError`` when the model cannot answer."""
+        messages = self._prepare(messages)
+        started = time.perf_counter()
+        key = self._cache_key(messages) if self.cache is not None else None
+        if key is not None and (hit := self.cache.get(key)) is not None:
+            with self._lock:
+                self.cache_hits += 1
+            usage = Usage(hit.prompt_tokens, hit.completion_tokens, 0.0, cached=True)
+            return LLMReply(hit.text, usage, time.perf_counter() - started)
+        text, usage = self._call_with_retries(messages)
+        if key is not None:
+            self.cache.put(key, CachedReply(text, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd))
+        return LLMReply(text, usage, time.perf_counter() - started)
+
+    def ask_many(self, conversations: Sequence[Sequence[BaseMessage]]) -> list[LLMReply | LLMError]:
+        """``ask`` for each conversation, ``concurrency`` at a time; the results keep the input
+        order and a failed conversation yields its ``LLMError`` without stopping the others.
+        Malformed input raises ``ValueError`` before any call is made."""
+        prepared = [self._prepare(messages) for messages in conversations]
+        if not prepared:
+            return []
+
+        def one(messages: list[BaseMessage]) -> LLMReply | LLMError:
+            try:
+                return self.ask(messages)
+            except LLMError as error:
+                return error
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prepared)), thread_name_prefix="llm") as pool:
+            return list(pool.map(one, prepared))
+
+    # -- the parts -------------------------------------------------------------------------
+
+    def _prepare(self, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+        if isinstance(messages, (str, BaseMessage)) or not messages:
+            raise ValueError("a conversation is a non-empty list of LangChain messages")
+        if not all(isinstance(m, BaseMessage) for m in messages):
+            raise ValueError("a conversation is a non-empty list of LangChain messages")
+        messages = list(messages)
+        if has_prefill(messages) and not self.supports_prefill:
+            # Chat APIs answer a trailing assistant message with a new turn, not a continuation.
+            messages = messages[:-1]
+            if not messages:
+                raise ValueError("a conversation needs a message before the assistant prefill")
+        return messages
+
+    def _cache_key(self, messages: list[BaseMessage]) -> str:
+        params = getattr(self.chat_model, "_identifying_params", {})
+        return ResponseCache.key(
+            {
+                "model": self.model_id,
+                "endpoint": self.endpoint,
+                "runtime": type(self.chat_model).__name__,
+                "params": dict(params) if isinstance(params, Mapping) else str(params),
+                "messages": [[m.type, text_of(m)] for m in messages],
+            }
+        )
+
+    def _call_with_retries(self, messages: list[BaseMessage]) -> tuple[str, Usage]:
+        attempt = 0
+        while True:
+            try:
+                with self._slots:
+                    message = self.chat_model.invoke(messages)
+                return self._account(message)
+            except Exception as exc:  # every backend failure becomes an LLMError or a retry
+                failure = classify(exc)
+                detail = self._redact(f"{type(exc).__name__}: {exc}")
+                if failure.reason not in RETRYABLE or attempt >= self.retry.max_retries:
+                    log.warning("LLM %s failed (%s) after %d attempt(s): %s", self.spec, failure.reason, attempt + 1, detail)
+                    raise LLMError(failure.reason, detail, attempts=attempt + 1) from None
+                delay = self.retry.delay(attempt, failure.retry_after_s)
+                log.info("LLM %s: %s, retry %d/%d in %.2f s", self.spec, failure.reason, attempt + 1, self.retry.max_retries, delay)
+                attempt += 1
+                self._sleep(delay)
+
+    def _account(self, message: BaseMessage) -> tuple[str, Usage]:
+        meta = getattr(message, "usage_metadata", None) or {}
+        prompt_tokens = int(meta.get("input_tokens", 0))
+        completion_tokens = int(meta.get("output_tokens", 0))
+        cost = self.price.cost(prompt_tokens, completion_tokens) if self.price else 0.0
+        usage = Usage(prompt_tokens, completion_tokens, cost, cached=False)
+        with self._lock:
+            self.calls += 1
+            self.totals = self.totals + usage
+        return text_of(message), usage
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text

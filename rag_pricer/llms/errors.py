@@ -1,0 +1,61 @@
+"""Sort an exception raised by a chat model into an ``LLMError`` reason.
+
+The OpenAI client raises typed errors (LangChain's ``ChatOpenAI`` lets them through); the local
+backends raise ``TimeoutError`` and ``ContextWindowExceeded``. Anything unknown is ``"error"``
+and is not retried: retrying a bug only hides it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import openai
+
+
+class ContextWindowExceeded(ValueError):
+    """The prompt and the answer do not fit in a local model's context window."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    #: seconds the server asked us to wait (``Retry-After``), when it said so
+    retry_after_s: float | None = None
+
+
+def _retry_after(response: httpx.Response | None) -> float | None:
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP date: rare enough to fall back on our own backoff
+        return None
+
+
+def classify(exc: BaseException) -> Failure:
+    """The ``LLMError`` reason of ``exc`` (see ``rag_pricer.llms.reply.REASONS``)."""
+    # Order matters: APITimeoutError is an APIConnectionError, TimeoutError an OSError.
+    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)):
+        return Failure("timeout")
+    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError, ConnectionError)):
+        return Failure("connection")
+    if isinstance(exc, openai.RateLimitError):
+        return Failure("rate_limit", _retry_after(exc.response))
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status >= 500:
+            return Failure("server_error", _retry_after(exc.response))
+        if status in (401, 403):
+            return Failure("auth")
+        if status == 404:
+            return Failure("not_found")
+        if status == 429:
+            return Failure("rate_limit", _retry_after(exc.response))
+        if status in (400, 409, 413, 422):
+            return Failure("bad_request")
+        return Failure("error")
+    if isinstance(exc, ContextWindowExceeded):
+        return Failure("bad_request")
+    return Failure("error")

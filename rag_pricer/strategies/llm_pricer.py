@@ -1,0 +1,55 @@
+"""What the LLM strategies share: retrieve, ask, parse, guard, and fall back to ``knn``."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from rag_pricer.estimate import Estimate, Query
+from rag_pricer.guard import PriceGuard
+from rag_pricer.parsing import parse_price
+from rag_pricer.pricer import Pricer
+from rag_pricer.store import Neighbour
+from rag_pricer.strategies.knn import KnnPricer
+
+
+class LLMPricer(Pricer):
+    """Prices with an LLM, and with the ``knn`` estimate from the same comparables whenever the
+    LLM fails (error, timeout, no number, implausible number). It never returns 0 or raises
+    for a bad answer; ``Estimate.fallback`` says why the knn price was used."""
+
+    def __init__(self, llm: Any, knn: KnnPricer, guard: PriceGuard = PriceGuard()) -> None:
+        self.llm = llm  # rag_pricer.llms.PricingLLM
+        self.knn = knn
+        self.guard = guard
+
+    @abstractmethod
+    def messages(self, query: Query, neighbours: list[Neighbour]) -> list[BaseMessage]:
+        """The conversation sent to the LLM for ``query``."""
+
+    def leaked_ids(self, ids: list[str]) -> list[str]:
+        return self.knn.leaked_ids(ids)
+
+    def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
+        found = self.knn.retriever.search_many(queries, self.knn.search)
+        conversations = [self.messages(q, n) for q, n in zip(queries, found)]
+        replies = self.llm.ask_many(conversations)
+        return [self._decide(q, n, r) for q, n, r in zip(queries, found, replies)]
+
+    def _decide(self, query: Query, neighbours: list[Neighbour], reply: Any) -> Estimate:
+        estimate = self.knn.from_neighbours(query, neighbours)
+        estimate.strategy = self.name
+        if isinstance(reply, Exception):
+            estimate.fallback = f"LLM call failed ({getattr(reply, 'reason', type(reply).__name__)}): knn price used"
+            return estimate
+        estimate.llm_answer = reply.text
+        estimate.usage = reply.usage
+        price = parse_price(reply.text)
+        problem = self.guard.check(price, neighbours)
+        if problem:
+            estimate.fallback = f"{problem}: knn price used"
+        else:
+            estimate.price = float(price)  # type: ignore[arg-type]
+        return estimate

@@ -1,0 +1,40 @@
+"""``rag`` (the core): similar products and their prices as few-shot context for the LLM."""
+
+from __future__ import annotations
+
+from langchain_core.messages import BaseMessage
+
+from rag_pricer.estimate import Query
+from rag_pricer.prompts import rag_messages
+from rag_pricer.registry import register
+from rag_pricer.resources import Resources
+from rag_pricer.retrieval import SearchOptions
+from rag_pricer.store import Neighbour
+from rag_pricer.strategies.knn import KnnPricer
+from rag_pricer.strategies.llm_pricer import LLMPricer
+
+
+class RagPricer(LLMPricer):
+    """Retrieves the ``k`` most similar products (never the query item itself) and asks the LLM
+    for the price with them and their prices as context."""
+
+    def messages(self, query: Query, neighbours: list[Neighbour]) -> list[BaseMessage]:
+        return rag_messages(query.text, neighbours, prefill=self.llm.supports_prefill)
+
+
+@register(
+    "rag",
+    "Retrieval-augmented LLM: the k most similar products and their prices as context.",
+    needs=("llm", "store"),
+)
+def build(
+    resources: Resources,
+    llm: str | None = None,
+    k: int = 5,
+    category: str | None = None,
+    min_price: float | None = None,
+    max_price: float | None = None,
+    mmr: bool = False,
+) -> RagPricer:
+    search = SearchOptions(k=k, category=category, min_price=min_price, max_price=max_price, mmr=mmr)
+    return RagPricer(resources.llm(llm), KnnPricer(resources.retriever, search))
