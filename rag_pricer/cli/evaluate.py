@@ -1,0 +1,110 @@
+"""``rag-pricer evaluate``: score one strategy on curated items, with metrics, intervals and charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, console, errors, fail, settings_with
+from rag_pricer.estimator import Estimator
+from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult, LeakageError, schedule
+from rag_pricer.evaluation.metrics import LABELS, METRICS, format_value
+from rag_pricer.items import Item, read_items
+from rag_pricer.registry import UnknownStrategy, registry
+from rag_pricer.store import StoreError
+
+ItemsOpt = Annotated[Optional[Path], typer.Option("--items", help="Curated items file (JSONL, optionally .gz; default: settings items_path).", dir_okay=False)]
+SplitOpt = Annotated[str, typer.Option("--split", help="Score only items of this split ('all' for every item).")]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Score only the first N items (of the split, in file order).")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Items in flight at once for LLM strategies (default: settings llm_concurrency).")]
+ResamplesOpt = Annotated[int, typer.Option("--resamples", min=10, help="Bootstrap resamples for the confidence intervals.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar (on stderr).")]
+
+
+def load_items(path: Path, split: str, limit: int | None) -> list[Item]:
+    """The items to score, or a clear error (exit 2) when there are none."""
+    try:
+        items = read_items(path, split=None if split == "all" else split, limit=limit)
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"cannot read items from {path}: {error}")
+        return []
+    if not items:
+        fail(f"no usable items of split {split!r} in {path}")
+    return items
+
+
+def evaluate(
+    strategy: StrategyOpt = None,
+    items: ItemsOpt = None,
+    split: SplitOpt = "dev",
+    limit: LimitOpt = None,
+    store: StoreOpt = None,
+    llm: LlmOpt = None,
+    k: KOpt = None,
+    workers: WorkersOpt = None,
+    chroma_host: ChromaHostOpt = None,
+    chroma_port: ChromaPortOpt = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full result (metrics, settings, per-item rows) as JSON here ('-': stdout).")] = None,
+    chart: Annotated[Optional[Path], typer.Option("--chart", help="Write the charts (scatter, running error, by band, by category) to this PNG.")] = None,
+    resamples: ResamplesOpt = 1000,
+    seed: SeedOpt = 0,
+    progress: ProgressOpt = True,
+) -> None:
+    """Score a strategy on ITEMS (default: the dev split) and report MAE, RMSLE, hit rate and more, with 95% intervals."""
+    settings = settings_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port, items_path=items)
+    scored_items = load_items(settings.items_path, split, limit)
+    try:
+        spec = registry.get(strategy or settings.strategy)
+        pricer = Estimator.from_settings(settings).pricer(spec.name, k=k, llm=llm)
+        pool, batch_size = schedule(spec.needs, settings.llm_concurrency, workers)
+        result = Evaluation(
+            pricer, scored_items, workers=pool, batch_size=batch_size, bootstrap=Bootstrap(resamples, seed=seed),
+            progress=progress and str(json_out) != "-", settings=settings.public(), options={name: value for name, value in {"k": k, "llm": llm}.items() if value is not None},
+        ).run()
+    except LeakageError as error:
+        fail(str(error))
+        return
+    except (UnknownStrategy, StoreError, ImportError, OSError, ValueError) as error:
+        # e.g. no store, models not trained, a bad --llm spec: say so, without a traceback
+        fail(str(error))
+        return
+    if json_out is not None and str(json_out) == "-":
+        typer.echo(result.to_json())
+    else:
+        show(result)
+        if json_out is not None:
+            console.print(f"wrote {result.save(json_out)}")
+    if chart is not None and result.n:
+        from rag_pricer.evaluation.charts import dashboard  # matplotlib only when asked for
+
+        errors.print(f"wrote {dashboard(result, chart)}")
+    if not result.n:
+        fail(f"all {result.failed} items failed; first error: {result.failures[0].error}", code=1)
+
+
+def show(result: EvaluationResult) -> None:
+    """The metrics as a table, then the counts and the first failures."""
+    confidence = f"{result.bootstrap.confidence:.0%}"
+    table = Table(title=f"{result.strategy} on {len(result.rows)} items")
+    for column, justify in (("metric", "left"), ("value", "right"), (f"{confidence} CI", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name in METRICS:
+        interval = result.metrics.get(name)
+        if interval is not None:
+            table.add_row(LABELS[name][0], format_value(name, interval.value), f"{format_value(name, interval.low)} – {format_value(name, interval.high)}")
+    for name, value in (result.model_metrics or {}).items():
+        table.add_row(f"model: {name}", str(value), "")
+    console.print(table)
+    rate = len(result.rows) / result.seconds if result.seconds else float("inf")
+    console.print(
+        f"scored {result.n}, failed {result.failed}, fallbacks {result.fallbacks}, "
+        f"{result.seconds:.1f} s ({rate:.1f} items/s)" + (f", {result.resumed} resumed" if result.resumed else "")
+    )
+    for row in result.failures[:5]:
+        console.print(f"[red]failed[/] {row.id}: {row.error}")
+    if result.failed > 5:
+        console.print(f"[red]... and {result.failed - 5} more failures (see --json)[/]")

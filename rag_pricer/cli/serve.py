@@ -1,0 +1,88 @@
+"""``rag-pricer serve``: the HTTP service and its web page, with uvicorn."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, LlmOpt, StoreOpt, errors, fail, settings_with
+from rag_pricer.registry import UnknownStrategy, registry
+
+
+class LogLevel(str, Enum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless a token is set.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="Default strategy of requests that name none.")] = None,
+    store: StoreOpt = None,
+    llm: LlmOpt = None,
+    chroma_host: ChromaHostOpt = None,
+    chroma_port: ChromaPortOpt = None,
+    deadline: Annotated[
+        Optional[float],
+        typer.Option(min=0.1, help="Seconds a strategy may take per request before knn answers instead (default: settings llm_timeout_s)."),
+    ] = None,
+    torch_threads: Annotated[
+        int,
+        typer.Option(min=1, help="torch threads per request; requests already run in parallel, so 1 avoids oversubscribing the cores."),
+    ] = 1,
+    log_level: Annotated[LogLevel, typer.Option(help="Log level of uvicorn and the service.")] = LogLevel.info,
+    access_log: Annotated[bool, typer.Option(help="Log every request (method, path, status).")] = True,
+) -> None:
+    """Serve the pricing API (/v1/*, docs at /docs) and the web page (/) until Ctrl-C.
+
+    The token (RAG_PRICER_API_TOKEN), CORS origins and batch limit come from the settings.
+    """
+    import uvicorn
+
+    from rag_pricer.service import create_app
+
+    settings = settings_with(store_path=store, llm=llm, strategy=strategy, chroma_host=chroma_host, chroma_port=chroma_port)
+    try:
+        registry.get(settings.strategy)
+    except UnknownStrategy as error:
+        fail(str(error))
+    if not _is_loopback(host) and settings.api_token is None:
+        errors.print(f"[yellow]warning:[/] listening on {host} without an API token: anyone who can reach it can use it")
+    _set_torch_threads(torch_threads)
+    # uvicorn's logging set-up, extended to the service's own logger (start-up, fallbacks).
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["rag_pricer"] = {"handlers": ["default"], "level": log_level.value.upper(), "propagate": False}
+    app = create_app(settings=settings, deadline_s=deadline)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.value, access_log=access_log, log_config=log_config)
+
+
+def _set_torch_threads(threads: int) -> None:
+    """Intra-op threads of torch (the embedding model) in this process.
+
+    The service prices several requests at once in worker threads. With torch's default (one
+    thread per core) each of them also fans out over every core, and on a busy machine a single
+    embedding then waits for all of its threads to be scheduled: measured here under load,
+    one-text encodes took ~600-1,800 ms with 2 threads and ~110-130 ms with 1.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,184 @@
+"""Several strategies on the same items, side by side: ``Comparison(...).run()``."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag_pricer.evaluation.bootstrap import Bootstrap
+from rag_pricer.evaluation.cache import ResultCache, run_key
+from rag_pricer.evaluation.report import comparison_markdown
+from rag_pricer.evaluation.results import EvaluationResult
+from rag_pricer.evaluation.runner import Evaluation, LeakageError, check_leaks, schedule
+from rag_pricer.items import Item
+from rag_pricer.pricer import Pricer
+from rag_pricer.registry import Registry, Strategy
+from rag_pricer.registry import registry as default_registry
+from rag_pricer.resources import Resources
+
+
+def gpu_available() -> bool:
+    """Whether torch sees a CUDA device (imported only when asked: torch takes seconds)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_strategies(spec: str, registry: Registry = default_registry, gpu: bool | None = None) -> list[str]:
+    """Strategy names from ``a,b,c``; ``all-cpu`` is every strategy that needs no GPU, ``all``
+    every one this machine can run (GPU ones only when a GPU is there). Unknown names raise."""
+    names: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if part in ("all", "all-cpu"):
+            with_gpu = part == "all" and (gpu_available() if gpu is None else gpu)
+            names += [s.name for s in registry.all() if with_gpu or "gpu" not in s.needs]
+        elif part:
+            names.append(registry.get(part).name)
+    if not names:
+        raise ValueError(f"no strategy selected by {spec!r}")
+    return list(dict.fromkeys(names))
+
+
+@dataclass
+class ComparisonResult:
+    """The runs (in the order asked), the strategies that could not run and why, and the files written."""
+
+    results: list[EvaluationResult]
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: strategies whose finished result was taken from the cache instead of being run
+    reused: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Planned:
+    strategy: Strategy
+    pricer: Pricer
+    options: dict[str, Any]
+    key: str
+
+
+class Comparison:
+    """Runs ``strategies`` on the same ``items`` and writes to ``out_dir``: ``comparison.md``,
+    ``comparison.png``, and per strategy ``<name>.json`` and ``<name>.png`` (no PNG with ``charts=False``).
+
+    Finished runs are cached under ``cache_dir`` (default ``out_dir/cache``) by ``run_key``,
+    so a rerun reuses them and an interrupted one resumes from its checkpoint; ``fresh``
+    ignores the cache. Every pricer is built and checked for leakage before any is run, so a
+    leaky setup is refused at once (``LeakageError``); a strategy that cannot be built (e.g.
+    its models are not trained) is skipped with the reason.
+    """
+
+    def __init__(
+        self,
+        resources: Resources,
+        strategies: Sequence[str],
+        items: Sequence[Item],
+        out_dir: str | Path,
+        *,
+        registry: Registry = default_registry,
+        options: Mapping[str, Any] | None = None,
+        workers: int | None = None,
+        bootstrap: Bootstrap | None = None,
+        cache_dir: str | Path | None = None,
+        fresh: bool = False,
+        progress: bool = False,
+        charts: bool = True,
+        description: str = "",
+    ) -> None:
+        if not items:
+            raise ValueError("no items to compare on")
+        self.resources = resources
+        self.strategies = list(strategies)
+        self.items = list(items)
+        self.out_dir = Path(out_dir)
+        self.registry = registry
+        self.options = {k: v for k, v in (options or {}).items() if v is not None}
+        self.workers = workers
+        self.bootstrap = bootstrap or Bootstrap()
+        self.cache = ResultCache(cache_dir if cache_dir is not None else self.out_dir / "cache")
+        self.fresh = fresh
+        self.progress = progress
+        self.charts = charts
+        self.description = description
+
+    def run(self) -> ComparisonResult:
+        if self.charts:
+            # matplotlib is an optional dependency: imported only when charts are drawn.
+            from rag_pricer.evaluation.charts import comparison_chart, dashboard
+
+        planned, skipped = self._plan()
+        outcome = ComparisonResult(results=[], skipped=skipped)
+        report = self.out_dir / "comparison.md"
+        for plan in planned:
+            result = self._evaluate(plan, outcome)
+            outcome.results.append(result)
+            outcome.files.append(result.save(self.out_dir / f"{plan.strategy.name}.json"))
+            if self.charts and result.n:
+                outcome.files.append(dashboard(result, self.out_dir / f"{plan.strategy.name}.png"))
+            # Rewritten after each strategy: a long comparison shows its progress as it goes.
+            self._write_report(outcome, report)
+        self._write_report(outcome, report)
+        outcome.files.append(report)
+        if self.charts and any(r.n for r in outcome.results):
+            outcome.files.append(comparison_chart(outcome.results, self.out_dir / "comparison.png"))
+        return outcome
+
+    def _write_report(self, outcome: ComparisonResult, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(comparison_markdown(outcome.results, outcome.skipped, description=self.description), encoding="utf-8")
+
+    def _plan(self) -> tuple[list[_Planned], dict[str, str]]:
+        """Build every pricer and refuse leakage before scoring anything."""
+        settings = self.resources.settings
+        planned, skipped = [], {}
+        for name in self.strategies:
+            strategy = self.registry.get(name)
+            # Same defaults as ``Estimator.pricer``: k from the settings unless given (None: the strategy's own).
+            options = {k: v for k, v in {"k": settings.k, **self.options}.items() if v is not None}
+            try:
+                pricer = strategy.build(self.resources, **options)
+                pricer.max_chars = settings.max_description_chars
+                check_leaks(pricer, self.items)
+            except LeakageError:
+                raise
+            except Exception as error:  # e.g. models not trained, store missing: report it, run the others
+                skipped[name] = f"{type(error).__name__}: {error}"
+                continue
+            accepted = set(strategy.options())
+            used = {k: v for k, v in options.items() if k in accepted}
+            planned.append(_Planned(strategy, pricer, used, run_key(strategy, settings, used, self.items)))
+        return planned, skipped
+
+    def _evaluate(self, plan: _Planned, outcome: ComparisonResult) -> EvaluationResult:
+        name = plan.strategy.name
+        cached = None if self.fresh else self.cache.load(name, plan.key, self.bootstrap)
+        if cached is not None and not cached.failed and len(cached.rows) == len(self.items):
+            outcome.reused.append(name)
+            return cached
+        checkpoint = self.cache.checkpoint_path(name, plan.key)
+        if self.fresh:
+            checkpoint.unlink(missing_ok=True)
+        workers, batch_size = schedule(plan.strategy.needs, self.resources.settings.llm_concurrency, self.workers)
+        result = Evaluation(
+            plan.pricer,
+            self.items,
+            workers=workers,
+            batch_size=batch_size,
+            bootstrap=self.bootstrap,
+            progress=self.progress,
+            checkpoint=checkpoint,
+            # A saved run with failures is completed: only its failed items are priced again.
+            reuse=cached.rows if cached is not None else (),
+            settings=self.resources.settings.public(),
+            options=plan.options,
+        ).run()
+        if cached is not None:
+            result.seconds += cached.seconds
+        self.cache.save(result, plan.key)
+        return result

@@ -1,0 +1,245 @@
+"""Pricing for the HTTP service: off the event loop, under a deadline, degrading to ``knn``."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+from rag_pricer.estimate import Estimate, InvalidQuery
+from rag_pricer.estimator import Estimator
+from rag_pricer.registry import Strategy, UnknownStrategy, registry
+from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
+from rag_pricer.store import StoreError
+
+log = logging.getLogger("rag_pricer.service")
+
+WARM_UP_TEXT = "Stainless steel chef's knife, 8 inch, full tang"
+
+
+class NotReady(RuntimeError):
+    """The models and store are still loading, or failed to load (answered with 503)."""
+
+
+class PricingUnavailable(RuntimeError):
+    """Neither the requested strategy nor the fallback could price (answered with 503)."""
+
+
+class BatchUnknownStrategy(UnknownStrategy):
+    """An unknown strategy in item ``index`` of a batch."""
+
+    def __init__(self, index: int, error: UnknownStrategy) -> None:
+        super().__init__(str(error.args[0]), [])
+        self.message = f"items[{index}]: {error.message}"
+
+
+class PricingService:
+    """Runs ``Estimator`` calls in thread pools with a per-request deadline.
+
+    The estimator is synchronous (torch, Chroma, blocking LLM clients), so each call runs in a
+    worker thread and the event loop keeps serving other requests. Strategies that need an LLM
+    get their own pool: a hung LLM then cannot starve the local strategies, and in particular
+    not the ``fallback`` strategy that answers for it. When a strategy errors, overruns the
+    deadline or returns an unusable price, the request is priced by ``fallback`` with
+    ``Estimate.fallback`` saying why, instead of failing. (A thread that overran is not killed,
+    Python cannot do that, but its result is dropped; the LLM client's own timeout ends it.)
+
+    Call ``start()`` inside the running event loop (the app's lifespan) and ``stop()`` at exit.
+    """
+
+    def __init__(
+        self,
+        estimator: Estimator,
+        deadline_s: float,
+        default_strategy: str | None = None,
+        fallback: str = "knn",
+        secrets: Sequence[str] = (),
+        llm_workers: int = 32,
+        local_workers: int = 4,
+        ready_wait_s: float = 30.0,
+    ) -> None:
+        self.estimator = estimator
+        self.deadline_s = deadline_s
+        self.default_strategy = default_strategy or estimator.settings.strategy
+        self.fallback = fallback
+        self.secrets = [s for s in secrets if s]
+        self.llm_workers = llm_workers
+        self.local_workers = local_workers
+        self.ready_wait_s = ready_wait_s
+        self.status: Literal["starting", "ready", "failed"] = "starting"
+        self.detail: str | None = "loading the embedding model and the knowledge base"
+        self.store_items: int | None = None
+        self._ready: asyncio.Event | None = None
+        self._warm_task: asyncio.Task[None] | None = None
+        self._llm_pool: ThreadPoolExecutor | None = None
+        self._local_pool: ThreadPoolExecutor | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the pools and load models and store in the background (see ``status``)."""
+        self._llm_pool = ThreadPoolExecutor(self.llm_workers, thread_name_prefix="pricing-llm")
+        self._local_pool = ThreadPoolExecutor(self.local_workers, thread_name_prefix="pricing")
+        self._ready = asyncio.Event()
+        self._warm_task = asyncio.create_task(self._warm())
+
+    async def stop(self) -> None:
+        if self._warm_task is not None and not self._warm_task.done():
+            self._warm_task.cancel()
+        for pool in (self._llm_pool, self._local_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _warm(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self.store_items = await loop.run_in_executor(self._local_pool, self._load)
+        except Exception as error:  # any failure leaves the service up but not ready, with the reason
+            self.status = "failed"
+            self.detail = (
+                str(error) if isinstance(error, StoreError) else f"loading failed ({type(error).__name__})"
+            )
+            log.error("start-up failed: %s: %s", type(error).__name__, self.redact(str(error)))
+            self._ready.set()  # type: ignore[union-attr]
+            return
+        if self.default_strategy != self.fallback:
+            # Build the default strategy's pricer now (it may load a local LLM). A failure here
+            # is not fatal: its requests will fall back to ``fallback``.
+            try:
+                spec = registry.get(self.default_strategy)
+                await loop.run_in_executor(self._pool(spec), self.estimator.pricer, spec.name)
+            except Exception as error:
+                log.warning(
+                    "could not prepare the default strategy %r: %s: %s",
+                    self.default_strategy, type(error).__name__, self.redact(str(error)),
+                )
+        self.status, self.detail = "ready", None
+        self._ready.set()  # type: ignore[union-attr]
+        log.info("ready: %s products, default strategy %s", self.store_items, self.default_strategy)
+
+    def _load(self) -> int:
+        """Load the embedding model and the store, and run one query so the first request is fast."""
+        resources = self.estimator.resources
+        count = resources.store.count()
+        if count == 0:
+            raise StoreError(f"the store at {resources.store.location} is empty: index some items first")
+        self.estimator.estimate(WARM_UP_TEXT, self.fallback)
+        return count
+
+    async def wait_ready(self) -> None:
+        """Return once ready; raise ``NotReady`` if loading failed or takes too long."""
+        if self.status == "starting" and self._ready is not None:
+            try:
+                await asyncio.wait_for(self._ready.wait(), self.ready_wait_s)
+            except TimeoutError:
+                raise NotReady("the service is still loading its models; retry shortly") from None
+        if self.status != "ready":
+            raise NotReady(self.detail or "the service is not ready")
+
+    # pricing ---------------------------------------------------------------------------------
+
+    def resolve(self, strategy: str | None) -> Strategy:
+        """The registered strategy named ``strategy`` (default: the server's); ``UnknownStrategy`` otherwise."""
+        return registry.get(strategy or self.default_strategy)
+
+    async def estimate(self, request: EstimateRequest) -> EstimateResponse:
+        return (await self.estimate_batch([request]))[0]
+
+    async def estimate_batch(self, requests: Sequence[EstimateRequest]) -> list[EstimateResponse]:
+        """Price ``requests`` in order. Requests sharing strategy and options are priced in one
+        ``estimate_many`` call (one embedding pass); the groups run concurrently."""
+        specs = []
+        for index, request in enumerate(requests):
+            try:
+                specs.append(self.resolve(request.strategy))
+            except UnknownStrategy as error:
+                raise (BatchUnknownStrategy(index, error) if len(requests) > 1 else error) from None
+        await self.wait_ready()
+        groups: dict[tuple[str, int | None, str | None], list[int]] = {}
+        for index, (spec, request) in enumerate(zip(specs, requests)):
+            groups.setdefault((spec.name, request.k, request.category), []).append(index)
+        priced = await asyncio.gather(
+            *(
+                self._price_group(registry.get(name), [requests[i].description for i in indices], k, category)
+                for (name, k, category), indices in groups.items()
+            )
+        )
+        results: list[EstimateResponse | None] = [None] * len(requests)
+        for indices, responses in zip(groups.values(), priced):
+            for index, response in zip(indices, responses):
+                results[index] = response
+        return results  # type: ignore[return-value]
+
+    async def _price_group(
+        self, spec: Strategy, descriptions: list[str], k: int | None, category: str | None
+    ) -> list[EstimateResponse]:
+        started = time.perf_counter()
+        estimates, problem = await self._attempt(spec, descriptions, k, category)
+        if problem is not None:
+            if spec.name == self.fallback:
+                raise PricingUnavailable(problem)
+            estimates, fallback_problem = await self._attempt(registry.get(self.fallback), descriptions, k, category)
+            if fallback_problem is not None:
+                raise PricingUnavailable(f"{problem}; the {self.fallback} fallback failed too: {fallback_problem}")
+            for estimate in estimates:  # type: ignore[union-attr]
+                estimate.fallback = f"{problem}: {self.fallback} price used"
+        per_item = (time.perf_counter() - started) / len(descriptions)
+        responses = [EstimateResponse.of(e, spec.name, per_item) for e in estimates]  # type: ignore[union-attr]
+        fallbacks = sum(r.fallback for r in responses)
+        log.debug(
+            "priced %d with %s in %.1f ms each%s",
+            len(responses), spec.name, per_item * 1000, f" ({fallbacks} fallback)" if fallbacks else "",
+        )
+        return responses
+
+    async def _attempt(
+        self, spec: Strategy, descriptions: list[str], k: int | None, category: str | None
+    ) -> tuple[list[Estimate] | None, str | None]:
+        """Estimates, or the reason there are none (never the exception's text: it may hold
+        endpoint addresses or keys; that goes to the log, redacted)."""
+        call = functools.partial(self.estimator.estimate_many, descriptions, spec.name, k=k, category=category)
+        deadline = self._deadline(spec, len(descriptions))
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._pool(spec), call)
+            estimates = await asyncio.wait_for(future, deadline)
+        except InvalidQuery:
+            raise
+        except TimeoutError:
+            log.warning("%s did not answer within %.1f s", spec.name, deadline)
+            return None, f"{spec.name} did not answer within {deadline:g} s"
+        except Exception as error:
+            log.warning("%s failed: %s: %s", spec.name, type(error).__name__, self.redact(str(error)))
+            if isinstance(error, StoreError):
+                return None, "the knowledge base is unavailable"
+            return None, f"{spec.name} failed ({type(error).__name__})"
+        if len(estimates) != len(descriptions) or not all(_usable(e.price) for e in estimates):
+            log.warning("%s returned an unusable price", spec.name)
+            return None, f"{spec.name} returned an unusable price"
+        return estimates, None
+
+    def _pool(self, spec: Strategy) -> ThreadPoolExecutor:
+        pool = self._llm_pool if "llm" in spec.needs else self._local_pool
+        if pool is None:
+            raise RuntimeError("PricingService.start() was not called")
+        return pool
+
+    def _deadline(self, spec: Strategy, count: int) -> float:
+        # LLM calls of a batch run ``llm_concurrency`` at a time: give each wave the full deadline.
+        if "llm" in spec.needs:
+            return self.deadline_s * math.ceil(count / self.estimator.settings.llm_concurrency)
+        return self.deadline_s
+
+    def redact(self, text: str) -> str:
+        """``text`` with every configured secret replaced by ``***``."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _usable(price: object) -> bool:
+    return isinstance(price, (int, float)) and not isinstance(price, bool) and math.isfinite(price) and price > 0

@@ -1,0 +1,236 @@
+"""The HTTP service's request and response bodies (pydantic), with the examples shown at ``/docs``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rag_pricer.estimate import Estimate
+
+#: longer descriptions are refused (422); those between ``Settings.max_description_chars`` and
+#: this are accepted and truncated by the pricer, with a note saying so
+MAX_DESCRIPTION_CHARS = 20_000
+MAX_CATEGORY_CHARS = 100
+
+EXAMPLE_DESCRIPTION = (
+    "Delphi FG0166 Fuel Pump Module\n"
+    "Replacement fuel pump module for 2003-2006 Chevrolet Silverado and GMC Sierra pickups; "
+    "OE-quality pump, sender and reservoir assembly."
+)
+
+
+class EstimateRequest(BaseModel):
+    """One description to price."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": EXAMPLE_DESCRIPTION, "strategy": "knn", "k": 5}]},
+    )
+
+    description: str = Field(
+        ...,
+        max_length=MAX_DESCRIPTION_CHARS,
+        description="The product's title and description (plain text). Leading/trailing blanks are ignored.",
+    )
+    strategy: str | None = Field(
+        None, max_length=64, description="Pricing strategy (see `GET /v1/strategies`); default: the server's."
+    )
+    # strict: a JSON integer only, so true, 2.0 or "5" are type errors rather than silently coerced
+    k: int | None = Field(None, ge=1, le=100, strict=True, description="Comparable products to retrieve; default: the server's.")
+    category: str | None = Field(
+        None, max_length=MAX_CATEGORY_CHARS, description="Retrieve only products of this Amazon category."
+    )
+
+    @field_validator("description")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the description is empty")
+        return value
+
+    @field_validator("strategy", "category")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        # An empty select in a form sends "": treat it as "use the default".
+        if value is None:
+            return None
+        return value.strip() or None
+
+
+class BatchRequest(BaseModel):
+    """Several descriptions to price in one call (at most the server's ``max_batch_items``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"description": EXAMPLE_DESCRIPTION},
+                        {"description": "Fender Player Stratocaster electric guitar, maple fingerboard", "k": 8},
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[EstimateRequest] = Field(..., min_length=1, description="The descriptions, priced in order.")
+
+
+class ComparableOut(BaseModel):
+    """A stored product used as evidence."""
+
+    id: str | None = Field(None, description="Id of the stored product.")
+    title: str
+    price: float = Field(..., description="Its price in USD.")
+    similarity: float = Field(..., description="Cosine similarity to the description (1 = identical).")
+    category: str | None = None
+
+
+class UsageOut(BaseModel):
+    """Tokens and cost of the LLM calls behind an estimate."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+
+
+class EstimateResponse(BaseModel):
+    """A price in USD with the evidence behind it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "price": 186.42,
+                    "strategy": "knn",
+                    "comparables": [
+                        {
+                            "id": "3f1c9a7e5b2d4c60",
+                            "title": "ACDelco MU1779 Fuel Pump and Level Sensor Module",
+                            "price": 179.99,
+                            "similarity": 0.8123,
+                            "category": "Automotive",
+                        }
+                    ],
+                    "fallback": False,
+                    "fallback_reason": None,
+                    "llm_answer": None,
+                    "latency_ms": 21.7,
+                    "notes": [],
+                    "usage": None,
+                }
+            ]
+        }
+    )
+
+    price: float = Field(..., description="The estimated price in USD, rounded to cents.")
+    strategy: str = Field(..., description="The strategy that was asked for.")
+    comparables: list[ComparableOut] = Field(default_factory=list, description="Most similar first.")
+    fallback: bool = Field(
+        False, description="True when the requested strategy could not price it and the knn estimate was used."
+    )
+    fallback_reason: str | None = Field(None, description="Why the fallback was used.")
+    llm_answer: str | None = Field(None, description="The LLM's raw answer, for LLM strategies.")
+    latency_ms: float = Field(..., description="Time spent pricing on the server, in milliseconds.")
+    notes: list[str] = Field(default_factory=list, description="Remarks, e.g. that the description was truncated.")
+    usage: UsageOut | None = Field(None, description="LLM token usage, for LLM strategies.")
+
+    @classmethod
+    def of(cls, estimate: Estimate, strategy: str, latency_s: float) -> EstimateResponse:
+        """The response for ``estimate``, priced for a request of ``strategy`` in ``latency_s``."""
+        usage = estimate.usage
+        return cls(
+            price=round(estimate.price, 2),
+            strategy=strategy,
+            comparables=[
+                ComparableOut(id=c.id, title=c.title, price=c.price, similarity=round(c.similarity, 4), category=c.category)
+                for c in estimate.comparables
+            ],
+            fallback=estimate.fallback is not None,
+            fallback_reason=estimate.fallback,
+            llm_answer=estimate.llm_answer,
+            latency_ms=round(latency_s * 1000, 2),
+            notes=list(estimate.notes),
+            usage=None if usage is None else UsageOut(**vars(usage)),
+        )
+
+
+class BatchResponse(BaseModel):
+    """The estimates of a batch, in the order of its items."""
+
+    items: list[EstimateResponse]
+    count: int
+    latency_ms: float = Field(..., description="Time spent on the whole batch, in milliseconds.")
+
+
+class StrategyOut(BaseModel):
+    name: str
+    summary: str
+    needs: list[str] = Field(..., description="What it needs: store, llm, trained, gpu.")
+    options: list[str] = Field(..., description="Options its factory accepts.")
+
+
+class StrategiesResponse(BaseModel):
+    """The registered strategies, the server's default and its fallback."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "default": "knn",
+                    "fallback": "knn",
+                    "strategies": [
+                        {
+                            "name": "knn",
+                            "summary": "Similarity-weighted price of the k nearest stored products (no LLM).",
+                            "needs": ["store"],
+                            "options": ["k", "power", "category"],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    default: str
+    fallback: str
+    strategies: list[StrategyOut]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    auth_required: bool = Field(..., description="Whether /v1/* need `Authorization: Bearer <token>`.")
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+    status: Literal["starting", "ready", "failed"]
+    store_items: int | None = Field(None, description="Products in the knowledge base, once loaded.")
+    embedding_model: str
+    default_strategy: str
+    detail: str | None = Field(None, description="Why the service is not ready.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error has this shape."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "invalid_request",
+                    "message": "body.description: the description is empty",
+                    "details": [{"loc": ["body", "description"], "msg": "the description is empty"}],
+                }
+            ]
+        }
+    )
+
+    error: str = Field(..., description="A short code: invalid_request, unknown_strategy, unauthorized, ...")
+    message: str = Field(..., description="What went wrong, for a human.")
+    details: list[dict[str, Any]] | None = None

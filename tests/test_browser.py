@@ -1,0 +1,196 @@
+"""The web page in headless Chromium: the real app under uvicorn on a loopback port, driven by
+Playwright. Needs Debian's chromium (``scripts/install-browser.sh``) and the ``playwright``
+package (not its browser download)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from rag_pricer.estimator import Estimator
+from rag_pricer.items import Item
+from rag_pricer.service import create_app
+from rag_pricer.settings import Settings
+
+CHROMIUM = os.environ.get("RAG_PRICER_CHROMIUM", "/usr/bin/chromium")
+# The flags that let Chromium start in a sandbox without a network: no background connections
+# to Google's services (refused here, many at a time), no GPU, no first-run UI.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the package only)")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}: run scripts/install-browser.sh", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+TOKEN = "page-token-5c1e"
+
+
+@pytest.fixture(scope="module")
+def estimator(small_store, tmp_path_factory: pytest.TempPathFactory) -> Estimator:
+    settings = Settings(
+        store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=None,
+        models_dir=tmp_path_factory.mktemp("models"), strategy="knn", _env_file=None,
+    )
+    return Estimator.from_settings(settings)
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` under uvicorn in a thread on a free 127.0.0.1 port; yields its URL once ready."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # bound here and handed over: no race for the port
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(estimator: Estimator) -> Iterator[str]:
+    with serving(create_app(estimator)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def auth_url(estimator: Estimator) -> Iterator[str]:
+    settings = estimator.settings.model_copy(update={"api_token": SecretStr(TOKEN)})
+    with serving(create_app(estimator, settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_page_prices_a_description_and_shows_the_evidence(
+    base_url: str, browser, train_items: list[Item], tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1100, "height": 1300})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(f"{base_url}/")
+
+    # The strategies come from the API; no token field without auth.
+    page.wait_for_selector("#strategy option[value='knn']", state="attached")
+    assert page.input_value("#strategy") == "knn"
+    assert page.is_hidden("#token-field")
+    sync_api.expect(page.locator("#status")).to_contain_text("ready")
+
+    # An empty description: the server's message is shown, no result.
+    page.fill("#description", "   ")
+    page.click("#submit")
+    sync_api.expect(page.locator("#error")).to_be_visible()
+    sync_api.expect(page.locator("#error")).to_contain_text("description: the description is empty")
+    assert page.is_hidden("#result")
+
+    description = train_items[3].description
+    page.fill("#description", description)
+    page.fill("#k", "6")
+    page.click("#submit")
+    sync_api.expect(page.locator("#comparables tbody tr")).to_have_count(6)
+    assert page.is_hidden("#error")
+
+    # What the page shows is what the API answers.
+    api = httpx.post(f"{base_url}/v1/estimate", json={"description": description, "k": 6}).json()
+    assert page.inner_text("#price") == f"${api['price']:,.2f}"
+    first_row = page.locator("#comparables tbody tr").first.locator("td")
+    assert first_row.nth(1).inner_text() == api["comparables"][0]["title"]
+    assert first_row.nth(3).inner_text() == f"${api['comparables'][0]['price']:,.2f}"
+    assert first_row.nth(4).inner_text().strip() == f"{api['comparables'][0]['similarity']:.3f}"
+
+    # The chart: one dot per comparable and the estimate marked, placed by price on the axis.
+    chart = page.locator("#chart svg")
+    sync_api.expect(chart.locator("circle.comparable")).to_have_count(6)
+    assert chart.locator("line.estimate-line").count() == 1
+    assert chart.locator("text.estimate-label").text_content() == f"estimate ${api['price']:,.2f}"
+    xs = [float(x) for x in chart.locator("circle.comparable").evaluate_all("dots => dots.map(d => d.getAttribute('cx'))")]
+    prices = [c["price"] for c in api["comparables"]]
+    order = sorted(range(len(prices)), key=prices.__getitem__)
+    assert [xs[i] for i in order] == sorted(xs)  # cheaper is further left
+
+    # A bad request after a good one: the error replaces the result.
+    page.fill("#k", "500")
+    page.click("#submit")
+    sync_api.expect(page.locator("#error")).to_contain_text("k: Input should be less than or equal to 100")
+    assert page.is_hidden("#result")
+
+    page.fill("#k", "6")
+    page.click("#submit")
+    sync_api.expect(page.locator("#result")).to_be_visible()
+    screenshot = Path(os.environ.get("RAG_PRICER_SCREENSHOT_DIR", tmp_path)) / "service-page.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 20_000
+    assert problems == [] or all("status of 422" in p for p in problems), problems
+    page.close()
+
+
+def test_api_docs_render_without_internet(base_url: str, browser) -> None:
+    page = browser.new_page()
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.goto(f"{base_url}/docs")
+    sync_api.expect(page.get_by_text("Estimate the price of one description")).to_be_visible()
+    sync_api.expect(page.get_by_text("Readiness: embedding model and knowledge base loaded")).to_be_visible()
+    assert failed == []  # every asset came from the server itself, none from a CDN
+    page.close()
+
+
+def test_page_asks_for_the_token_when_the_server_has_one(auth_url: str, browser, train_items: list[Item]) -> None:
+    page = browser.new_page()
+    page.goto(f"{auth_url}/")
+    sync_api.expect(page.locator("#token-field")).to_be_visible()
+    sync_api.expect(page.locator("#strategy-summary")).to_contain_text("needs an API token")
+    assert page.locator("#strategy option").count() == 0
+
+    page.fill("#token", "wrong")
+    page.locator("#token").dispatch_event("change")
+    sync_api.expect(page.locator("#error")).to_contain_text("missing or invalid bearer token")
+
+    page.fill("#token", TOKEN)
+    page.locator("#token").dispatch_event("change")
+    page.wait_for_selector("#strategy option[value='knn']", state="attached")
+    assert page.is_hidden("#error")
+    page.fill("#description", train_items[5].description)
+    page.click("#submit")
+    sync_api.expect(page.locator("#comparables tbody tr")).to_have_count(5)
+    assert page.inner_text("#price").startswith("$")
+    assert TOKEN not in page.content()  # the token stays in the password field's value only
+    page.close()

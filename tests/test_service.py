@@ -1,0 +1,454 @@
+"""The HTTP service: API contract, bad input, fallbacks under a slow or failing LLM, auth,
+readiness, CORS, and no secret in any response or log. One estimator (embedding model and the
+small store) is shared by every app built here, as the service shares it between requests."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from rag_pricer.estimate import Estimate, Query
+from rag_pricer.estimator import Estimator
+from rag_pricer.items import Item
+from rag_pricer.pricer import Pricer
+from rag_pricer.registry import Strategy, registry
+from rag_pricer.service import create_app
+from rag_pricer.service.schemas import MAX_DESCRIPTION_CHARS
+from rag_pricer.settings import Settings
+from rag_pricer.store import ProductStore
+
+TOKEN = "tok-Zq81-never-shown"
+API_KEY = "sk-test-Wm4n-never-shown"
+DEADLINE_S = 3.0
+RESPONSE_KEYS = {
+    "price", "strategy", "comparables", "fallback", "fallback_reason", "llm_answer", "latency_ms", "notes", "usage",
+}
+
+
+# fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def service_settings(small_store: ProductStore, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    tmp = tmp_path_factory.mktemp("service")
+    return Settings(
+        store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=None, models_dir=tmp / "models",
+        strategy="knn", max_batch_items=4, openai_api_key=SecretStr(API_KEY), _env_file=None,
+    )
+
+
+@pytest.fixture(scope="module")
+def estimator(service_settings: Settings) -> Estimator:
+    return Estimator.from_settings(service_settings)
+
+
+@pytest.fixture(scope="module")
+def release() -> Iterator[threading.Event]:
+    """Set at the end of the module so that the threads of the slow strategy finish."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+class ScriptedPricer(Pricer):
+    """A stand-in for an LLM strategy that hangs, raises or answers nonsense."""
+
+    def __init__(self, behaviour: str, release: threading.Event) -> None:
+        self.behaviour = behaviour
+        self.release = release
+
+    def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
+        if self.behaviour == "slow":
+            self.release.wait(30)
+        if self.behaviour == "raise":
+            raise RuntimeError(f"upstream refused key {API_KEY} and token {TOKEN}")
+        price = {"nan": math.nan, "zero": 0.0}.get(self.behaviour, 10.0)
+        return [Estimate(price=price, strategy=self.name, llm_answer="no idea") for _ in queries]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scripted_strategies(release: threading.Event) -> Iterator[None]:
+    registry.all()  # load the built-in strategies first so that ours are added, not replaced
+    with pytest.MonkeyPatch.context() as patch:
+        for behaviour in ("slow", "raise", "nan", "zero"):
+            name = f"test-{behaviour}"
+            factory = lambda resources, _b=behaviour: ScriptedPricer(_b, release)  # noqa: E731
+            patch.setitem(registry._strategies, name, Strategy(name, f"test: {behaviour}", factory, ("llm", "store")))
+        yield
+
+
+def wait_ready(client: TestClient, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/readyz").json()
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def client(estimator: Estimator, service_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(estimator, service_settings, deadline_s=DEADLINE_S)) as client:
+        wait_ready(client)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def description(train_items: list[Item]) -> str:
+    return train_items[7].description
+
+
+def estimate(client: TestClient, **body: object) -> dict:
+    response = client.post("/v1/estimate", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# contract -------------------------------------------------------------------------------------
+
+
+def test_estimate_returns_the_documented_fields(client: TestClient, estimator: Estimator, description: str) -> None:
+    body = estimate(client, description=description)
+    assert set(body) == RESPONSE_KEYS
+    assert body["strategy"] == "knn" and body["fallback"] is False and body["fallback_reason"] is None
+    assert body["latency_ms"] > 0
+    assert len(body["comparables"]) == 5
+    assert set(body["comparables"][0]) == {"id", "title", "price", "similarity", "category"}
+    similarities = [c["similarity"] for c in body["comparables"]]
+    assert similarities == sorted(similarities, reverse=True)
+    # The same numbers as the Python API (the service adds no pricing logic of its own).
+    direct = estimator.estimate(description, "knn")
+    assert body["price"] == pytest.approx(direct.price, abs=0.01)
+    assert [c["id"] for c in body["comparables"]] == [c.id for c in direct.comparables]
+
+
+def test_k_and_category_are_applied(client: TestClient, description: str) -> None:
+    body = estimate(client, description=description, k=3, category="Electronics")
+    assert len(body["comparables"]) == 3
+    assert {c["category"] for c in body["comparables"]} == {"Electronics"}
+
+
+def test_long_description_is_truncated_with_a_note(client: TestClient, service_settings: Settings) -> None:
+    body = estimate(client, description="cordless drill with two batteries " * 200)
+    assert any("truncated" in note for note in body["notes"])
+    assert service_settings.max_description_chars < 200 * 34 <= MAX_DESCRIPTION_CHARS
+
+
+def test_strategies_lists_the_registry(client: TestClient) -> None:
+    body = client.get("/v1/strategies").json()
+    assert body["default"] == "knn" and body["fallback"] == "knn"
+    by_name = {s["name"]: s for s in body["strategies"]}
+    assert set(by_name) == set(registry.names())
+    assert by_name["knn"]["needs"] == ["store"] and "k" in by_name["knn"]["options"]
+
+
+def test_health_ready_docs_and_page(client: TestClient, train_items: list[Item]) -> None:
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["auth_required"] is False and health["version"]
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True and ready["status"] == "ready" and ready["store_items"] == len(train_items)
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    operation = spec["paths"]["/v1/estimate"]["post"]
+    assert operation["summary"] and {"200", "401", "413", "422", "503"} <= set(operation["responses"])
+    assert "examples" in spec["components"]["schemas"]["EstimateRequest"]
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="description"' in page.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+# bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"description": ""}, "description", "empty"),
+        ({"description": "  \n\t "}, "description", "empty"),
+        ({}, "description", "required"),
+        ({"description": 42}, "description", "string"),
+        ({"description": "a lamp", "k": "five"}, "k", "integer"),
+        ({"description": "a lamp", "k": True}, "k", "integer"),
+        ({"description": "a lamp", "k": 2.5}, "k", "integer"),
+        ({"description": "a lamp", "k": 0}, "k", "greater than or equal to 1"),
+        ({"description": "a lamp", "k": 101}, "k", "less than or equal to 100"),
+        ({"description": "a lamp", "colour": "red"}, "colour", "not permitted"),
+        ({"description": "x" * (MAX_DESCRIPTION_CHARS + 1)}, "description", "at most"),
+        (["a lamp"], "body", "valid dictionary"),
+    ],
+)
+def test_bad_input_is_a_clear_422(client: TestClient, body: object, field: str, message: str) -> None:
+    response = client.post("/v1/estimate", json=body)
+    assert response.status_code == 422
+    error = response.json()
+    assert error["error"] == "invalid_request"
+    assert field in error["message"] and message in error["message"]
+    assert "input" not in error["details"][0]  # the body is not echoed back
+
+
+def test_invalid_json_is_a_clear_422(client: TestClient) -> None:
+    response = client.post("/v1/estimate", content=b'{"description": "a lamp"', headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["message"] == "body: the body is not valid JSON"
+
+
+def test_unknown_strategy_lists_the_known_ones(client: TestClient) -> None:
+    response = client.post("/v1/estimate", json={"description": "a lamp", "strategy": "crystal-ball"})
+    assert response.status_code == 422
+    error = response.json()
+    assert error["error"] == "unknown_strategy" and "crystal-ball" in error["message"] and "knn" in error["message"]
+    assert error["details"] == [{"known": registry.names()}]
+
+
+def test_oversize_body_is_413(client: TestClient) -> None:
+    big = b'{"description": "' + b"x" * 70_000 + b'"}'
+    response = client.post("/v1/estimate", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+    # Without a Content-Length (chunked upload) the limit holds too.
+    chunks = (b"x" * 16_384 for _ in range(8))
+    response = client.post("/v1/estimate", content=chunks, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+# batch ----------------------------------------------------------------------------------------
+
+
+def test_batch_prices_in_order_like_single_requests(client: TestClient, train_items: list[Item]) -> None:
+    descriptions = [item.description for item in train_items[20:23]]
+    items = [{"description": descriptions[0]}, {"description": descriptions[1], "k": 3}, {"description": descriptions[2]}]
+    response = client.post("/v1/estimate/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == 3 and len(body["items"]) == 3 and body["latency_ms"] > 0
+    for request, result in zip(items, body["items"]):
+        assert set(result) == RESPONSE_KEYS
+        single = estimate(client, **request)
+        assert result["price"] == pytest.approx(single["price"], abs=0.01)
+        assert [c["id"] for c in result["comparables"]] == [c["id"] for c in single["comparables"]]
+    assert len(body["items"][1]["comparables"]) == 3
+
+
+def test_batch_limits(client: TestClient, service_settings: Settings) -> None:
+    too_many = {"items": [{"description": f"lamp {i}"} for i in range(service_settings.max_batch_items + 1)]}
+    response = client.post("/v1/estimate/batch", json=too_many)
+    assert response.status_code == 413
+    assert f"at most {service_settings.max_batch_items} items" in response.json()["message"]
+    assert client.post("/v1/estimate/batch", json={"items": []}).status_code == 422
+    response = client.post("/v1/estimate/batch", json={"items": [{"description": "a"}, {"description": " "}]})
+    assert response.status_code == 422 and "items.1.description" in response.json()["message"]
+    response = client.post("/v1/estimate/batch", json={"items": [{"description": "a"}, {"description": "b", "strategy": "nope"}]})
+    assert response.status_code == 422 and response.json()["message"].startswith("items[1]: unknown strategy 'nope'")
+
+
+# degraded LLM strategies ----------------------------------------------------------------------
+
+
+def test_a_hung_strategy_degrades_to_knn_at_the_deadline(client: TestClient, description: str) -> None:
+    knn = estimate(client, description=description)
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        slow = pool.submit(client.post, "/v1/estimate", json={"description": description, "strategy": "test-slow"})
+        # Meanwhile the event loop and the local pool keep serving: a knn request is not queued behind it.
+        time.sleep(0.2)
+        quick_started = time.monotonic()
+        assert estimate(client, description=description)["price"] == knn["price"]
+        assert time.monotonic() - quick_started < DEADLINE_S / 2
+        response = slow.result(timeout=30)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    body = response.json()
+    assert body["fallback"] is True and "did not answer within 3 s" in body["fallback_reason"]
+    assert body["strategy"] == "test-slow" and body["price"] == knn["price"]
+    assert DEADLINE_S <= elapsed < DEADLINE_S + 10
+
+
+@pytest.mark.parametrize(
+    ("strategy", "reason"),
+    [("test-raise", "test-raise failed (RuntimeError)"), ("test-nan", "unusable price"), ("test-zero", "unusable price")],
+)
+def test_a_failing_or_nonsense_strategy_degrades_to_knn(client: TestClient, description: str, strategy: str, reason: str) -> None:
+    knn = estimate(client, description=description)
+    body = estimate(client, description=description, strategy=strategy)
+    assert body["fallback"] is True and reason in body["fallback_reason"]
+    assert body["price"] == knn["price"] and body["comparables"] == knn["comparables"]
+
+
+def test_batch_falls_back_per_group(client: TestClient, train_items: list[Item]) -> None:
+    items = [
+        {"description": train_items[30].description, "strategy": "test-raise"},
+        {"description": train_items[31].description},
+    ]
+    body = client.post("/v1/estimate/batch", json={"items": items}).json()
+    assert [r["fallback"] for r in body["items"]] == [True, False]
+    assert [r["strategy"] for r in body["items"]] == ["test-raise", "knn"]
+
+
+def test_concurrent_requests_share_one_model(client: TestClient, estimator: Estimator, train_items: list[Item]) -> None:
+    model = estimator.resources.embedder.model
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda i: client.post("/v1/estimate", json={"description": train_items[i].description}), range(40, 56)))
+    assert [r.status_code for r in responses] == [200] * 16
+    assert estimator.resources.embedder.model is model
+
+
+# the rag strategy with the fake LLM -----------------------------------------------------------
+
+
+@pytest.fixture()
+def fake_chat(estimator: Estimator):
+    """The scripted chat model behind ``rag`` in these apps (settings ``llm="fake"``, no cache)."""
+    import rag_pricer.strategies.rag  # noqa: F401  (registers "rag" wherever the registry does not yet)
+
+    return estimator.resources.llm().chat_model
+
+
+def test_rag_prices_with_the_llm_answer(client: TestClient, fake_chat, description: str) -> None:
+    body = estimate(client, description=description, strategy="rag")
+    assert body["strategy"] == "rag" and body["fallback"] is False, body["fallback_reason"]
+    assert body["llm_answer"] is not None and body["price"] == pytest.approx(float(body["llm_answer"]), abs=0.01)
+    assert body["usage"]["prompt_tokens"] > 0 and len(body["comparables"]) == 5
+
+
+def test_rag_falls_back_to_knn_when_the_llm_answers_garbage(
+    client: TestClient, fake_chat, description: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knn = estimate(client, description=description)
+    monkeypatch.setattr(fake_chat, "answers", ["I really could not say, sorry"])
+    body = estimate(client, description=description, strategy="rag")
+    assert body["fallback"] is True and "no usable price" in body["fallback_reason"]
+    assert body["llm_answer"] == "I really could not say, sorry" and body["price"] == knn["price"]
+
+
+def test_rag_falls_back_to_knn_when_the_llm_fails(
+    client: TestClient, fake_chat, description: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knn = estimate(client, description=description)
+    monkeypatch.setattr(fake_chat, "failure", "auth")  # not retried: fails at once
+    monkeypatch.setattr(fake_chat, "fail_times", fake_chat.calls + 100)
+    body = estimate(client, description=description, strategy="rag")
+    assert body["fallback"] is True and "LLM call failed" in body["fallback_reason"]
+    assert body["price"] == knn["price"]
+
+
+def test_rag_falls_back_to_knn_when_the_llm_is_too_slow(
+    client: TestClient, fake_chat, description: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knn = estimate(client, description=description)
+    monkeypatch.setattr(fake_chat, "delay_s", DEADLINE_S + 2)
+    started = time.monotonic()
+    body = estimate(client, description=description, strategy="rag")
+    assert time.monotonic() - started < DEADLINE_S + 2  # answered at the deadline, not when the LLM was done
+    assert body["fallback"] is True and body["fallback_reason"] == "rag did not answer within 3 s: knn price used"
+    assert body["price"] == knn["price"] and body["strategy"] == "rag"
+
+
+# readiness ------------------------------------------------------------------------------------
+
+
+def test_readyz_is_503_until_the_models_are_loaded(estimator: Estimator, service_settings: Settings, description: str) -> None:
+    app = create_app(estimator, service_settings)
+    pricing = app.state.pricing
+    loaded = threading.Event()
+    load = pricing._load
+    pricing._load = lambda: (loaded.wait(30), load())[1]  # hold the start-up until we let it go
+    with TestClient(app) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.json()["status"] == "starting"
+        assert client.get("/healthz").status_code == 200
+        loaded.set()
+        assert estimate(client, description=description)["price"] > 0  # waits for readiness, then answers
+        assert client.get("/readyz").status_code == 200
+
+
+def test_a_missing_store_is_not_ready_and_answers_503(tmp_path: Path, service_settings: Settings) -> None:
+    settings = service_settings.model_copy(update={"store_path": tmp_path / "no-store"})
+    with TestClient(create_app(settings=settings)) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").json()["status"] == "starting":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "failed"
+        assert "index" in ready.json()["detail"]  # says how to build the store
+        response = client.post("/v1/estimate", json={"description": "a lamp"})
+        assert response.status_code == 503 and response.json()["error"] == "not_ready"
+        assert client.get("/healthz").status_code == 200
+
+
+# auth, CORS, secrets --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def auth_client(estimator: Estimator, service_settings: Settings) -> Iterator[TestClient]:
+    settings = service_settings.model_copy(update={"api_token": SecretStr(TOKEN)})
+    with TestClient(create_app(estimator, settings, deadline_s=DEADLINE_S)) as client:
+        wait_ready(client)
+        yield client
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer"])
+def test_auth_refuses_a_missing_or_wrong_token(auth_client: TestClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    for method, path, body in (("post", "/v1/estimate", {"description": "a lamp"}), ("get", "/v1/strategies", None)):
+        response = auth_client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer" and response.json()["error"] == "unauthorized"
+
+
+def test_auth_accepts_the_token_and_leaves_probes_open(auth_client: TestClient, description: str) -> None:
+    response = auth_client.post("/v1/estimate", json={"description": description}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200 and response.json()["price"] > 0
+    assert auth_client.get("/healthz").json()["auth_required"] is True
+    for path in ("/healthz", "/readyz", "/docs", "/openapi.json", "/"):
+        assert auth_client.get(path).status_code == 200, path
+
+
+def test_no_secret_in_responses_or_logs(auth_client: TestClient, description: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    responses = [
+        auth_client.post("/v1/estimate", json={"description": description, "strategy": "test-raise"}, headers=auth),
+        auth_client.post("/v1/estimate", json={"description": " "}, headers=auth),
+        auth_client.post("/v1/estimate", json={"description": "a lamp"}, headers={"Authorization": "Bearer nope"}),
+        auth_client.get("/v1/strategies", headers=auth),
+        auth_client.get("/readyz"),
+        auth_client.get("/openapi.json"),
+    ]
+    assert responses[0].json()["fallback"] is True
+    assert any("RuntimeError" in r.getMessage() for r in caplog.records)  # the failure was logged...
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (TOKEN, API_KEY):
+        assert secret not in logged  # ...without the secrets it contained
+        for response in responses:
+            assert secret not in response.text and secret not in str(response.headers)
+
+
+def test_cors_is_off_unless_origins_are_set(client: TestClient, estimator: Estimator, service_settings: Settings) -> None:
+    preflight = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
+    assert "access-control-allow-origin" not in client.options("/v1/estimate", headers=preflight).headers
+    settings = service_settings.model_copy(update={"cors_origins": ["https://shop.example"]})
+    with TestClient(create_app(estimator, settings)) as cors_client:
+        response = cors_client.options("/v1/estimate", headers=preflight)
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == "https://shop.example"
+        other = cors_client.options("/v1/estimate", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+# the command ----------------------------------------------------------------------------------
+
+
+def test_serve_refuses_an_unknown_default_strategy() -> None:
+    from rag_pricer.cli.app import app
+
+    result = CliRunner().invoke(app, ["serve", "--strategy", "crystal-ball", "--port", "1"])
+    assert result.exit_code == 2
+    assert "unknown strategy 'crystal-ball'" in result.output
