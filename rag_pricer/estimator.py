@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,9 +22,12 @@ class Estimator:
     >>> estimator.estimate("Delphi FG0166 fuel pump module").price  # doctest: +SKIP
     """
 
+    #: pricers kept built; options come from requests (e.g. a category), so the cache is bounded
+    max_pricers = 32
+
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
-        self._pricers: dict[tuple[str, tuple[tuple[str, Any], ...]], Pricer] = {}
+        self._pricers: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], Pricer] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -48,11 +52,20 @@ class Estimator:
         options = {k: v for k, v in options.items() if v is not None}
         key = (spec.name, tuple(sorted((k, repr(v)) for k, v in options.items())))
         with self._lock:
-            if key not in self._pricers:
-                pricer = spec.build(self.resources, **options)
-                pricer.max_chars = self.settings.max_description_chars
-                self._pricers[key] = pricer
-            return self._pricers[key]
+            if key in self._pricers:
+                self._pricers.move_to_end(key)
+                return self._pricers[key]
+        # Built outside the lock: loading an LLM takes seconds and must not stall knn requests.
+        # Heavy parts (embedder, store, LLMs) are shared through Resources, so a rare double
+        # build is cheap.
+        pricer = spec.build(self.resources, **options)
+        pricer.max_chars = self.settings.max_description_chars
+        with self._lock:
+            pricer = self._pricers.setdefault(key, pricer)
+            self._pricers.move_to_end(key)
+            while len(self._pricers) > self.max_pricers:
+                self._pricers.popitem(last=False)
+        return pricer
 
     def estimate(self, description: QueryLike, strategy: str | None = None, **options: Any) -> Estimate:
         return self.pricer(strategy, **options).estimate(description)

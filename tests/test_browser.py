@@ -30,9 +30,13 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the package only)")
+# The README's set-up installs both; a missing one is a broken set-up, so fail rather than skip.
+try:
+    from playwright import sync_api
+except ImportError:
+    pytest.fail("the playwright package is missing: run the README's set-up (run.sh)", pytrace=False)
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM}: run scripts/install-browser.sh", allow_module_level=True)
+    pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/install-browser.sh", pytrace=False)
 
 pytestmark = pytest.mark.slow
 

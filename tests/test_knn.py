@@ -19,13 +19,19 @@ def n(price: float, similarity: float) -> Neighbour:
     return Neighbour(id=str(price), title="t", price=price, similarity=similarity)
 
 
-def test_weighted_price_is_a_similarity_weighted_geometric_mean() -> None:
-    assert weighted_price([n(10, 0.5), n(40, 0.5)], power=1) == pytest.approx(20.0)
-    # weights 0.9 and 0.3 (power 1): exp((0.9 ln 10 + 0.3 ln 40) / 1.2)
-    assert weighted_price([n(10, 0.9), n(40, 0.3)], power=1) == pytest.approx(math.exp((0.9 * math.log(10) + 0.3 * math.log(40)) / 1.2))
-    assert weighted_price([n(10, 0.9), n(40, 0.3)], power=8) < weighted_price([n(10, 0.9), n(40, 0.3)], power=1)
+def test_weighted_price_arithmetic_and_geometric() -> None:
+    assert weighted_price([n(10, 0.5), n(40, 0.5)], power=1, mean="geometric") == pytest.approx(20.0)
+    assert weighted_price([n(10, 0.5), n(40, 0.5)], power=1, mean="arithmetic") == pytest.approx(25.0)
+    # weights 0.9 and 0.3 (power 1)
+    pair = [n(10, 0.9), n(40, 0.3)]
+    assert weighted_price(pair, power=1, mean="arithmetic") == pytest.approx((0.9 * 10 + 0.3 * 40) / 1.2)
+    assert weighted_price(pair, power=1, mean="geometric") == pytest.approx(math.exp((0.9 * math.log(10) + 0.3 * math.log(40)) / 1.2))
+    # power 2: weights 0.81 and 0.09
+    assert weighted_price(pair, power=2) == pytest.approx((0.81 * 10 + 0.09 * 40) / 0.9)
     with pytest.raises(ValueError):
         weighted_price([])
+    with pytest.raises(ValueError, match="mean"):
+        weighted_price(pair, mean="median")
 
 
 def test_knn_prices_from_evidence_and_excludes_the_item_itself(settings: Settings, train_items: list[Item]) -> None:

@@ -11,23 +11,29 @@ from rag_pricer.resources import Resources
 from rag_pricer.retrieval import Retriever, SearchOptions
 from rag_pricer.store import Neighbour
 
-# Chosen on dev (500 items, store = train): see README "Choosing k and the weighting".
-DEFAULT_K = 5
+# Chosen on dev (500 items, store = train) with scripts/tune_knn.py: see README.
+DEFAULT_K = 7
 DEFAULT_POWER = 4.0
+DEFAULT_MEAN = "arithmetic"
+MEANS = ("arithmetic", "geometric")
 
 
-def weighted_price(neighbours: list[Neighbour], power: float = DEFAULT_POWER) -> float:
-    """Similarity-weighted geometric mean of the neighbours' prices.
+def weighted_price(neighbours: list[Neighbour], power: float = DEFAULT_POWER, mean: str = DEFAULT_MEAN) -> float:
+    """Similarity-weighted mean of the neighbours' prices, ``arithmetic`` or ``geometric``.
 
-    Prices are log-normal-ish, so averaging logs keeps one $900 outlier from dragging a
-    $20 estimate; ``similarity ** power`` lets the closest products dominate.
+    ``similarity ** power`` lets the closest products dominate. The geometric mean (of logs)
+    resists one expensive outlier but pulls estimates down; on dev the arithmetic mean scored
+    better on MAE and RMSLE alike (see scripts/tune_knn.py).
     """
     if not neighbours:
         raise ValueError("no neighbours to price from")
-    sims = np.clip(np.array([n.similarity for n in neighbours]), 1e-6, None)
-    weights = sims**power
-    logs = np.log(np.array([n.price for n in neighbours]))
-    return float(np.exp(np.sum(weights * logs) / np.sum(weights)))
+    if mean not in MEANS:
+        raise ValueError(f"mean must be one of {MEANS}, not {mean!r}")
+    weights = np.clip(np.array([n.similarity for n in neighbours]), 1e-6, None) ** power
+    prices = np.array([n.price for n in neighbours])
+    if mean == "geometric":
+        return float(np.exp(np.sum(weights * np.log(prices)) / np.sum(weights)))
+    return float(np.sum(weights * prices) / np.sum(weights))
 
 
 def comparables(neighbours: list[Neighbour]) -> list[Comparable]:
@@ -37,10 +43,19 @@ def comparables(neighbours: list[Neighbour]) -> list[Comparable]:
 class KnnPricer(Pricer):
     """Retrieves the ``k`` most similar products and averages their prices."""
 
-    def __init__(self, retriever: Retriever, search: SearchOptions = SearchOptions(k=DEFAULT_K), power: float = DEFAULT_POWER) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        search: SearchOptions = SearchOptions(k=DEFAULT_K),
+        power: float = DEFAULT_POWER,
+        mean: str = DEFAULT_MEAN,
+    ) -> None:
+        if mean not in MEANS:
+            raise ValueError(f"mean must be one of {MEANS}, not {mean!r}")
         self.retriever = retriever
         self.search = search
         self.power = power
+        self.mean = mean
 
     def leaked_ids(self, ids: list[str]) -> list[str]:
         return self.retriever.store.contains_any(ids)
@@ -57,7 +72,7 @@ class KnnPricer(Pricer):
             neighbours = self.retriever.search(query, SearchOptions(k=self.search.k))
             notes.append("no product matched the filter; searched the whole store")
         return Estimate(
-            price=weighted_price(neighbours, self.power),
+            price=weighted_price(neighbours, self.power, self.mean),
             strategy=self.name,
             comparables=comparables(neighbours),
             notes=notes,
@@ -69,10 +84,11 @@ def build(
     resources: Resources,
     k: int = DEFAULT_K,
     power: float = DEFAULT_POWER,
+    mean: str = DEFAULT_MEAN,
     category: str | None = None,
     min_price: float | None = None,
     max_price: float | None = None,
     mmr: bool = False,
 ) -> KnnPricer:
     search = SearchOptions(k=k, category=category, min_price=min_price, max_price=max_price, mmr=mmr)
-    return KnnPricer(resources.retriever, search, power)
+    return KnnPricer(resources.retriever, search, power, mean)
