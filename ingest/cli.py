@@ -37,13 +37,13 @@ def _group() -> None:
 def index(
     items: Annotated[
         Optional[list[Path]],
-        typer.Argument(help="Curated items files (JSONL, optionally .gz) [default: settings items_path].", dir_okay=False),
+        typer.Argument(help="Curated items files (JSONL, optionally .gz) (default: settings items_path).", dir_okay=False),
     ] = None,
-    store: Annotated[Optional[Path], typer.Option(help="Persistent Chroma directory [default: settings store_path].")] = None,
+    store: Annotated[Optional[Path], typer.Option(help="Persistent Chroma directory (default: settings store_path).")] = None,
     split: Annotated[Optional[str], typer.Option(help="Index only items of this split (e.g. train).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Index at most N items of each file.")] = None,
-    collection: Annotated[Optional[str], typer.Option(help="Collection name [default: settings collection].")] = None,
-    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model [default: all-MiniLM-L6-v2, packaged].")] = None,
+    collection: Annotated[Optional[str], typer.Option(help="Collection name (default: settings collection).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model (default: all-MiniLM-L6-v2, packaged).")] = None,
     chroma_host: Annotated[Optional[str], typer.Option(help="Write to a Chroma server at this host instead of a directory.")] = None,
     chroma_port: Annotated[Optional[int], typer.Option(help="Port of the Chroma server.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Texts per forward pass of the embedding model.")] = None,
@@ -93,7 +93,7 @@ def curate(
     ] = None,
     category: Annotated[
         Optional[str],
-        typer.Option(help="Category of the RAW files' items [default: from a meta_<Category> name, else main_category]."),
+        typer.Option(help="Category of the RAW files' items (default: from a meta_<Category> name, else main_category)."),
     ] = None,
     hf_category: Annotated[
         Optional[list[str]],

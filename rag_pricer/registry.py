@@ -8,12 +8,12 @@ through the ``rag_pricer.strategies`` entry-point group (each entry point names 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
+
+from rag_pricer.plugins import import_plugins
 
 if TYPE_CHECKING:
     from rag_pricer.pricer import Pricer
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 BUILTIN_MODULES = (
     "rag_pricer.strategies.knn",
+    "rag_pricer.strategies.zero_shot",
+    "rag_pricer.strategies.rag",
     "rag_pricer.baselines.strategies",
 )
 
@@ -78,10 +80,7 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        for entry in entry_points(group="rag_pricer.strategies"):
-            importlib.import_module(entry.value)
+        import_plugins(BUILTIN_MODULES, "rag_pricer.strategies")
 
     def all(self) -> list[Strategy]:
         self._load()

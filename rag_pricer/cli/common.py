@@ -14,7 +14,7 @@ from rag_pricer.settings import Settings
 console = Console()
 errors = Console(stderr=True)
 
-StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Persistent Chroma directory [default: settings store_path].")]
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Persistent Chroma directory (default: settings store_path).")]
 LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="LLM spec: local, fake, openai:MODEL, ... (see `rag-pricer llms`).")]
 StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", "-s", help="Strategy name (see `rag-pricer strategies`).")]
 KOpt = Annotated[Optional[int], typer.Option("--k", min=1, max=100, help="Comparable products to retrieve.")]

@@ -15,7 +15,7 @@ from rag_pricer.store import StoreError
 
 def demo(
     n: Annotated[int, typer.Option("--n", min=1, max=100, help="How many dev items to price.")] = 5,
-    items: Annotated[Optional[Path], typer.Option(help="Items file [default: settings items_path].")] = None,
+    items: Annotated[Optional[Path], typer.Option(help="Items file (default: settings items_path).")] = None,
     split: Annotated[str, typer.Option(help="Split to take the items from.")] = "dev",
     strategy: StrategyOpt = None,
     llm: LlmOpt = None,

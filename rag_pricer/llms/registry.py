@@ -7,11 +7,11 @@ through the ``rag_pricer.llms`` entry-point group (each entry point names a modu
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
+
+from rag_pricer.plugins import import_plugins
 
 if TYPE_CHECKING:
     from rag_pricer.llms.client import PricingLLM
@@ -50,10 +50,7 @@ class BackendRegistry:
         if self._loaded:
             return
         self._loaded = True
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        for entry in entry_points(group="rag_pricer.llms"):
-            importlib.import_module(entry.value)
+        import_plugins(BUILTIN_MODULES, "rag_pricer.llms")
 
     def all(self) -> list[BackendInfo]:
         self._load()
