@@ -20,14 +20,17 @@ class Query:
     text: str
     id: str | None = None
     category: str | None = None
+    #: raw details JSON of an Item (weight, rank, brand ...), for strategies that use them
+    details: str | None = None
     truncated: bool = False
 
     @classmethod
     def of(cls, value: str | Item | Query, max_chars: int = 4000) -> Query:
         if isinstance(value, Query):
             return value
+        details = None
         if isinstance(value, Item):
-            text, item_id, category = value.description, value.id, value.category
+            text, item_id, category, details = value.description, value.id, value.category, value.details
         elif isinstance(value, str):
             text, item_id, category = value, None, None
         else:
@@ -39,7 +42,7 @@ class Query:
         # Cut at a word boundary: the embedding model reads ~256 tokens anyway, the LLM a few hundred.
         if truncated:
             text = text[:max_chars].rsplit(" ", 1)[0]
-        return cls(text=text, id=item_id, category=category, truncated=truncated)
+        return cls(text=text, id=item_id, category=category, details=details, truncated=truncated)
 
 
 @dataclass(frozen=True)

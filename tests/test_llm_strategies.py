@@ -68,10 +68,11 @@ def test_rag_uses_a_plausible_llm_answer(settings: Settings, dev_items: list[Ite
     estimator = Estimator.from_settings(settings)
     knn = estimator.estimate(dev_items[0], "knn")
     answer = f"{knn.price * 1.1:.2f}"
-    result = pricer(RagPricer, estimator, fake_llm(answer)).estimate(dev_items[0])
+    rag = pricer(RagPricer, estimator, fake_llm(answer))
+    result = rag.estimate(dev_items[0])
     assert result.strategy == "rag" and result.fallback is None
     assert result.price == pytest.approx(float(answer)) and result.llm_answer == answer
-    assert len(result.comparables) == 5 and result.usage is not None and result.usage.prompt_tokens > 100
+    assert len(result.comparables) == rag.knn.search.k and result.usage is not None and result.usage.prompt_tokens > 100
 
 
 @pytest.mark.parametrize(
