@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+import rag_pricer.strategies.knn as knn_strategy
 from rag_pricer.estimate import Estimate, Query
 from rag_pricer.estimator import Estimator
 from rag_pricer.items import Item
@@ -120,7 +121,7 @@ def test_estimate_returns_the_documented_fields(client: TestClient, estimator: E
     assert set(body) == RESPONSE_KEYS
     assert body["strategy"] == "knn" and body["fallback"] is False and body["fallback_reason"] is None
     assert body["latency_ms"] > 0
-    assert len(body["comparables"]) == 5
+    assert len(body["comparables"]) == knn_strategy.DEFAULT_K
     assert set(body["comparables"][0]) == {"id", "title", "price", "similarity", "category"}
     similarities = [c["similarity"] for c in body["comparables"]]
     assert similarities == sorted(similarities, reverse=True)
@@ -320,7 +321,7 @@ def test_rag_prices_with_the_llm_answer(client: TestClient, fake_chat, descripti
 def test_rag_falls_back_to_knn_when_the_llm_answers_garbage(
     client: TestClient, fake_chat, description: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    knn = estimate(client, description=description)
+    knn = estimate(client, description=description, k=5)  # rag's k: its fallback prices its own comparables
     monkeypatch.setattr(fake_chat, "answers", ["I really could not say, sorry"])
     body = estimate(client, description=description, strategy="rag")
     assert body["fallback"] is True and "no usable price" in body["fallback_reason"]
@@ -330,7 +331,7 @@ def test_rag_falls_back_to_knn_when_the_llm_answers_garbage(
 def test_rag_falls_back_to_knn_when_the_llm_fails(
     client: TestClient, fake_chat, description: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    knn = estimate(client, description=description)
+    knn = estimate(client, description=description, k=5)
     monkeypatch.setattr(fake_chat, "failure", "auth")  # not retried: fails at once
     monkeypatch.setattr(fake_chat, "fail_times", fake_chat.calls + 100)
     body = estimate(client, description=description, strategy="rag")
@@ -341,7 +342,7 @@ def test_rag_falls_back_to_knn_when_the_llm_fails(
 def test_rag_falls_back_to_knn_when_the_llm_is_too_slow(
     client: TestClient, fake_chat, description: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    knn = estimate(client, description=description)
+    knn = estimate(client, description=description)  # past the deadline the service answers with plain knn
     monkeypatch.setattr(fake_chat, "delay_s", DEADLINE_S + 2)
     started = time.monotonic()
     body = estimate(client, description=description, strategy="rag")

@@ -9,7 +9,13 @@ import typer
 from rich.console import Console
 
 from rag_pricer.estimator import Estimator
+from rag_pricer.registry import UnknownStrategy
 from rag_pricer.settings import Settings
+from rag_pricer.store import StoreError
+
+#: errors that mean "the request or the set-up is wrong", shown as one line, not a traceback:
+#: bad descriptions (InvalidQuery), bad LLM specs, untrained models (FileNotFoundError), ...
+USER_ERRORS = (ValueError, OSError, UnknownStrategy, StoreError)
 
 console = Console()
 errors = Console(stderr=True)

@@ -8,9 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import LlmOpt, StoreOpt, StrategyOpt, console, estimator_with, fail
+from rag_pricer.cli.common import USER_ERRORS, LlmOpt, StoreOpt, StrategyOpt, console, estimator_with, fail
 from rag_pricer.items import read_items
-from rag_pricer.store import StoreError
 
 
 def demo(
@@ -29,7 +28,7 @@ def demo(
     chosen = read_items(path, split=split, limit=n)
     try:
         estimates = estimator.estimate_many(chosen, strategy)
-    except StoreError as error:
+    except USER_ERRORS as error:
         fail(str(error))
         return
     table = Table(title=f"{estimates[0].strategy}: {len(chosen)} {split} items from {path}")

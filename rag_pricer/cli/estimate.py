@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, console, estimator_with, fail
-from rag_pricer.estimate import Estimate, InvalidQuery
-from rag_pricer.registry import UnknownStrategy
-from rag_pricer.store import StoreError
+from rag_pricer.cli.common import (
+    USER_ERRORS, ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, console, estimator_with, fail,
+)
+from rag_pricer.estimate import Estimate
 
 
 def estimate(
@@ -32,7 +32,7 @@ def estimate(
     estimator = estimator_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port)
     try:
         result = estimator.estimate(description, strategy, k=k, category=category, mmr=mmr or None, llm=llm)
-    except (InvalidQuery, UnknownStrategy, StoreError) as error:
+    except USER_ERRORS as error:
         fail(str(error))
         return
     if as_json:

@@ -1,0 +1,64 @@
+"""The rag-pricer commands that are not covered elsewhere: strategies, llms, estimate, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rag_pricer.cli.app import app
+from rag_pricer.items import Item, write_items
+from rag_pricer.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("RAG_PRICER_STORE_PATH", str(settings.store_path))
+    monkeypatch.setenv("RAG_PRICER_LLM_CACHE_DIR", "")
+    monkeypatch.setenv("RAG_PRICER_MODELS_DIR", str(settings.models_dir))
+    return settings
+
+
+def test_strategies_and_llms_are_listed() -> None:
+    strategies = json.loads(runner.invoke(app, ["strategies", "--json"]).stdout)
+    names = {s["name"] for s in strategies}
+    assert {"knn", "zero-shot", "rag", "bow", "tfidf-ridge"} <= names
+    rag = next(s for s in strategies if s["name"] == "rag")
+    assert set(rag["needs"]) == {"llm", "store"} and {"k", "category", "mmr"} <= set(rag["options"])
+    backends = {b["name"] for b in json.loads(runner.invoke(app, ["llms", "--json"]).stdout)}
+    assert {"local", "openai", "openai-compatible", "fake"} <= backends
+
+
+def test_estimate_json_has_the_documented_keys(env: Settings) -> None:
+    result = runner.invoke(app, ["estimate", "Cordless drill 18V with two batteries", "-s", "rag", "--llm", "fake", "--k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"price", "strategy", "comparables", "llm_answer", "fallback"} <= data.keys()
+    assert data["strategy"] == "rag" and data["price"] > 0 and len(data["comparables"]) == 3
+    assert {"title", "price", "similarity"} <= data["comparables"][0].keys()
+
+
+def test_estimate_table_and_user_errors(env: Settings) -> None:
+    shown = runner.invoke(app, ["estimate", "Cordless drill 18V with two batteries"])
+    assert shown.exit_code == 0 and "Comparable products" in shown.stdout and "$" in shown.stdout
+    for args, message in (
+        (["estimate", "   "], "description is empty"),
+        (["estimate", "drill", "-s", "nope"], "unknown strategy"),
+        (["estimate", "drill", "-s", "bow"], "train-baselines"),
+        (["estimate", "drill", "-s", "rag", "--llm", "nope"], "unknown LLM backend"),
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+
+
+def test_demo_prints_estimate_vs_truth(env: Settings, tmp_path: Path, dev_items: list[Item]) -> None:
+    path = tmp_path / "items.jsonl"
+    write_items(dev_items[:3], path)
+    result = runner.invoke(app, ["demo", "--n", "3", "--items", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "mean absolute error on these 3 items" in result.stdout
+    assert all(f"${item.price:,.2f}" in result.stdout for item in dev_items[:3])  # the truths
