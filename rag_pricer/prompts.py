@@ -15,10 +15,19 @@ QUESTION_INTRO = "And now the question for you:\n\n"
 _TEMPLATE = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", "{prompt}")])
 
 
-def context(neighbours: list[Neighbour]) -> str:
-    """The few-shot block: each comparable product with its price."""
-    shots = "".join(f"Potentially related product:\n{n.document}\nPrice is ${n.price:.2f}\n\n" for n in neighbours)
+def context(neighbours: list[Neighbour], max_chars: int | None = None) -> str:
+    """The few-shot block: each comparable product with its price, its description cut to
+    ``max_chars`` (at a word) when given, to fit small models' context and prefill budget."""
+    shots = "".join(
+        f"Potentially related product:\n{_cut(n.document, max_chars)}\nPrice is ${n.price:.2f}\n\n" for n in neighbours
+    )
     return CONTEXT_INTRO + shots
+
+
+def _cut(text: str, max_chars: int | None) -> str:
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return text[:max_chars].rsplit(" ", 1)[0]
 
 
 def zero_shot_messages(description: str, prefill: bool) -> list[BaseMessage]:
@@ -26,9 +35,11 @@ def zero_shot_messages(description: str, prefill: bool) -> list[BaseMessage]:
     return _with_prefill(_TEMPLATE.format_messages(prompt=test_prompt(description)), prefill)
 
 
-def rag_messages(description: str, neighbours: list[Neighbour], prefill: bool) -> list[BaseMessage]:
+def rag_messages(
+    description: str, neighbours: list[Neighbour], prefill: bool, context_chars: int | None = None
+) -> list[BaseMessage]:
     """The zero-shot prompt preceded by the comparable products and their prices."""
-    prompt = context(neighbours) + QUESTION_INTRO + test_prompt(description)
+    prompt = context(neighbours, context_chars) + QUESTION_INTRO + test_prompt(description)
     return _with_prefill(_TEMPLATE.format_messages(prompt=prompt), prefill)
 
 

@@ -62,3 +62,13 @@ def test_demo_prints_estimate_vs_truth(env: Settings, tmp_path: Path, dev_items:
     assert result.exit_code == 0, result.output
     assert "mean absolute error on these 3 items" in result.stdout
     assert all(f"${item.price:,.2f}" in result.stdout for item in dev_items[:3])  # the truths
+
+
+def test_strategy_options_parse_as_json_values() -> None:
+    from rag_pricer.cli.common import parse_options
+
+    assert parse_options(["context_chars=300", "mmr=true", "category=Tools", "power=2.5"]) == {
+        "context_chars": 300, "mmr": True, "category": "Tools", "power": 2.5,
+    }
+    result = runner.invoke(app, ["evaluate", "-s", "knn", "-o", "nonsense"])
+    assert result.exit_code == 2 and "NAME=VALUE" in result.output

@@ -124,3 +124,10 @@ def test_strategies_are_built_from_the_registry_with_an_llm_spec(settings: Setti
     zero = estimator.estimate_many(dev_items[:2], "zero-shot", llm="fake:12.5|13")
     assert [z.strategy for z in zero] == ["zero-shot", "zero-shot"]
     assert estimator.pricer("rag", llm="fake") is estimator.pricer("rag", llm="fake")  # built once
+
+
+def test_context_chars_cuts_each_comparable_at_a_word() -> None:
+    neighbours = [Neighbour("1", "Hinge", 10.0, 0.9, document="Hinge A made of solid brass")]
+    cut = rag_messages("q", neighbours, prefill=False, context_chars=14)[1].content
+    assert "Potentially related product:\nHinge A made\nPrice is $10.00" in cut
+    assert "Hinge A made of solid brass" in rag_messages("q", neighbours, prefill=False)[1].content

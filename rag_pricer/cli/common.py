@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -24,8 +25,26 @@ StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Persistent Ch
 LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="LLM spec: local, fake, openai:MODEL, ... (see `rag-pricer llms`).")]
 StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", "-s", help="Strategy name (see `rag-pricer strategies`).")]
 KOpt = Annotated[Optional[int], typer.Option("--k", min=1, max=100, help="Comparable products to retrieve.")]
+StrategyOptionsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--option", "-o", help="Strategy option NAME=VALUE, repeatable (options: `rag-pricer strategies`)."),
+]
 ChromaHostOpt = Annotated[Optional[str], typer.Option("--chroma-host", help="Use a Chroma server at this host.")]
 ChromaPortOpt = Annotated[Optional[int], typer.Option("--chroma-port", help="Port of the Chroma server.")]
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["context_chars=300", "mmr=true"]`` -> ``{"context_chars": 300, "mmr": True}`` (JSON values, else text)."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            fail(f"--option needs NAME=VALUE, got {pair!r}")
+        try:
+            options[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[name.strip()] = raw
+    return options
 
 
 def settings_with(**overrides: Any) -> Settings:

@@ -9,7 +9,9 @@ import typer
 from rich import box
 from rich.table import Table
 
-from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, console, fail, settings_with
+from rag_pricer.cli.common import (
+    ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOptionsOpt, console, fail, parse_options, settings_with,
+)
 from rag_pricer.cli.evaluate import ItemsOpt, LimitOpt, ProgressOpt, ResamplesOpt, SeedOpt, SplitOpt, WorkersOpt, load_items
 from rag_pricer.evaluation import Bootstrap, Comparison, LeakageError, resolve_strategies
 from rag_pricer.evaluation.metrics import format_value
@@ -32,6 +34,7 @@ def compare(
     chroma_port: ChromaPortOpt = None,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Where finished runs are kept for reuse (default: OUT/cache).", file_okay=False)] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached runs and score everything again.")] = False,
+    option: StrategyOptionsOpt = None,
     resamples: ResamplesOpt = 1000,
     seed: SeedOpt = 0,
     progress: ProgressOpt = True,
@@ -45,7 +48,7 @@ def compare(
     try:
         names = resolve_strategies(strategies)
         outcome = Comparison(
-            Resources(settings), names, scored_items, out, options={"k": k, "llm": llm}, workers=workers,
+            Resources(settings), names, scored_items, out, options={"k": k, "llm": llm, **parse_options(option)}, workers=workers,
             bootstrap=Bootstrap(resamples, seed=seed), cache_dir=cache, fresh=fresh, progress=progress,
             description=f"{len(scored_items)} items of split `{split}` from `{settings.items_path}`" + (f" (first {limit})" if limit else "") + ".",
         ).run()

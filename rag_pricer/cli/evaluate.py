@@ -8,7 +8,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, console, errors, fail, settings_with
+from rag_pricer.cli.common import (
+    ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, StrategyOptionsOpt, console, errors, fail,
+    parse_options, settings_with,
+)
 from rag_pricer.estimator import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult, LeakageError, schedule
 from rag_pricer.evaluation.metrics import LABELS, METRICS, format_value
@@ -46,6 +49,7 @@ def evaluate(
     llm: LlmOpt = None,
     k: KOpt = None,
     workers: WorkersOpt = None,
+    option: StrategyOptionsOpt = None,
     chroma_host: ChromaHostOpt = None,
     chroma_port: ChromaPortOpt = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full result (metrics, settings, per-item rows) as JSON here ('-': stdout).")] = None,
@@ -63,7 +67,7 @@ def evaluate(
         pool, batch_size = schedule(spec.needs, settings.llm_concurrency, workers)
         result = Evaluation(
             pricer, scored_items, workers=pool, batch_size=batch_size, bootstrap=Bootstrap(resamples, seed=seed),
-            progress=progress and str(json_out) != "-", settings=settings.public(), options={name: value for name, value in {"k": k, "llm": llm}.items() if value is not None},
+            progress=progress and str(json_out) != "-", settings=settings.public(), options={name: value for name, value in {"k": k, "llm": llm, **parse_options(option)}.items() if value is not None},
         ).run()
     except LeakageError as error:
         fail(str(error))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.messages import BaseMessage
 
 from rag_pricer.estimate import Query
@@ -16,10 +18,15 @@ from rag_pricer.strategies.llm_pricer import LLMPricer
 
 class RagPricer(LLMPricer):
     """Retrieves the ``k`` most similar products (never the query item itself) and asks the LLM
-    for the price with them and their prices as context."""
+    for the price with them and their prices as context. ``context_chars`` cuts each
+    comparable's description (None: whole, as in the course)."""
+
+    def __init__(self, llm: Any, knn: KnnPricer, context_chars: int | None = None) -> None:
+        super().__init__(llm, knn)
+        self.context_chars = context_chars
 
     def messages(self, query: Query, neighbours: list[Neighbour]) -> list[BaseMessage]:
-        return rag_messages(query.text, neighbours, prefill=self.llm.supports_prefill)
+        return rag_messages(query.text, neighbours, prefill=self.llm.supports_prefill, context_chars=self.context_chars)
 
 
 @register(
@@ -35,6 +42,7 @@ def build(
     min_price: float | None = None,
     max_price: float | None = None,
     mmr: bool = False,
+    context_chars: int | None = None,
 ) -> RagPricer:
     search = SearchOptions(k=k, category=category, min_price=min_price, max_price=max_price, mmr=mmr)
-    return RagPricer(resources.llm(llm), KnnPricer(resources.retriever, search))
+    return RagPricer(resources.llm(llm), KnnPricer(resources.retriever, search), context_chars)
