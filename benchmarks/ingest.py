@@ -1,16 +1,20 @@
 """Ingestion benchmark: raw embedding throughput (the limit) vs end-to-end indexing, in one run.
 
-    python benchmarks/ingest.py [--items ../shared/data/items.jsonl.gz] [--n 2000] [--variants]
+    python benchmarks/ingest.py [--items ../shared/data/items.jsonl.gz] [--n 2000] [--variants [--rounds 2]]
 
 Prints the figures and writes them to benchmarks/out/ingest.json. ``--variants`` also measures
-the embedding backends (batch sizes, torch dynamic int8 quantisation) with their cosine
-agreement and top-5 neighbour overlap against the fp32 reference embeddings.
+the embedding backends -- torch fp32 (1 and 2 threads), ONNX fp32 and ONNX dynamic int8 (1 and 2
+onnxruntime threads) -- interleaved round by round so that they share the machine's noise, with
+their cosine agreement and top-5 neighbour overlap against the torch fp32 reference embeddings;
+then other batch sizes and the one-text-per-call baseline. On a shared machine, compare the
+rates of one round with each other (``speedup_vs_torch_per_round``) rather than across runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import sys
@@ -24,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest.index import Indexer  # noqa: E402
-from rag_pricer.embeddings import Embedder  # noqa: E402
+from rag_pricer.embeddings import Embedder, resolve_model  # noqa: E402
 from rag_pricer.items import read_items  # noqa: E402
+from rag_pricer.onnx_embedder import OnnxEmbedder  # noqa: E402
 from rag_pricer.store import ProductStore  # noqa: E402
 
 
@@ -44,14 +49,20 @@ def timed_encode(embedder: Embedder, texts: list[str], chunk: int = 512) -> tupl
     return vectors, seconds
 
 
-def top5_overlap(reference: np.ndarray, other: np.ndarray, queries: int = 200) -> float:
-    """Mean share of the reference top-5 neighbours that the other embeddings also return."""
+def top5_overlap(reference: np.ndarray, other: np.ndarray, queries: int = 200, cross: bool = False) -> float:
+    """Mean share of the reference top-5 neighbours that the other embeddings also return
+    (``cross``: the other embeddings' queries searched among the reference vectors)."""
     overlap = []
     for q in range(min(queries, len(reference))):
-        ref = set(np.argsort(-(reference @ reference[q]))[1:6])
-        got = set(np.argsort(-(other @ other[q]))[1:6])
+        ref = _top5(reference, reference[q], q)
+        got = _top5(reference if cross else other, other[q], q)
         overlap.append(len(ref & got) / 5)
     return float(np.mean(overlap))
+
+
+def _top5(vectors: np.ndarray, query: np.ndarray, itself: int) -> set[int]:
+    ranked = np.argsort(-(vectors @ query))[:6]
+    return set([int(i) for i in ranked if i != itself][:5])
 
 
 def main() -> None:
@@ -59,12 +70,14 @@ def main() -> None:
     parser.add_argument("--items", type=Path, default=ROOT.parent / "shared" / "data" / "items.jsonl.gz")
     parser.add_argument("--n", type=int, default=2000, help="items to embed (at least 2,000 for the issue's figures)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--variants", action="store_true", help="also measure other batch sizes and int8 quantisation")
+    parser.add_argument("--variants", action="store_true", help="also measure the ONNX backends and other batch sizes")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the backend comparison")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "ingest.json")
     args = parser.parse_args()
 
     import torch
 
+    load_before = os.getloadavg()
     items = read_items(args.items, split="train", limit=args.n)
     texts = [item.description for item in items]
     embedder = Embedder(batch_size=args.batch_size)
@@ -91,29 +104,81 @@ def main() -> None:
         "variants": [],
     }
     if args.variants:
-        results["variants"] = measure_variants(texts, reference)
+        results["variants"] = measure_variants(texts, reference, rounds=args.rounds)
+    # the machine may be shared: the load average says how busy it was while measuring
+    results["load_average_1_5_15min"] = {"before": load_before, "after": os.getloadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
 
-def measure_variants(texts: list[str], reference: np.ndarray) -> list[dict]:
+class TorchThreads:
+    """An ``Embedder`` run with a given number of torch threads (a process-wide setting, so it
+    is set for the duration of each call only)."""
+
+    def __init__(self, embedder: Embedder, threads: int) -> None:
+        self.embedder, self.threads = embedder, threads
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self.embedder.encode(texts)
+        finally:
+            torch.set_num_threads(before)
+
+
+def measure_variants(texts: list[str], reference: np.ndarray, rounds: int = 2) -> list[dict]:
+    """The embedding backends interleaved round by round, then batch sizes and one text per call."""
+    import torch
+
+    torch_threads = torch.get_num_threads()
+    backends: dict[str, object] = {f"torch fp32, batch 32, {torch_threads} threads": Embedder(batch_size=32)}
+    if torch_threads != 1:
+        backends["torch fp32, batch 32, 1 thread"] = TorchThreads(Embedder(batch_size=32), 1)
+    builds: dict[str, float] = {}
+    for quantize, label in ((False, "onnx fp32"), (True, "onnx int8 (dynamic, per-channel)")):
+        for threads in (1, 2):
+            onnx = OnnxEmbedder(resolve_model("all-MiniLM-L6-v2"), quantize=quantize, batch_size=32, threads=threads)
+            started = time.perf_counter()
+            onnx.encode(texts[:8])  # builds the cached ONNX file on the first use, then warms up
+            if onnx.built_:
+                builds[label] = round(time.perf_counter() - started, 1)
+            backends[f"{label}, batch 32, {threads} thread{'s' if threads > 1 else ''}"] = onnx
+    for backend in backends.values():
+        backend.encode(texts[:8])
+    rates: dict[str, list[float]] = {name: [] for name in backends}
+    vectors: dict[str, np.ndarray] = {}
+    for _ in range(rounds):
+        for name, backend in backends.items():
+            vectors[name], seconds = timed_encode(backend, texts)
+            rates[name].append(len(texts) / seconds)
+    torch_rates = np.array(next(iter(rates.values())))
     rows = []
+    for name in backends:
+        row = _row(name, float(np.median(rates[name])), reference, vectors[name])
+        row["items_per_s_per_round"] = [round(rate, 1) for rate in rates[name]]
+        row["speedup_vs_torch_per_round"] = [round(float(r), 2) for r in np.array(rates[name]) / torch_rates]
+        # the mixed case: an index built with torch fp32, queried with this backend's vectors
+        row["top5_overlap_queries_on_torch_index"] = round(top5_overlap(reference, vectors[name], cross=True), 3)
+        label = name.split(", batch")[0]
+        if label in builds:
+            row["first_build_s"] = builds.pop(label)
+        rows.append(row)
+
     for batch_size in (16, 64):
         embedder = Embedder(batch_size=batch_size)
         embedder.encode(texts[:8])
-        vectors, seconds = timed_encode(embedder, texts)
-        rows.append(_row(f"torch fp32, batch {batch_size}", len(texts) / seconds, reference, vectors))
+        found, seconds = timed_encode(embedder, texts)
+        rows.append(_row(f"torch fp32, batch {batch_size}", len(texts) / seconds, reference, found))
     unsorted = Embedder(batch_size=32)
     unsorted.encode(texts[:8])
     started = time.perf_counter()
     # one text per call defeats length sorting and batching: the naive baseline
-    vectors = np.stack([unsorted.encode_one(t) for t in texts[:300]])
-    rows.append(_row("torch fp32, one text per call (300 texts)", 300 / (time.perf_counter() - started), reference[:300], vectors))
-    quantised = Embedder(batch_size=32, quantize=True)
-    quantised.encode(texts[:8])
-    vectors, seconds = timed_encode(quantised, texts)
-    rows.append(_row("torch dynamic int8 (Linear layers), batch 32", len(texts) / seconds, reference, vectors))
+    found = np.stack([unsorted.encode_one(t) for t in texts[:300]])
+    rows.append(_row("torch fp32, one text per call (300 texts)", 300 / (time.perf_counter() - started), reference[:300], found))
     return rows
 
 

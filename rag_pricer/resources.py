@@ -25,7 +25,11 @@ class Resources:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return Embedder(self.settings.embedding_model, batch_size=self.settings.embedding_batch_size)
+        return Embedder(
+            self.settings.embedding_model,
+            batch_size=self.settings.embedding_batch_size,
+            backend=self.settings.embedding_backend,
+        )
 
     @cached_property
     def store(self) -> ProductStore:

@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from rag_pricer.cli.common import (
-    USER_ERRORS, ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, console, estimator_with, fail,
+    USER_ERRORS, ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, StrategyOptionsOpt, console,
+    estimator_with, fail, parse_options,
 )
 from rag_pricer.estimate import Estimate
 
@@ -24,6 +25,7 @@ def estimate(
     mmr: Annotated[bool, typer.Option("--mmr", help="Diversify comparables (maximal marginal relevance).")] = False,
     chroma_host: ChromaHostOpt = None,
     chroma_port: ChromaPortOpt = None,
+    option: StrategyOptionsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: price, strategy, comparables, llm_answer, fallback, ...")] = False,
 ) -> None:
     """Estimate the price of DESCRIPTION in USD and show the comparable products behind it."""
@@ -31,7 +33,8 @@ def estimate(
         description = typer.get_text_stream("stdin").read()
     estimator = estimator_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port)
     try:
-        result = estimator.estimate(description, strategy, k=k, category=category, mmr=mmr or None, llm=llm)
+        options = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
+        result = estimator.estimate(description, strategy, **options)
     except USER_ERRORS as error:
         fail(str(error))
         return
