@@ -132,6 +132,23 @@ class TorchThreads:
 
 def measure_variants(texts: list[str], reference: np.ndarray, rounds: int = 2) -> list[dict]:
     """The embedding backends interleaved round by round, then batch sizes and one text per call."""
+    rows = compare_backends(texts, reference, rounds)
+    for batch_size in (16, 64):
+        embedder = Embedder(batch_size=batch_size)
+        embedder.encode(texts[:8])
+        found, seconds = timed_encode(embedder, texts)
+        rows.append(_row(f"torch fp32, batch {batch_size}", len(texts) / seconds, reference, found))
+    unsorted = Embedder(batch_size=32)
+    unsorted.encode(texts[:8])
+    started = time.perf_counter()
+    # one text per call defeats length sorting and batching: the naive baseline
+    found = np.stack([unsorted.encode_one(t) for t in texts[:300]])
+    rows.append(_row("torch fp32, one text per call (300 texts)", 300 / (time.perf_counter() - started), reference[:300], found))
+    return rows
+
+
+def compare_backends(texts: list[str], reference: np.ndarray, rounds: int = 2) -> list[dict]:
+    """torch fp32 vs ONNX fp32 vs ONNX int8, each pass over ``texts`` in turn, ``rounds`` times."""
     import torch
 
     torch_threads = torch.get_num_threads()
@@ -167,18 +184,6 @@ def measure_variants(texts: list[str], reference: np.ndarray, rounds: int = 2) -
         if label in builds:
             row["first_build_s"] = builds.pop(label)
         rows.append(row)
-
-    for batch_size in (16, 64):
-        embedder = Embedder(batch_size=batch_size)
-        embedder.encode(texts[:8])
-        found, seconds = timed_encode(embedder, texts)
-        rows.append(_row(f"torch fp32, batch {batch_size}", len(texts) / seconds, reference, found))
-    unsorted = Embedder(batch_size=32)
-    unsorted.encode(texts[:8])
-    started = time.perf_counter()
-    # one text per call defeats length sorting and batching: the naive baseline
-    found = np.stack([unsorted.encode_one(t) for t in texts[:300]])
-    rows.append(_row("torch fp32, one text per call (300 texts)", 300 / (time.perf_counter() - started), reference[:300], found))
     return rows
 
 
