@@ -143,7 +143,8 @@ def measure_variants(texts: list[str], reference: np.ndarray, rounds: int = 2) -
     started = time.perf_counter()
     # one text per call defeats length sorting and batching: the naive baseline
     found = np.stack([unsorted.encode_one(t) for t in texts[:300]])
-    rows.append(_row("torch fp32, one text per call (300 texts)", 300 / (time.perf_counter() - started), reference[:300], found))
+    rate = 300 / (time.perf_counter() - started)
+    rows.append(_row("torch fp32, one text per call (300 texts)", rate, reference[:300], found))
     return rows
 
 

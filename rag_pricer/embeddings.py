@@ -5,9 +5,11 @@ nothing is downloaded. Any other sentence-transformers name or path is loaded as
 may download it from the Hugging Face hub where there is a network).
 
 Backends: ``torch`` (sentence-transformers, fp32: the reference) and, for a local model folder
-with mean pooling, ``onnx`` (the same fp32 model exported to ONNX and run by onnxruntime) and
-``onnx-int8`` (its dynamic int8 quantisation: faster on CPU, vectors within cosine ~0.997 of the
-reference; see ``rag_pricer.onnx_embedder`` and ``benchmarks/ingest.py --variants``).
+with mean pooling, ``onnx`` (the same fp32 model exported to ONNX and run by onnxruntime: the
+same vectors, cosine > 0.9999) and ``onnx-int8`` (its dynamic int8 quantisation: vectors within
+cosine 0.997 mean / 0.991 min of the reference, 92% of top-5 neighbours unchanged). On the
+2-core machine, 2,000 descriptions, one interleaved run: torch 32/s, onnx 64/s, onnx-int8
+100/s. See ``rag_pricer.onnx_embedder`` and ``benchmarks/ingest.py --variants``.
 """
 
 from __future__ import annotations

@@ -141,7 +141,8 @@ def test_unsupported_setups_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="local sentence-transformers model folder"):
         OnnxEmbedder(tmp_path / "nowhere")
     (tmp_path / "config.json").write_text("{}")
-    (tmp_path / "modules.json").write_text(json.dumps([{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    pooling = {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+    (tmp_path / "modules.json").write_text(json.dumps([pooling]))
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text(
         json.dumps({"word_embedding_dimension": 8, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
