@@ -80,7 +80,9 @@ class Embedder:
     def dimension(self) -> int:
         if self.backend != "torch":
             return self.model.dimension
-        return int(self.model.get_sentence_embedding_dimension())
+        # sentence-transformers 6 renamed the getter; keep the old name for older versions
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
 
     @property
     def max_tokens(self) -> int:

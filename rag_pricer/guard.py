@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rag_pricer.estimate import Estimate
 from rag_pricer.store import Neighbour
 
 #: no product this service prices sells outside these bounds (USD)
@@ -29,11 +30,21 @@ class PriceGuard:
         prices = [n.price for n in neighbours]
         return max(FLOOR, min(prices) / self.spread), min(CEILING, max(prices) * self.spread)
 
-    def check(self, price: float | None, neighbours: list[Neighbour]) -> str | None:
+    def check(self, price: float | None, neighbours: list[Neighbour], source: str = "the LLM answer") -> str | None:
         """``None`` when ``price`` is plausible, otherwise the reason it is not."""
         if price is None:
-            return "the LLM answer has no usable price"
+            return f"{source} has no usable price"
         low, high = self.band(neighbours)
         if not low <= price <= high:
-            return f"the LLM answer ${price:,.2f} is outside the plausible range ${low:,.2f}-${high:,.2f}"
+            return f"{source} ${price:,.2f} is outside the plausible range ${low:,.2f}-${high:,.2f}"
         return None
+
+    def settle(self, estimate: Estimate, price: float | None, neighbours: list[Neighbour], source: str = "the LLM answer") -> Estimate:
+        """``estimate`` (the knn price from ``neighbours``) takes ``price`` when it is plausible;
+        otherwise it keeps the knn price and ``fallback`` says why."""
+        problem = self.check(price, neighbours, source)
+        if problem:
+            estimate.fallback = f"{problem}: knn price used"
+        else:
+            estimate.price = float(price)  # type: ignore[arg-type]
+        return estimate

@@ -23,11 +23,13 @@ BUILTIN_MODULES = (
     "rag_pricer.strategies.knn",
     "rag_pricer.strategies.zero_shot",
     "rag_pricer.strategies.rag",
+    "rag_pricer.strategies.finetuned",
     "rag_pricer.baselines.strategies",
 )
 
 #: what a strategy may need; the harness uses it to pick what can run on a machine
-NEEDS = {"store": "the knowledge base", "llm": "a chat model", "trained": "models from train-baselines", "gpu": "a GPU"}
+NEEDS = {"store": "the knowledge base", "llm": "a chat model", "trained": "models from train-baselines",
+         "adapter": "a LoRA adapter from `rag-pricer finetune`", "gpu": "a GPU"}  # fmt: skip
 
 Factory = Callable[..., "Pricer"]
 

@@ -8,6 +8,7 @@ strategies they run.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,7 @@ class Resources:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._llms: dict[str, Any] = {}
+        self._price_models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @cached_property
@@ -38,6 +40,17 @@ class Resources:
     @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.embedder, self.store)
+
+    def price_model(self, run_dir: Path, adapter: bool = True) -> Any:
+        """The fine-tuned model of ``run_dir`` (or its base alone), loaded once per process:
+        strategies that differ only in their decoding share it and its distributions."""
+        from rag_pricer.finetune.price_model import PriceModel
+
+        key = f"{Path(run_dir).resolve()}|adapter={adapter}"
+        with self._lock:
+            if key not in self._price_models:
+                self._price_models[key] = PriceModel(run_dir, Path(self.settings.models_dir) / "base", adapter=adapter)
+            return self._price_models[key]
 
     def llm(self, spec: str | None = None) -> Any:
         """The chat model named by ``spec`` (default: settings ``llm``), built once per spec."""

@@ -63,11 +63,12 @@ def evaluate(
     scored_items = load_items(settings.items_path, split, limit)
     try:
         spec = registry.get(strategy or settings.strategy)
-        pricer = Estimator.from_settings(settings).pricer(spec.name, k=k, llm=llm)
+        options = {name: value for name, value in {"k": k, "llm": llm, **parse_options(option)}.items() if value is not None}
+        pricer = Estimator.from_settings(settings).pricer(spec.name, **options)
         pool, batch_size = schedule(spec.needs, settings.llm_concurrency, workers)
         result = Evaluation(
             pricer, scored_items, workers=pool, batch_size=batch_size, bootstrap=Bootstrap(resamples, seed=seed),
-            progress=progress and str(json_out) != "-", settings=settings.public(), options={name: value for name, value in {"k": k, "llm": llm, **parse_options(option)}.items() if value is not None},
+            progress=progress and str(json_out) != "-", settings=settings.public(), options=options,
         ).run()
     except LeakageError as error:
         fail(str(error))

@@ -53,7 +53,11 @@ def train_baselines(
         return
     if not training:
         fail(f"no items of split {split!r} in {settings.items_path}")
-    embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size) if "boosting" in names else None
+    embedder = (
+        Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size, backend=settings.embedding_backend)
+        if "boosting" in names
+        else None
+    )
     trainer = BaselineTrainer(names, embedder=embedder, n_jobs=jobs, seed=seed)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -16,6 +16,7 @@ from typing import Any
 
 from rag_pricer.evaluation.bootstrap import Bootstrap
 from rag_pricer.evaluation.results import EvaluationResult
+from rag_pricer.finetune.run import run_fingerprint
 from rag_pricer.items import Item
 from rag_pricer.registry import Strategy
 from rag_pricer.settings import Settings
@@ -41,8 +42,9 @@ def relevant_settings(strategy: Strategy, settings: Settings) -> dict[str, Any]:
             "llm_base_url": settings.llm_base_url,
             "local_model_path": str(settings.local_model_path) if settings.local_model_path else None,
         }
-    if "trained" in strategy.needs:
+    if "trained" in strategy.needs or "adapter" in strategy.needs:
         chosen["models_dir"] = str(Path(settings.models_dir).resolve())
+
     return chosen
 
 
@@ -55,6 +57,8 @@ def run_key(strategy: Strategy, settings: Settings, options: Mapping[str, Any], 
         "settings": relevant_settings(strategy, settings),
         "items": items_fingerprint(items),
     }
+    if "adapter" in strategy.needs:  # a retrained adapter in the same folder must not hit the cache
+        payload["adapter_run"] = run_fingerprint(Path(options.get("run") or Path(settings.models_dir) / "finetuned"))
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

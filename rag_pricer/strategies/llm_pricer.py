@@ -46,10 +46,4 @@ class LLMPricer(Pricer):
             return estimate
         estimate.llm_answer = reply.text
         estimate.usage = reply.usage
-        price = parse_price(reply.text)
-        problem = self.guard.check(price, neighbours)
-        if problem:
-            estimate.fallback = f"{problem}: knn price used"
-        else:
-            estimate.price = float(price)  # type: ignore[arg-type]
-        return estimate
+        return self.guard.settle(estimate, parse_price(reply.text), neighbours)

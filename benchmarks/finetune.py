@@ -1,0 +1,117 @@
+"""Fine-tuning speed on this machine: LoRA training steps and fine-tuned pricing per item.
+
+Target (issue 5): a useful CPU run on a few thousand train items within an hour on 2 cores.
+
+Training: optimiser steps of the real configuration (SmolLM2-135M, LoRA r 16 on q/k/v/o,
+batch 8 of real train prompts cut to 182 tokens, completion-only loss) in fp32 and with bf16
+autocast, taking turns step by step so that machine noise hits both alike; medians after a
+warm-up step, and the hour's worth of items each gives. Pricing: the fine-tuned run in
+``--run`` priced on dev items (one prompt pass plus a short pass per digit level), seconds per
+item. Prints a table and writes ``benchmarks/out/finetune.json``.
+
+    python benchmarks/finetune.py --run var/models/finetuned
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
+from rag_pricer.finetune.config import FinetuneConfig
+from rag_pricer.finetune.examples import PromptEncoder, collate
+from rag_pricer.finetune.price_model import PriceModel
+from rag_pricer.finetune.trainer import completion_loss
+from rag_pricer.items import read_items
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "finetune.json"
+DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
+def training_steps(cache_dir: Path, steps: int) -> dict[str, Any]:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    config = FinetuneConfig.cpu()
+    checkpoint = BaseModel.resolve(config.base).checkpoint(cache_dir)
+    encoder = PromptEncoder(load_tokenizer(checkpoint), config.max_length)
+    items = read_items(DATA / "items.jsonl.gz", split="train", limit=config.batch_size * (steps + 1))
+    batches = [collate([encoder.example(i) for i in items[s : s + config.batch_size]], encoder.tokenizer.pad_token_id)
+               for s in range(0, len(items), config.batch_size)]  # fmt: skip
+    lora = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=list(config.target_modules), task_type="CAUSAL_LM")
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32), lora)
+        runs[precision] = (model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate))
+    times: dict[str, list[float]] = {p: [] for p in runs}
+    for batch in batches:  # the two precisions take turns
+        for precision, (model, optimiser) in runs.items():
+            started = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                total, count = completion_loss(model, batch)
+            (total / count).backward()
+            optimiser.step()
+            optimiser.zero_grad()
+            times[precision].append(time.perf_counter() - started)
+    tokens = float(statistics.mean(int(b["attention_mask"].sum()) for b in batches))
+    result = {}
+    for precision, seconds in times.items():
+        step = statistics.median(seconds[1:])
+        result[precision] = {"step_s": round(step, 3), "tokens_per_s": round(tokens / step, 1),
+                             "items_per_hour": int(3600 / step * config.batch_size)}  # fmt: skip
+    return {"batch_size": config.batch_size, "max_length": config.max_length, "r": config.r, "steps_timed": steps, **result}
+
+
+def pricing(run: Path, cache_dir: Path, n: int) -> dict[str, Any]:
+    model = PriceModel(run, cache_dir)
+    started = time.perf_counter()
+    model.load()
+    load_s = time.perf_counter() - started
+    items = read_items(DATA / "items.jsonl.gz", split="dev", limit=n)
+    seconds = []
+    for item in items:
+        started = time.perf_counter()
+        model.distribution(item.description)
+        seconds.append(time.perf_counter() - started)
+    return {"load_s": round(load_s, 2), "items": n, "median_s_per_item": round(statistics.median(seconds), 3),
+            "p90_s_per_item": round(sorted(seconds)[int(0.9 * len(seconds))], 3)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, default=ROOT / "var" / "models" / "finetuned", help="a finished fine-tuning run")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "models" / "base")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--items", type=int, default=40)
+    args = parser.parse_args()
+    figures: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+                                           "load_average_before": os.getloadavg()}}  # fmt: skip
+    figures["training"] = training_steps(args.cache_dir, args.steps)
+    if (args.run / "run.json").is_file():
+        figures["pricing"] = pricing(args.run, args.cache_dir, args.items)
+    figures["machine"]["load_average_after"] = os.getloadavg()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(figures, indent=1) + "\n")
+    training = figures["training"]
+    print(f"LoRA step, batch {training['batch_size']} x <= {training['max_length']} tokens, r {training['r']}:")
+    for precision in ("fp32", "bf16"):
+        t = training[precision]
+        print(f"  {precision:5} {t['step_s']:.2f} s/step  {t['tokens_per_s']:.0f} tokens/s  {t['items_per_hour']:,} items/hour")
+    print(f"  bf16 autocast speed-up: {training['fp32']['step_s'] / training['bf16']['step_s']:.2f}x (same run, steps interleaved)")
+    if "pricing" in figures:
+        p = figures["pricing"]
+        print(f"pricing: load {p['load_s']} s, {p['median_s_per_item']} s/item median, {p['p90_s_per_item']} s p90 ({p['items']} dev items)")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

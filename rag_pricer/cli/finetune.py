@@ -1,0 +1,109 @@
+"""``rag-pricer finetune``: train a LoRA adapter that completes the course's prompt with the price."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from rag_pricer.cli.common import console, fail, settings_with
+from rag_pricer.items import read_items
+
+ItemsOpt = Annotated[Optional[Path], typer.Option("--items", help="Curated items JSONL(.gz) (default: settings items_path).")]
+SplitOpt = Annotated[str, typer.Option("--split", help="Split to train on.")]
+BaseOpt = Annotated[Optional[str], typer.Option("--base", help="Base model: smollm2 (the packaged GGUF), a .gguf file, a model folder or a hub name. Default: smollm2 on CPU, Llama-3.1-8B with a GPU.")]  # fmt: skip
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: MODELS_DIR/finetuned, where the `finetuned` strategy looks).")]  # fmt: skip
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Train on the first N items of the split.")]
+EpochsOpt = Annotated[Optional[float], typer.Option("--epochs", min=0.01, help="Passes over the training items (default 1).")]
+StepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after S optimiser steps (overrides --epochs).")]
+EvalSplitOpt = Annotated[Optional[str], typer.Option("--eval-split", help="Split whose loss is measured while training (e.g. dev).")]
+EvalLimitOpt = Annotated[int, typer.Option("--eval-limit", min=1, help="Evaluation items (the first M of --eval-split).")]
+LrOpt = Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Peak learning rate (cosine schedule, 3% warmup).")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Examples per step.")]
+RankOpt = Annotated[Optional[int], typer.Option("--rank", min=1, help="LoRA rank r (alpha = 2r).")]
+PrecisionOpt = Annotated[Optional[str], typer.Option("--precision", help="fp32, or bf16 (autocast; weights stay fp32).")]
+EveryOpt = Annotated[Optional[int], typer.Option("--eval-steps", min=1, help="Steps between evaluations.")]
+SaveOpt = Annotated[Optional[int], typer.Option("--save-steps", min=1, help="Steps between resumable checkpoints.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace a different run already in --out.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")]
+
+
+def finetune(
+    items: ItemsOpt = None,
+    split: SplitOpt = "train",
+    base: BaseOpt = None,
+    out: OutOpt = None,
+    limit: LimitOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: StepsOpt = None,
+    eval_split: EvalSplitOpt = None,
+    eval_limit: EvalLimitOpt = 100,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    rank: RankOpt = None,
+    precision: PrecisionOpt = None,
+    eval_steps: EveryOpt = None,
+    save_steps: SaveOpt = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune a base model with LoRA so that it completes "Price is $" with the price.
+
+    The loss is on the price completion only. With CUDA: QLoRA (4-bit NF4) with the course's
+    defaults; without: LoRA in fp32 on SmolLM2-135M. Writes OUT/adapter, OUT/run.json
+    (configuration, base, data ids hash, versions), OUT/metrics.csv and OUT/training.png
+    (loss, perplexity, learning rate). Killed runs resume from their last checkpoint when the
+    same command is run again.
+    """
+    import torch
+
+    from rag_pricer.finetune.config import FinetuneConfig
+    from rag_pricer.finetune.run import FinetuneRun
+
+    settings = settings_with(items_path=items)
+    changes: dict[str, Any] = {"base": base, "epochs": epochs, "max_steps": max_steps, "learning_rate": lr, "batch_size": batch_size,
+                               "precision": precision, "eval_steps": eval_steps, "save_steps": save_steps}  # fmt: skip
+    if rank:
+        changes |= {"r": rank, "alpha": 2 * rank}
+    try:
+        config = FinetuneConfig.for_machine(torch.cuda.is_available(), **{k: v for k, v in changes.items() if v is not None})
+        train = read_items(settings.items_path, split=split, limit=limit)
+        evaluation = read_items(settings.items_path, split=eval_split, limit=eval_limit) if eval_split else []
+    except (ValueError, OSError) as error:
+        fail(str(error))
+        return
+    if not train:
+        fail(f"no items of split {split!r} in {settings.items_path}")
+    folder = out or Path(settings.models_dir) / "finetuned"
+    data = {"items": str(settings.items_path), "split": split, "limit": limit, "eval_split": eval_split, "eval_limit": eval_limit if eval_split else None}
+    try:
+        # the Trainer prints its progress and logs on stdout: keep stdout for the result
+        with contextlib.redirect_stdout(sys.stderr):
+            record = FinetuneRun(config, folder, Path(settings.models_dir) / "base", overwrite=overwrite).train(train, evaluation, data)
+    except (ValueError, OSError, RuntimeError) as error:
+        fail(str(error))
+        return
+    if as_json:
+        typer.echo(json.dumps(record, indent=1))
+    else:
+        show(record, folder)
+
+
+def show(record: dict[str, Any], folder: Path) -> None:
+    table = Table(title=f"LoRA adapter in {folder / 'adapter'}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    final = record.get("final", {})
+    rows = [("base", record["base"]["spec"]), ("method", record["config"]["method"]), ("training items", f"{record['data']['n_train']:,}"),
+            ("steps", str(final.get("steps"))), ("train loss", f"{final.get('train_loss', float('nan')):.4f}")]  # fmt: skip
+    if "eval_loss" in final:
+        rows += [("eval loss", f"{final['eval_loss']:.4f}"), ("eval perplexity", f"{final['eval_perplexity']:.3f}")]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"metrics: {folder / 'metrics.csv'}, chart: {folder / 'training.png'}, record: {folder / 'run.json'}")

@@ -1,0 +1,73 @@
+"""Items as token ids: the course's prompt, the description cut to fit, the loss on the price only.
+
+The prompt is encoded in parts (question, description, "Price is $") and the parts' ids are
+joined, so the boundary before the completion is exact whatever the tokenizer merges, and the
+strategy encodes its prompts with this same code: what the model reads at inference is token
+for token what it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rag_pricer.items import PRICE_PREFIX, QUESTION, Item
+
+IGNORE = -100
+#: room kept for the completion ("999.00" is 6 digit tokens for SmolLM2, 3 for Llama 3)
+COMPLETION_BUDGET = 8
+
+
+def completion(price: float) -> str:
+    """What the model learns to write after ``Price is $``: the rounded price, as in the course."""
+    return f"{round(price)}.00"
+
+
+@dataclass(frozen=True)
+class PromptEncoder:
+    """Encodes prompts of at most ``max_length`` tokens (completion included)."""
+
+    tokenizer: Any
+    max_length: int = 182
+
+    def prompt_ids(self, description: str) -> list[int]:
+        head = self._ids(f"{QUESTION}\n\n")
+        tail = self._ids(f"\n\n{PRICE_PREFIX}")
+        budget = self.max_length - COMPLETION_BUDGET - len(head) - len(tail)
+        if budget < 1:
+            raise ValueError(f"max_length {self.max_length} leaves no room for a description")
+        bos = [self.tokenizer.bos_token_id] if self._adds_bos() else []
+        return bos + head + self._ids(description.strip())[: budget - len(bos)] + tail
+
+    def example(self, item: Item) -> dict[str, list[int]]:
+        """``input_ids`` and ``labels`` of one training example: labels are ``IGNORE`` on the
+        prompt, so the loss is on the completion only."""
+        prompt = self.prompt_ids(item.description)
+        answer = self._ids(completion(item.price))
+        return {"input_ids": prompt + answer, "labels": [IGNORE] * len(prompt) + answer}
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _adds_bos(self) -> bool:
+        # Llama adds <|begin_of_text|>; SmolLM2's tokenizer adds nothing: follow the tokenizer.
+        bos = self.tokenizer.bos_token_id
+        return bos is not None and self.tokenizer("a")["input_ids"][:1] == [bos]
+
+
+def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
+    """Left-pad a batch: every completion ends the row, so the loss needs the logits of the last
+    positions only (the model's vocabulary projection is a fifth of its compute). Position ids
+    count real tokens, so padding does not shift them."""
+    import torch
+
+    width = max(len(e["input_ids"]) for e in examples)
+    ids, labels, mask = [], [], []
+    for e in examples:
+        pad = width - len(e["input_ids"])
+        ids.append([pad_id] * pad + e["input_ids"])
+        labels.append([IGNORE] * pad + e.get("labels", e["input_ids"]))
+        mask.append([0] * pad + [1] * len(e["input_ids"]))
+    attention = torch.tensor(mask)
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": torch.tensor(ids), "attention_mask": attention, "position_ids": positions, "labels": torch.tensor(labels)}

@@ -1,0 +1,98 @@
+"""A fine-tuned run at inference: base + adapter loaded once, price distributions per description."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
+from rag_pricer.finetune.decoding import PriceDecoder, PriceDistribution
+from rag_pricer.finetune.examples import PromptEncoder
+from rag_pricer.finetune.run import ADAPTER_DIR, IDS_FILE, read_run
+
+
+#: distributions kept: pricers that differ only in decoding (evaluated one after the other on the
+#: same items) share one model pass per description
+RECENT = 4096
+
+
+class PriceModel:
+    """Reads a run folder of ``rag-pricer finetune``; the model loads on first use, once.
+
+    ``adapter=False`` runs the base model alone through the same prompt and decoder: the
+    ablation that shows what fine-tuning added. The adapter is merged into the weights for
+    speed (outputs equal the unmerged model's to float rounding)."""
+
+    def __init__(self, run_dir: Path, cache_dir: Path, adapter: bool = True, merge: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.record = read_run(self.run_dir)
+        if self.record.get("status") != "finished" or not (self.run_dir / ADAPTER_DIR).is_dir():
+            raise FileNotFoundError(f"the fine-tuning run in {run_dir} has not finished; re-run `rag-pricer finetune` to resume it")
+        self.cache_dir = Path(cache_dir)
+        self.adapter = adapter
+        self.merge = merge
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, PromptEncoder, PriceDecoder] | None = None
+        self._recent: OrderedDict[str, PriceDistribution] = OrderedDict()
+
+    def trained_ids(self) -> set[str]:
+        path = self.run_dir / IDS_FILE
+        return set(path.read_text().split()) if path.is_file() else set()
+
+    def load(self) -> tuple[Any, PromptEncoder, PriceDecoder]:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._build()
+            return self._loaded
+
+    def _build(self) -> tuple[Any, PromptEncoder, PriceDecoder]:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        recorded = self.record["base"]
+        base = BaseModel.resolve(recorded["spec"])
+        if recorded.get("sha256") and base.sha256 != recorded["sha256"]:
+            raise ValueError(f"base model {recorded['spec']} on this machine differs from the one the adapter was trained on")
+        checkpoint = base.checkpoint(self.cache_dir)
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+        if self.adapter:
+            model = PeftModel.from_pretrained(model, str(self.run_dir / ADAPTER_DIR))
+            model = model.merge_and_unload() if self.merge else model
+        model.eval()
+        tokenizer = load_tokenizer(checkpoint)
+        encoder = PromptEncoder(tokenizer, int(self.record["config"]["max_length"]))
+        return model, encoder, PriceDecoder.for_tokenizer(tokenizer)
+
+    def distribution(self, description: str) -> PriceDistribution:
+        """The model's distribution over whole-dollar prices for ``description``.
+
+        The prompt is read once and its key/value cache reused for every digit prefix: a price
+        costs one prompt pass and one short pass per digit level."""
+        import torch
+
+        model, encoder, decoder = self.load()
+        with self._lock, torch.inference_mode():
+            if description in self._recent:
+                return self._recent[description]
+            first = model(input_ids=torch.tensor([encoder.prompt_ids(description)]), use_cache=True)
+            cache = first.past_key_values
+
+            def step(prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+                if len(prefixes) == 1 and not prefixes[0]:
+                    return first.logits[:, -1].float().numpy()
+                batch = copy.deepcopy(cache)
+                batch.batch_repeat_interleave(len(prefixes))
+                out = model(input_ids=torch.tensor([list(p) for p in prefixes]), past_key_values=batch, use_cache=True)
+                return out.logits[:, -1].float().numpy()
+
+            found = self._recent[description] = decoder.decode(step)
+            if len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
+            return found
