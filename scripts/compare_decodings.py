@@ -8,6 +8,9 @@ absolute error against greedy decoding come with a bootstrap 95% interval over i
 
     python scripts/compare_decodings.py --items ../shared/data/items.jsonl.gz --split dev --limit 500 \\
         --run var/models/finetuned --out var/decodings
+
+Per-item rows are checkpointed (``OUT/NAME.jsonl``): a rerun resumes and prices only what is
+missing, so variants can be added to an earlier run's folder.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def main() -> None:
     report = comparison_markdown(list(results.values()), title=f"Decodings on {args.split} ({len(items)} items)",
                                  description=f"Fine-tuned run: `{args.run}`. Seconds of variants after the first of a model are "
                                              "near zero: they reuse its distributions.")  # fmt: skip
-    differences = {}
+    differences: dict[str, dict[str, float]] = {}
     if "finetuned-greedy" in results:
         lines = ["", "## Paired difference of absolute error vs finetuned-greedy (negative: better than greedy)", "",
                  "| variant | mean $ | 95% CI | n |", "|---|---:|---:|---:|"]  # fmt: skip
@@ -78,6 +81,15 @@ def main() -> None:
             if name != "finetuned-greedy":
                 d = differences[name] = paired_difference(result, results["finetuned-greedy"])
                 lines.append(f"| `{name}` | {d['mean']:+.2f} | {d['low']:+.2f} – {d['high']:+.2f} | {d['n']} |")
+        report += "\n".join(lines) + "\n"
+    pairs = [(name, "base-" + name.removeprefix("finetuned-")) for name in results if name.startswith("finetuned-")]
+    pairs = [(tuned, base) for tuned, base in pairs if base in results]
+    if pairs:
+        lines = ["", "## What fine-tuning added: paired difference of absolute error vs the base model, same decoding", "",
+                 "| variant | vs | mean $ | 95% CI | n |", "|---|---|---:|---:|---:|"]  # fmt: skip
+        for tuned, base in pairs:
+            d = differences[f"{tuned} vs {base}"] = paired_difference(results[tuned], results[base])
+            lines.append(f"| `{tuned}` | `{base}` | {d['mean']:+.2f} | {d['low']:+.2f} – {d['high']:+.2f} | {d['n']} |")
         report += "\n".join(lines) + "\n"
     (args.out / "decodings.md").write_text(report)
     (args.out / "differences.json").write_text(json.dumps(differences, indent=1) + "\n")

@@ -14,6 +14,8 @@ from typing import Any
 
 METHODS = ("lora", "qlora")
 PRECISIONS = ("fp32", "bf16")
+#: how often to log, evaluate and save: free to change when a run resumes
+CADENCE = ("logging_steps", "eval_steps", "save_steps")
 
 
 @dataclass(frozen=True)
@@ -79,4 +81,9 @@ class FinetuneConfig:
 
     def training_keys(self) -> dict[str, Any]:
         """What must not change between a run and its resumption (logging cadence may)."""
-        return {k: v for k, v in self.record().items() if k not in ("logging_steps", "eval_steps", "save_steps")}
+        return same_training(self.record())
+
+
+def same_training(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a recorded configuration that decides the trained weights."""
+    return {k: v for k, v in record.items() if k not in CADENCE}

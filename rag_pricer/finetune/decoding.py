@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,7 +42,6 @@ class PriceDistribution:
     probs: np.ndarray
     greedy_text: str
     mass: float
-    notes: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:

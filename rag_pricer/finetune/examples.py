@@ -9,6 +9,7 @@ for token what it was trained on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from rag_pricer.items import PRICE_PREFIX, QUESTION, Item
@@ -31,13 +32,11 @@ class PromptEncoder:
     max_length: int = 182
 
     def prompt_ids(self, description: str) -> list[int]:
-        head = self._ids(f"{QUESTION}\n\n")
-        tail = self._ids(f"\n\n{PRICE_PREFIX}")
+        head, tail = self._frame
         budget = self.max_length - COMPLETION_BUDGET - len(head) - len(tail)
         if budget < 1:
             raise ValueError(f"max_length {self.max_length} leaves no room for a description")
-        bos = [self.tokenizer.bos_token_id] if self._adds_bos() else []
-        return bos + head + self._ids(description.strip())[: budget - len(bos)] + tail
+        return head + self._ids(description.strip())[:budget] + tail
 
     def example(self, item: Item) -> dict[str, list[int]]:
         """``input_ids`` and ``labels`` of one training example: labels are ``IGNORE`` on the
@@ -49,10 +48,14 @@ class PromptEncoder:
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _adds_bos(self) -> bool:
+    @cached_property
+    def _frame(self) -> tuple[list[int], list[int]]:
+        """The ids before the description (BOS where the tokenizer adds one, the question) and
+        after it ("Price is $"): the same for every prompt, so encoded once."""
         # Llama adds <|begin_of_text|>; SmolLM2's tokenizer adds nothing: follow the tokenizer.
         bos = self.tokenizer.bos_token_id
-        return bos is not None and self.tokenizer("a")["input_ids"][:1] == [bos]
+        adds_bos = bos is not None and self.tokenizer("a")["input_ids"][:1] == [bos]
+        return ([bos] if adds_bos else []) + self._ids(f"{QUESTION}\n\n"), self._ids(f"\n\n{PRICE_PREFIX}")
 
 
 def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:

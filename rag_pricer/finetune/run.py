@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
-from rag_pricer.finetune.config import FinetuneConfig
+from rag_pricer.finetune.config import FinetuneConfig, same_training
 from rag_pricer.items import Item
 
 RUN_FILE = "run.json"
@@ -123,8 +123,7 @@ class FinetuneRun:
         previous = self._previous()
         if previous is not None and not self.overwrite:
             same = (
-                FinetuneConfig(**{**previous["config"], "target_modules": tuple(previous["config"]["target_modules"])}).training_keys()
-                == self.config.training_keys()
+                same_training(previous["config"]) == self.config.training_keys()
                 and previous["base"].get("sha256") == base.sha256 and previous["base"]["source"] == base.source
                 and previous["data"]["train_ids_sha256"] == data["train_ids_sha256"]
                 and previous["data"].get("eval_ids_sha256") == data["eval_ids_sha256"]

@@ -74,4 +74,5 @@ def describe(distribution: PriceDistribution, decoding: str) -> str:
 def build(resources: Resources, run: str | None = None, decoding: str = "expectation", adapter: bool = True, k: int = DEFAULT_K) -> FinetunedPricer:
     folder = Path(run) if run else Path(resources.settings.models_dir) / "finetuned"
     model = resources.price_model(folder, adapter=adapter)
+    model.load()  # now rather than on the first estimate: the service builds its default strategy at start-up
     return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=k)), decoding)
