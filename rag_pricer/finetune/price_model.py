@@ -42,8 +42,9 @@ class PriceModel:
         self._recent: OrderedDict[str, PriceDistribution] = OrderedDict()
 
     def trained_ids(self) -> set[str]:
+        """The items the adapter learnt from (none when the base model runs alone)."""
         path = self.run_dir / IDS_FILE
-        return set(path.read_text().split()) if path.is_file() else set()
+        return set(path.read_text().split()) if self.adapter and path.is_file() else set()
 
     def load(self) -> tuple[Any, PromptEncoder, PriceDecoder]:
         with self._lock:
