@@ -38,7 +38,7 @@ DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data
 
 
 def training_steps(cache_dir: Path, steps: int) -> dict[str, Any]:
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
     config = FinetuneConfig.cpu()
@@ -47,10 +47,9 @@ def training_steps(cache_dir: Path, steps: int) -> dict[str, Any]:
     items = read_items(DATA / "items.jsonl.gz", split="train", limit=config.batch_size * (steps + 1))
     batches = [collate([encoder.example(i) for i in items[s : s + config.batch_size]], encoder.tokenizer.pad_token_id)
                for s in range(0, len(items), config.batch_size)]  # fmt: skip
-    lora = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=list(config.target_modules), task_type="CAUSAL_LM")
     runs = {}
     for precision in ("fp32", "bf16"):
-        model = get_peft_model(AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32), lora)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32), config.lora_config())
         runs[precision] = (model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate))
     times: dict[str, list[float]] = {p: [] for p in runs}
     for batch in batches:  # the two precisions take turns

@@ -74,6 +74,12 @@ class FinetuneConfig:
         """The GPU (QLoRA) defaults when CUDA is present, the CPU (LoRA) ones otherwise."""
         return cls.gpu(**changes) if cuda else cls.cpu(**changes)
 
+    def lora_config(self) -> Any:
+        """The peft ``LoraConfig`` of this run."""
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=list(self.target_modules), task_type="CAUSAL_LM")
+
     def record(self) -> dict[str, Any]:
         data = asdict(self)
         data["target_modules"] = list(self.target_modules)

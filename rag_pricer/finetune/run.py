@@ -145,7 +145,7 @@ class FinetuneRun:
         return fresh
 
     def _fit(self, record: dict[str, Any], base: BaseModel, train: Sequence[Item], evaluation: Sequence[Item], cuda: bool) -> dict[str, Any]:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
         from transformers import TrainingArguments
         from transformers.trainer_utils import get_last_checkpoint
 
@@ -157,9 +157,7 @@ class FinetuneRun:
         checkpoint = base.checkpoint(self.cache_dir)
         tokenizer = load_tokenizer(checkpoint)
         encoder = PromptEncoder(tokenizer, config.max_length)
-        lora = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
-                          target_modules=list(config.target_modules), task_type="CAUSAL_LM")  # fmt: skip
-        model = get_peft_model(load_model(checkpoint, config, cuda), lora)
+        model = get_peft_model(load_model(checkpoint, config, cuda), config.lora_config())
         folder = self.out / "checkpoints"
         last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
         resume_step = int(Path(last).name.split("-")[-1]) if last else 0
