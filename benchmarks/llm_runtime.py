@@ -7,6 +7,11 @@ on a shared machine hits them alike; medians over the rounds after a warm-up rou
 average is recorded with the figures. Prints a table and writes
 ``benchmarks/out/llm_runtime.json``.
 
+Also, at 1 thread: llama.cpp with its extra buffer types (weights repacked for special kernels;
+off by default because the AMX one crashes, skipped on CPUs with AMX), and llama.cpp run in its
+own process as the library runs it (``isolated``: answer latency only, prefill and decode are
+measured in process).
+
     python benchmarks/llm_runtime.py                      # llama.cpp and transformers, 1 and 2 threads
     python benchmarks/llm_runtime.py --skip-transformers --rounds 5
 """
@@ -100,7 +105,9 @@ def speeds_transformers(model: ChatTransformersGGUF, text: str, decode_tokens: i
 
 
 def one_round(config: Config, text: str, decode_tokens: int, conversation: list[BaseMessage]) -> None:
-    if isinstance(config.model, ChatTransformersGGUF):
+    if config.model.isolated:
+        tokens, prefill, decode = 0, float("nan"), float("nan")
+    elif isinstance(config.model, ChatTransformersGGUF):
         import torch
 
         torch.set_num_threads(config.threads)  # process-wide: fine in a benchmark, not in the library
@@ -135,18 +142,21 @@ def main() -> None:
     args = parser.parse_args()
 
     path = default_gguf_path()
-    configs = [Config("llama.cpp", ChatLlamaCpp(model_path=path, n_threads=t), t) for t in args.threads]
+    configs = [Config("llama.cpp", ChatLlamaCpp(model_path=path, n_threads=t, isolated=False), t) for t in args.threads]
+    if "amx" not in Path("/proc/cpuinfo").read_text():  # the AMX buffer type segfaults there
+        configs.append(Config("llama.cpp+bufts", ChatLlamaCpp(model_path=path, extra_buffer_types=True, isolated=False), 1))
+    configs.append(Config("llama.cpp child", ChatLlamaCpp(model_path=path), 1))
     if not args.skip_transformers:
-        shared = ChatTransformersGGUF(model_path=path)  # one copy of the weights for every thread count
+        shared = ChatTransformersGGUF(model_path=path, isolated=False)  # one copy of the weights for every thread count
         configs += [Config("transformers", shared, t) for t in args.threads]
     for config in configs:
-        if config.model._runtime is None:
+        if config.model._runtime is None and config.model._process is None:
             started = time.perf_counter()
             config.model.load()
             config.load_s = time.perf_counter() - started
 
     convs = conversations(args.rounds + 1)
-    llama = next(c for c in configs if isinstance(c.model, ChatLlamaCpp)).model._runtime[0]
+    llama = configs[0].model._runtime[0]
     text = text_of_tokens(lambda s: len(llama.tokenize(s.encode(), add_bos=False, special=True)), args.prefill_tokens)
     for round_ in range(args.rounds + 1):
         for config in configs:

@@ -4,6 +4,7 @@ the spec registry, and the real local model (llama.cpp and transformers runtimes
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from rag_pricer.llms import (
 from rag_pricer.llms.chat_template import ChatTemplate
 from rag_pricer.llms.errors import classify
 from rag_pricer.llms.fake import DEFAULT_PRICE, FakePricingChatModel, openai_error
+from rag_pricer.llms.llama_cpp_chat import ChatLlamaCpp
 from rag_pricer.llms.local_chat import default_gguf_path
 from rag_pricer.llms.messages import to_chat_dicts
 from rag_pricer.llms.prices import OPENAI_PRICES, ModelPrice, price_of
@@ -281,10 +283,11 @@ def test_failures_map_to_reasons_and_only_transient_ones_are_retried(failure: st
 
 
 def test_local_runtime_errors_are_classified() -> None:
-    from rag_pricer.llms.errors import ContextWindowExceeded
+    from rag_pricer.llms.errors import ContextWindowExceeded, RuntimeCrashed
 
     assert classify(TimeoutError("slow")).reason == "timeout"
     assert classify(ContextWindowExceeded("long")).reason == "bad_request"
+    assert classify(RuntimeCrashed("SIGSEGV")).reason == "crashed"
     assert classify(KeyError("bug")).reason == "error"
 
 
@@ -392,32 +395,43 @@ def test_local_model_continues_the_prefill(local_llm: PricingLLM) -> None:
 
 
 @pytest.mark.slow
-def test_local_model_limits_become_llm_errors(local_llm: PricingLLM) -> None:
-    from rag_pricer.llms.llama_cpp_chat import ChatLlamaCpp
+def test_local_model_runs_in_its_own_process_without_extra_buffer_types(local_llm: PricingLLM) -> None:
+    # The default backend's runtime is a child process: a native crash cannot end this one.
+    assert local_llm.chat_model.isolated
+    local_llm.chat_model.load()
+    assert local_llm.chat_model._process.pid not in (None, os.getpid())
+    # llama.cpp's extra buffer types (the AMX one segfaults at the first decode) are off.
+    in_process = ChatLlamaCpp(model_path=default_gguf_path(), isolated=False)
+    in_process.load()
+    assert in_process._runtime[0].model_params.use_extra_bufts is False
 
+
+@pytest.mark.slow
+def test_local_model_limits_become_llm_errors() -> None:
     tight = ChatLlamaCpp(model_path=default_gguf_path(), timeout_s=1e-6, max_tokens=12)
-    tight._runtime = local_llm.chat_model._loaded()  # share the loaded weights: loading is not what is tested
     with pytest.raises(LLMError) as caught:
         PricingLLM(tight, spec="local", model_id="x", supports_prefill=True, retry=RetryPolicy(max_retries=0)).ask(prompt("a lamp"))
     assert caught.value.reason == "timeout"
     small = ChatLlamaCpp(model_path=default_gguf_path(), n_ctx=256)
-    small._runtime = local_llm.chat_model._loaded()
     with pytest.raises(LLMError) as caught:
         PricingLLM(small, spec="local", model_id="x", supports_prefill=True).ask(prompt("lamp " * 300))
     assert caught.value.reason == "bad_request" and caught.value.attempts == 1
+    tight.close()
+    small.close()
 
 
 @pytest.mark.slow
 def test_transformers_runtime_renders_the_same_prompt_and_answers(local_llm: PricingLLM) -> None:
     llm = build_llm("transformers", Settings(_env_file=None, local_model_path=None, llm_cache_dir=None, llm_max_retries=0))
     llm.chat_model.max_tokens = 4  # a few tokens show it generates; more only cost time on CPU
+    llm.chat_model.isolated = False  # in this process, to read its tokenizer below
     messages = prompt("How much does this cost?\n\nA USB-C cable, 2 m")
     reply = llm.ask(messages)
     assert reply.text.strip() and not reply.text.startswith("Price is") and 0 < reply.usage.completion_tokens <= 4
     # The prompt llama.cpp runs (our Jinja rendering of the GGUF's template) is the one
     # transformers builds with continue_final_message / add_generation_prompt.
     tokenizer, _model = llm.chat_model._runtime
-    _llama, template = local_llm.chat_model._loaded()
+    _llama, template = ChatLlamaCpp(model_path=default_gguf_path(), isolated=False)._load()
     dicts = to_chat_dicts(messages)
     assert template.render(dicts) == tokenizer.apply_chat_template(dicts, continue_final_message=True, tokenize=False)
     assert template.render(dicts[:-1]) == tokenizer.apply_chat_template(dicts[:-1], add_generation_prompt=True, tokenize=False)

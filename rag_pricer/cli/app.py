@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rag_pricer.cli import compare, demo, estimate, evaluate, finetune, llms, serve, strategies, train_baselines
+from rag_pricer.cli import compare, demo, doctor, estimate, evaluate, finetune, llms, serve, strategies, train_baselines
 
 app = typer.Typer(
     help="Estimate product prices from descriptions, with the evidence behind them.",
@@ -20,6 +20,7 @@ app.command()(evaluate.evaluate)
 app.command()(compare.compare)
 app.command()(demo.demo)
 app.command()(serve.serve)
+app.command()(doctor.doctor)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Sort an exception raised by a chat model into an ``LLMError`` reason.
 
 The OpenAI client raises typed errors (LangChain's ``ChatOpenAI`` lets them through); the local
-backends raise ``TimeoutError`` and ``ContextWindowExceeded``. Anything unknown is ``"error"``
+backends raise ``TimeoutError``, ``ContextWindowExceeded`` and ``RuntimeCrashed``. Anything unknown is ``"error"``
 and is not retried: retrying a bug only hides it.
 """
 
@@ -15,6 +15,10 @@ import openai
 
 class ContextWindowExceeded(ValueError):
     """The prompt and the answer do not fit in a local model's context window."""
+
+
+class RuntimeCrashed(RuntimeError):
+    """The child process that ran a local model died (a native crash, a kill, out of memory)."""
 
 
 @dataclass(frozen=True)
@@ -58,4 +62,6 @@ def classify(exc: BaseException) -> Failure:
         return Failure("error")
     if isinstance(exc, ContextWindowExceeded):
         return Failure("bad_request")
+    if isinstance(exc, RuntimeCrashed):
+        return Failure("crashed")
     return Failure("error")

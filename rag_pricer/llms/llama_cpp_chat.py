@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import Field
@@ -12,12 +14,37 @@ from rag_pricer.llms.errors import ContextWindowExceeded
 from rag_pricer.llms.local_chat import LocalChatModel
 
 
+@contextmanager
+def _extra_buffer_types(enabled: bool) -> Iterator[None]:
+    """Load models with ``use_extra_bufts = enabled``: ``Llama()`` has no argument for the flag
+    (llama-cpp-python 0.3.36), so its default model parameters are amended while it loads."""
+    import llama_cpp.llama_cpp as native
+
+    defaults = native.llama_model_default_params
+
+    def amended() -> Any:
+        params = defaults()
+        params.use_extra_bufts = enabled
+        return params
+
+    native.llama_model_default_params = amended
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = defaults
+
+
 class ChatLlamaCpp(LocalChatModel):
     """llama.cpp runtime: renders the GGUF's own chat template (prefill included) and runs a raw
     completion of it. ``timeout_s`` stops decoding at the deadline and raises ``TimeoutError``
     (the prompt's evaluation itself cannot be interrupted)."""
 
     n_ctx: int = Field(4096, ge=256)
+    #: llama.cpp's extra CPU buffer types hold weights repacked for special kernels. On CPUs with
+    #: AMX one of them is the AMX buffer, whose matrix multiply (``ggml_backend_amx_mul_mat``)
+    #: segfaults at the first decode (llama.cpp issue 20824). Off on every CPU, not only on AMX
+    #: ones: one code path that CI tests on any machine (cost: benchmarks/llm_runtime.py).
+    extra_buffer_types: bool = False
 
     @property
     def _llm_type(self) -> str:
@@ -26,14 +53,15 @@ class ChatLlamaCpp(LocalChatModel):
     def _load(self) -> tuple[Any, ChatTemplate]:
         from llama_cpp import Llama  # imported here: building the object must not need it
 
-        llm = Llama(
-            model_path=str(self.model_path),
-            n_ctx=self.n_ctx,
-            n_threads=self.n_threads,
-            n_threads_batch=self.n_threads,
-            seed=0,
-            verbose=False,
-        )
+        with _extra_buffer_types(self.extra_buffer_types):
+            llm = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                seed=0,
+                verbose=False,
+            )
         source = llm.metadata.get("tokenizer.chat_template")
         if not source:
             raise ValueError(f"{self.model_path.name} has no chat template in its metadata")

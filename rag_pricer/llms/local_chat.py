@@ -1,5 +1,6 @@
-"""What the in-process chat models (llama.cpp, transformers) share: where the packaged GGUF
-is, lazy loading under a lock, the prefill convention and token usage in LangChain's format."""
+"""What the local chat models (llama.cpp, transformers) share: where the packaged GGUF is, lazy
+loading under a lock, the runtime's own process, the prefill convention and token usage in
+LangChain's format."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from rag_pricer.llms.messages import to_chat_dicts
+from rag_pricer.llms.runtime_process import RuntimeProcess
 
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -36,8 +38,11 @@ def default_gguf_path() -> Path:
 
 
 class LocalChatModel(BaseChatModel):
-    """A chat model that runs a GGUF file in this process.
+    """A chat model that runs a GGUF file on this machine.
 
+    With ``isolated`` (the default) the native runtime runs in a child process
+    (``RuntimeProcess``): a crash of llama.cpp or torch kills the child, the call fails with
+    ``RuntimeCrashed`` and the next one restarts it; a call past twice its timeout kills it too.
     The runtime is loaded on first use (building the object is cheap) and once only; every
     generation holds a lock because neither runtime may be driven by two threads at once, and two
     concurrent generations on 2 cores would only slow each other down. Generation is greedy when
@@ -54,9 +59,12 @@ class LocalChatModel(BaseChatModel):
     #: 1 by measurement (benchmarks/llm_runtime.py): on a busy 2-core machine llama.cpp's
     #: spinning thread pool makes 2 threads 3-10x slower than 1; idle, 2 gain little on a 135M model.
     n_threads: int = Field(1, ge=1)
+    #: run the runtime in a child process, so that a native crash cannot end this one
+    isolated: bool = True
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _runtime: Any = PrivateAttr(default=None)
+    _process: RuntimeProcess | None = PrivateAttr(default=None)
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -70,10 +78,39 @@ class LocalChatModel(BaseChatModel):
             self._runtime = self._load()
         return self._runtime
 
+    def _runtime_process(self) -> RuntimeProcess:
+        # Callers hold self._lock.
+        if self._process is None:
+            # The child builds the same model, run in its own process.
+            own = set(type(self).model_fields) - set(BaseChatModel.model_fields)
+            fields = self.model_dump(mode="json", include=own) | {"isolated": False}
+            spec = {"module": type(self).__module__, "qualname": type(self).__qualname__, "fields": fields}
+            self._process = RuntimeProcess(spec)
+        return self._process
+
     def load(self) -> None:
         """Load the model now rather than on the first call (e.g. to time loading apart)."""
         with self._lock:
-            self._loaded()
+            if self.isolated:
+                self._runtime_process().start()
+            else:
+                self._loaded()
+
+    def close(self) -> None:
+        """Stop the runtime's child process (a later call starts a new one)."""
+        with self._lock:
+            if self._process is not None:
+                self._process.close()
+
+    def complete(self, messages: list[dict[str, str]], stop: list[str], max_tokens: int) -> tuple[str, int, int]:
+        """Generate for chat ``messages``; returns (text, prompt tokens, completion tokens)."""
+        with self._lock:
+            if not self.isolated:
+                return self._complete(self._loaded(), messages, stop, max_tokens)
+            # The runtime's own deadline stops decoding at timeout_s; the prompt's evaluation cannot
+            # be interrupted, so the child is killed only at twice the timeout.
+            deadline = 2 * self.timeout_s + 5 if self.timeout_s else None
+            return tuple(self._runtime_process().call("complete", messages, stop, max_tokens, timeout_s=deadline))
 
     @abstractmethod
     def _load(self) -> Any:
@@ -92,8 +129,7 @@ class LocalChatModel(BaseChatModel):
     ) -> ChatResult:
         dicts = to_chat_dicts(messages)
         max_tokens = int(kwargs.get("max_tokens") or self.max_tokens)
-        with self._lock:
-            text, prompt_tokens, completion_tokens = self._complete(self._loaded(), dicts, list(stop or []), max_tokens)
+        text, prompt_tokens, completion_tokens = self.complete(dicts, list(stop or []), max_tokens)
         usage = {"input_tokens": prompt_tokens, "output_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
         message = AIMessage(content=text, usage_metadata=usage, response_metadata={"model_name": self.model_path.name})
         return ChatResult(generations=[ChatGeneration(message=message)])

@@ -15,6 +15,7 @@ REASONS = {
     "auth": "the API key was refused (HTTP 401/403)",
     "not_found": "the endpoint or the model does not exist (HTTP 404)",
     "bad_request": "the request was refused (HTTP 400/422, prompt longer than the context window)",
+    "crashed": "the local model's runtime process died (a native crash); the next call restarts it",
     "error": "any other failure of the model",
 }
 RETRYABLE = frozenset({"timeout", "rate_limit", "server_error", "connection"})
