@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +118,23 @@ def estimator(small_store: ProductStore, tmp_path_factory: pytest.TempPathFactor
     settings = Settings(_env_file=None, store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=None,
                         models_dir=tmp_path_factory.mktemp("models"))  # fmt: skip
     return Estimator.from_settings(settings)
+
+
+@pytest.mark.slow
+def test_the_service_answers_through_a_runtime_crash(chat: MisbehavingChat, estimator: Estimator, dev_items: list[Item], monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag_pricer.service.app import create_app
+
+    llm = llm_of(chat)
+    monkeypatch.setattr(estimator.resources, "llm", lambda spec=None: llm)
+    with TestClient(create_app(estimator, deadline_s=60)) as client:
+        for _ in range(600):
+            if client.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.1)
+        crashed = client.post("/v1/estimate", json={"description": "segfault " + dev_items[0].description, "strategy": "rag"})
+        assert crashed.status_code == 200 and crashed.json()["fallback"] and "crashed" in crashed.json()["fallback_reason"]
+        answered = client.post("/v1/estimate", json={"description": dev_items[0].description, "strategy": "rag"})
+        assert answered.status_code == 200 and answered.json()["llm_answer"] == "42"
+        assert client.get("/healthz").status_code == 200
