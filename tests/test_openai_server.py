@@ -1,5 +1,6 @@
 """The OpenAI-compatible backend end to end, against a real server started by the test:
-llama.cpp's OpenAI-compatible server running the packaged SmolLM2 GGUF on loopback."""
+llama.cpp's OpenAI-compatible server (with extra buffer types off, as on AMX CPUs it must be)
+running the packaged SmolLM2 GGUF on loopback."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf_path()), "--model_alias", "smollm2",
+        sys.executable, "-m", "rag_pricer.llms.llama_server", "--model", str(default_gguf_path()), "--model_alias", "smollm2",
         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", "2048", "--api_key", SERVER_KEY,
     ]  # fmt: skip
     with log_path.open("wb") as log:

@@ -15,7 +15,7 @@ from rag_pricer.llms.local_chat import LocalChatModel
 
 
 @contextmanager
-def _extra_buffer_types(enabled: bool) -> Iterator[None]:
+def extra_buffer_types(enabled: bool) -> Iterator[None]:
     """Load models with ``use_extra_bufts = enabled``: ``Llama()`` has no argument for the flag
     (llama-cpp-python 0.3.36), so its default model parameters are amended while it loads."""
     import llama_cpp.llama_cpp as native
@@ -53,7 +53,7 @@ class ChatLlamaCpp(LocalChatModel):
     def _load(self) -> tuple[Any, ChatTemplate]:
         from llama_cpp import Llama  # imported here: building the object must not need it
 
-        with _extra_buffer_types(self.extra_buffer_types):
+        with extra_buffer_types(self.extra_buffer_types):
             llm = Llama(
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
