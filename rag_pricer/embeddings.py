@@ -70,7 +70,10 @@ class Embedder:
                 path, quantize=self.backend == "onnx-int8", batch_size=self.batch_size, cache_dir=self.cache_dir
             )
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        # transformers draws a "Loading weights" bar on every load, into our own tables and logs.
+        transformers_logging.disable_progress_bar()
         if Path(path).exists():
             # A local folder needs no hub: keep transformers from phoning home for it.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -72,3 +72,14 @@ def test_strategy_options_parse_as_json_values() -> None:
     }
     result = runner.invoke(app, ["evaluate", "-s", "knn", "-o", "nonsense"])
     assert result.exit_code == 2 and "NAME=VALUE" in result.output
+
+
+def test_version_and_effective_settings_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.stdout.startswith("rag-pricer ")
+    monkeypatch.setenv("RAG_PRICER_LLM_THREADS", "2")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-never-shown")
+    shown = runner.invoke(app, ["config", "--json"])
+    settings = json.loads(shown.stdout)
+    assert settings["llm_threads"] == 2 and settings["openai_api_key"] == "<set>"
+    assert "sk-secret-never-shown" not in shown.stdout + runner.invoke(app, ["config"]).stdout

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from rag_pricer.cli import compare, demo, doctor, estimate, evaluate, finetune, llms, serve, strategies, train_baselines
+from rag_pricer.cli import compare, config, demo, doctor, estimate, evaluate, finetune, llms, serve, strategies, train_baselines
 
 app = typer.Typer(
     help="Estimate product prices from descriptions, with the evidence behind them.",
@@ -21,6 +23,22 @@ app.command()(compare.compare)
 app.command()(demo.demo)
 app.command()(serve.serve)
 app.command()(doctor.doctor)
+app.command()(config.config)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"rag-pricer {version('rag-pricer')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Estimate product prices from descriptions, with the evidence behind them."""
 
 
 def main() -> None:

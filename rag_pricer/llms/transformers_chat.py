@@ -27,7 +27,9 @@ class ChatTransformersGGUF(LocalChatModel):
     def _load(self) -> tuple[Any, Any]:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # ~20 GGUF de-quantisation bars per load
         folder, name = str(self.model_path.parent), self.model_path.name
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
