@@ -64,13 +64,17 @@ class KnnPricer(Pricer):
         found = self.retriever.search_many(queries, self.search)
         return [self.from_neighbours(query, neighbours) for query, neighbours in zip(queries, found)]
 
+    def widened(self, query: Query, neighbours: list[Neighbour]) -> tuple[list[Neighbour], list[str]]:
+        """``neighbours`` with no notes, or, when a filter matched nothing, the nearest products
+        of the whole store and a note saying so: a filter must not leave a query without a price,
+        nor an LLM strategy without the comparables that bound its answer."""
+        if neighbours or not self.search.where():
+            return neighbours, []
+        return self.retriever.search(query, SearchOptions(k=self.search.k)), ["no product matched the filter; searched the whole store"]
+
     def from_neighbours(self, query: Query, neighbours: list[Neighbour]) -> Estimate:
         """The estimate from already retrieved ``neighbours`` (re-searching unfiltered if none)."""
-        notes = []
-        if not neighbours and self.search.where():
-            # A filter that matches nothing should not leave the user without a price.
-            neighbours = self.retriever.search(query, SearchOptions(k=self.search.k))
-            notes.append("no product matched the filter; searched the whole store")
+        neighbours, notes = self.widened(query, neighbours)
         return Estimate(
             price=weighted_price(neighbours, self.power, self.mean),
             strategy=self.name,

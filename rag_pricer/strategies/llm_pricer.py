@@ -33,14 +33,17 @@ class LLMPricer(Pricer):
         return self.knn.leaked_ids(ids)
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
-        found = self.knn.retriever.search_many(queries, self.knn.search)
-        conversations = [self.messages(q, n) for q, n in zip(queries, found)]
+        searched = self.knn.retriever.search_many(queries, self.knn.search)
+        # The prompt, the guard's band and the fallback all see the same comparables.
+        found = [self.knn.widened(q, n) for q, n in zip(queries, searched)]
+        conversations = [self.messages(q, n) for q, (n, _notes) in zip(queries, found)]
         replies = self.llm.ask_many(conversations)
-        return [self._decide(q, n, r) for q, n, r in zip(queries, found, replies)]
+        return [self._decide(q, n, notes, r) for q, (n, notes), r in zip(queries, found, replies)]
 
-    def _decide(self, query: Query, neighbours: list[Neighbour], reply: Any) -> Estimate:
+    def _decide(self, query: Query, neighbours: list[Neighbour], notes: list[str], reply: Any) -> Estimate:
         estimate = self.knn.from_neighbours(query, neighbours)
         estimate.strategy = self.name
+        estimate.notes.extend(notes)
         if isinstance(reply, Exception):
             estimate.fallback = f"LLM call failed ({getattr(reply, 'reason', type(reply).__name__)}): knn price used"
             return estimate
