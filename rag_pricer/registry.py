@@ -81,8 +81,8 @@ class Registry:
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
         import_plugins(BUILTIN_MODULES, "rag_pricer.strategies")
+        self._loaded = True  # only now: a failed import is retried, not remembered as a half-filled registry
 
     def all(self) -> list[Strategy]:
         self._load()

@@ -49,8 +49,8 @@ class BackendRegistry:
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
         import_plugins(BUILTIN_MODULES, "rag_pricer.llms")
+        self._loaded = True  # only now: a failed import is retried, not remembered as a half-filled registry
 
     def all(self) -> list[BackendInfo]:
         self._load()
