@@ -57,6 +57,19 @@ def small_store(tmp_path_factory: pytest.TempPathFactory, train_items: list[Item
 def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
     """Settings pointing at the small store, with a per-test LLM cache directory."""
     return Settings(
+        _env_file=None,  # a developer's .env must not change what the tests see
         store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=tmp_path / "llm-cache",
         models_dir=tmp_path / "models",
     )
+
+
+#: fixtures that load or build something heavy: a test that uses one is slow, whatever its marks
+HEAVY_FIXTURES = {"small_store", "embedder", "fp32", "int8"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Marked here rather than test by test: `-m "not slow"` must never embed 400 items or export
+    # an ONNX model because one test forgot its mark.
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

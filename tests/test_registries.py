@@ -25,3 +25,4 @@ def test_a_failed_plugin_import_is_retried_not_half_loaded(monkeypatch: pytest.M
         with pytest.raises(ImportError):
             registry.all()
         assert [entry.name for entry in registry.all()] == ["late"] and len(attempts) == 2
+
