@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from rag_pricer.cli import compare, demo, estimate, evaluate, finetune, llms, serve, strategies, train_baselines
+from rag_pricer.cli import (
+    calibrate, compare, demo, estimate, evaluate, finetune, llms, serve, strategies, train_baselines, train_ensemble,
+)
 
 app = typer.Typer(
     help="Estimate product prices from descriptions, with the evidence behind them.",
@@ -15,6 +17,8 @@ app.command()(strategies.strategies)
 app.command()(estimate.estimate)
 app.command()(llms.llms)
 app.command("train-baselines")(train_baselines.train_baselines)
+app.command("train-ensemble")(train_ensemble.train_ensemble)
+app.command()(calibrate.calibrate)
 app.command()(finetune.finetune)
 app.command()(evaluate.evaluate)
 app.command()(compare.compare)

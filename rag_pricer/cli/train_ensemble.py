@@ -1,0 +1,106 @@
+"""``rag-pricer train-ensemble``: fit the ensemble on dev (cross-fitted figures), save it and its range."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from rag_pricer.cli.common import console, errors, fail, settings_with
+from rag_pricer.cli.evaluate import load_items
+from rag_pricer.ensemble.model import KINDS
+from rag_pricer.ensemble.signals import BaseOutput
+from rag_pricer.ensemble.strategy import ENSEMBLE_DIR
+from rag_pricer.ensemble.table import BaseTable
+from rag_pricer.ensemble.trainer import EnsembleOutcome, EnsembleTrainer
+from rag_pricer.estimator import Estimator
+from rag_pricer.evaluation import LeakageError
+from rag_pricer.evaluation.metrics import format_value
+from rag_pricer.items import Item
+
+DEFAULT_BASES = "knn,boosting,tfidf-ridge,features,bow,word2vec-lr,word2vec-rf,finetuned,finetuned-rag"
+
+
+def train_ensemble(
+    items: Annotated[Optional[Path], typer.Option("--items", help="Items of the target distribution (default: settings items_path).", dir_okay=False)] = None,
+    split: Annotated[str, typer.Option("--split", help="Split to fit and cross-fit on.")] = "dev",
+    extra: Annotated[Optional[Path], typer.Option("--extra", help="More items of the target distribution, used for fitting only (never scored).", dir_okay=False)] = None,
+    extra_split: Annotated[str, typer.Option("--extra-split", help="Split of --extra to use ('all': every item).")] = "all",
+    bases: Annotated[str, typer.Option("--bases", help="Comma-separated base strategies; those that cannot be built are skipped.")] = DEFAULT_BASES,
+    kind: Annotated[str, typer.Option("--kind", help=f"Model: {', '.join(KINDS)} or auto (lower cross-fitted MAE).")] = "auto",
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Folds of the cross-fitting.")] = 5,
+    alpha: Annotated[float, typer.Option("--alpha", min=0.0, help="Ridge penalty.")] = 1.0,
+    coverage: Annotated[float, typer.Option("--coverage", min=0.5, max=0.99, help="Coverage of the calibrated price range.")] = 0.8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and the bootstrap.")] = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Models directory (default: settings models_dir).")] = None,
+    cache: Annotated[Path, typer.Option("--cache", help="Cache of the bases' estimates.")] = Path("var/ensemble-cache"),
+    report: Annotated[Optional[Path], typer.Option("--json", help="Write the report (cross-fitted metrics, weights, coverage) here.")] = None,
+) -> None:
+    """Fit the ensemble of BASES on ITEMS of SPLIT (+ EXTRA), report cross-fitted metrics, save it
+    to OUT/ensemble and its calibrated range to OUT/calibration/ensemble.json."""
+    if kind != "auto" and kind not in KINDS:
+        fail(f"--kind must be auto or one of {', '.join(KINDS)}")
+    settings = settings_with(items_path=items, models_dir=out)
+    scored = load_items(settings.items_path, split, None)
+    added = _extra_items(extra, extra_split, {i.id for i in scored})
+    every = [*scored, *added]
+    table = BaseTable(Estimator.from_settings(settings), cache)
+    outputs: dict[str, list[BaseOutput]] = {}
+    for name in dict.fromkeys(b.strip() for b in bases.split(",") if b.strip()):
+        if name == "ensemble":
+            fail("the ensemble cannot be its own base")
+        try:
+            errors.print(f"base {name}: pricing {len(every)} items (cached after the first run)")
+            outputs[name] = table.outputs(name, every)
+        except LeakageError as error:
+            fail(f"base {name}: {error}")
+        except Exception as error:  # not trained, no store, unknown: skip it and say why
+            errors.print(f"[yellow]skipped base {name}:[/] {type(error).__name__}: {str(error)[:200]}")
+    if not outputs:
+        fail("no base strategy could be built: train some first (`rag-pricer train-baselines`)")
+    trainer = EnsembleTrainer(list(outputs), choose=kind, folds=folds, seed=seed, alpha=alpha, coverage=coverage)
+    try:
+        outcome = trainer.train(outputs, [i.price for i in every], [i.id for i in every], [True] * len(scored) + [False] * len(added))
+    except ValueError as error:
+        fail(str(error))
+        return
+    saved = outcome.model.save(Path(settings.models_dir) / ENSEMBLE_DIR)
+    calibrated = outcome.calibration.save(settings.models_dir)
+    show(outcome, split)
+    console.print(f"saved {saved} and {calibrated}")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(outcome.to_dict(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {report}")
+
+
+def _extra_items(path: Path | None, split: str, taken: set[str]) -> list[Item]:
+    if path is None:
+        return []
+    found = load_items(path, split, None)
+    clash = [i.id for i in found if i.id in taken]
+    if clash:
+        fail(f"{len(clash)} items of --extra are also scored items (e.g. {clash[0]}): they must be distinct")
+    return found
+
+
+def show(outcome: EnsembleOutcome, split: str) -> None:
+    table = Table(title=f"Cross-fitted on {outcome.n_scored} {split} items (+{outcome.n_extra} extra fitting items)")
+    for column in ("model", "MAE", "MAE 95% CI", "RMSLE", "hit rate", "hit 95% CI", "bias", "80% cover", "width"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    rows = [(f"ensemble ({k})" + (" *" if k == outcome.chosen else ""), m, outcome.coverage if k == outcome.chosen else None)
+            for k, m in outcome.kinds.items()]  # fmt: skip
+    rows += [(name, m, outcome.base_coverage.get(name)) for name, m in outcome.bases.items()]
+    for label, m, cover in rows:
+        table.add_row(
+            label, format_value("mae", m["mae"].value), f"{format_value('mae', m['mae'].low)} – {format_value('mae', m['mae'].high)}",
+            format_value("rmsle", m["rmsle"].value), format_value("hit_rate", m["hit_rate"].value),
+            f"{format_value('hit_rate', m['hit_rate'].low)} – {format_value('hit_rate', m['hit_rate'].high)}",
+            format_value("bias", m["bias"].value), f"{cover.coverage:.1%}" if cover else "", f"${cover.median_width:,.0f}" if cover else "",
+        )  # fmt: skip
+    console.print(table)
+    console.print("* saved. Weights (log space): " + ", ".join(f"{k} {v:+.3f}" for k, v in outcome.model.weights().items())
+                  + f", intercept {outcome.model.intercept_:+.3f}")  # fmt: skip
