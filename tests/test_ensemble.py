@@ -77,7 +77,7 @@ def test_the_trainer_reports_cross_fitted_figures_better_than_its_bases() -> Non
     outputs, truth = synthetic_bases(300, seed=2)
     ids = [f"id{i}" for i in range(300)]
     outcome = EnsembleTrainer(["a", "b"], signal_base="a", bootstrap=FAST).train(outputs, truth, ids, [True] * 200 + [False] * 100)
-    assert set(outcome.kinds) == {"blend", "stack"} and outcome.n_scored == 200 and outcome.n_extra == 100
+    assert set(outcome.kinds) == {"blend", "stack", "median", "boosted"} and outcome.n_scored == 200 and outcome.n_extra == 100
     best_base = min(m["mae"].value for m in outcome.bases.values())
     assert outcome.kinds[outcome.chosen]["mae"].value < best_base / 2
     assert outcome.model.fitted_ids_ == sorted(ids)  # the saved model is fitted on everything
@@ -138,9 +138,10 @@ def test_items_a_base_knows_are_refused_too() -> None:
     assert pricer.leaked_ids([i.id for i in other]) == [other[3].id]
 
 
-def test_the_model_round_trips_as_json_and_a_damaged_one_is_refused(tmp_path: Path) -> None:
-    outputs, truth = synthetic_bases(60)
-    model = EnsembleModel(["a", "b"], "stack", "a").fit(feature_matrix(outputs, ["a", "b"], "a"), truth, ["x", "y"])
+@pytest.mark.parametrize("kind", ["stack", "median", "boosted"])
+def test_the_model_round_trips_as_json_and_a_damaged_one_is_refused(tmp_path: Path, kind: str) -> None:
+    outputs, truth = synthetic_bases(200)
+    model = EnsembleModel(["a", "b"], kind, "a").fit(feature_matrix(outputs, ["a", "b"], "a"), truth, ["x", "y"])
     model.save(tmp_path)
     loaded = EnsembleModel.load(tmp_path)
     features = feature_matrix(outputs, ["a", "b"], "a")

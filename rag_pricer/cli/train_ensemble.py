@@ -30,7 +30,8 @@ def train_ensemble(
     extra: Annotated[Optional[Path], typer.Option("--extra", help="More items of the target distribution, used for fitting only (never scored).", dir_okay=False)] = None,
     extra_split: Annotated[str, typer.Option("--extra-split", help="Split of --extra to use ('all': every item).")] = "all",
     bases: Annotated[str, typer.Option("--bases", help="Comma-separated base strategies; those that cannot be built are skipped.")] = DEFAULT_BASES,
-    kind: Annotated[str, typer.Option("--kind", help=f"Model: {', '.join(KINDS)} or auto (lower cross-fitted MAE).")] = "auto",
+    kind: Annotated[str, typer.Option("--kind", help=f"Model: {', '.join(KINDS)} or auto (lowest cross-fitted MAE).")] = "auto",
+    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated kinds to cross-fit and compare.")] = ",".join(KINDS),
     folds: Annotated[int, typer.Option("--folds", min=2, help="Folds of the cross-fitting.")] = 5,
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, help="Ridge penalty.")] = 1.0,
     coverage: Annotated[float, typer.Option("--coverage", min=0.5, max=0.99, help="Coverage of the calibrated price range.")] = 0.8,
@@ -41,8 +42,11 @@ def train_ensemble(
 ) -> None:
     """Fit the ensemble of BASES on ITEMS of SPLIT (+ EXTRA), report cross-fitted metrics, save it
     to OUT/ensemble and its calibrated range to OUT/calibration/ensemble.json."""
-    if kind != "auto" and kind not in KINDS:
-        fail(f"--kind must be auto or one of {', '.join(KINDS)}")
+    compared = [k.strip() for k in kinds.split(",") if k.strip()]
+    if kind != "auto" and kind not in KINDS or not compared or set(compared) - set(KINDS):
+        fail(f"--kind must be auto or one of {', '.join(KINDS)}; --kinds a comma-separated list of them")
+    if kind != "auto" and kind not in compared:
+        compared.append(kind)
     settings = settings_with(items_path=items, models_dir=out)
     scored = load_items(settings.items_path, split, None)
     added = _extra_items(extra, extra_split, {i.id for i in scored})
@@ -61,7 +65,7 @@ def train_ensemble(
             errors.print(f"[yellow]skipped base {name}:[/] {type(error).__name__}: {str(error)[:200]}")
     if not outputs:
         fail("no base strategy could be built: train some first (`rag-pricer train-baselines`)")
-    trainer = EnsembleTrainer(list(outputs), choose=kind, folds=folds, seed=seed, alpha=alpha, coverage=coverage)
+    trainer = EnsembleTrainer(list(outputs), compared, kind, folds=folds, seed=seed, alpha=alpha, coverage=coverage)
     try:
         outcome = trainer.train(outputs, [i.price for i in every], [i.id for i in every], [True] * len(scored) + [False] * len(added))
     except ValueError as error:
@@ -101,6 +105,6 @@ def show(outcome: EnsembleOutcome, split: str) -> None:
             f"{format_value('hit_rate', m['hit_rate'].low)} – {format_value('hit_rate', m['hit_rate'].high)}",
             format_value("bias", m["bias"].value), f"{cover.coverage:.1%}" if cover else "", f"${cover.median_width:,.0f}" if cover else "",
         )  # fmt: skip
-    console.print(table)
+    console.print(table, width=max(console.width, 140))
     console.print("* saved. Weights (log space): " + ", ".join(f"{k} {v:+.3f}" for k, v in outcome.model.weights().items())
                   + f", intercept {outcome.model.intercept_:+.3f}")  # fmt: skip

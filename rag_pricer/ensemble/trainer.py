@@ -54,17 +54,19 @@ class EnsembleOutcome:
 
 
 class EnsembleTrainer:
-    """Cross-fits the ``kinds`` ("blend", "stack") over ``bases``; ``choose`` is a kind or
-    ``"auto"`` (the lower cross-fitted MAE). ``folds``, ``seed``: the K-fold split; ``alpha``:
+    """Cross-fits the ``kinds`` (see ``EnsembleModel``) over ``bases``; ``choose`` is a kind or
+    ``"auto"`` (the lowest cross-fitted MAE: choosing among a few kinds on the same folds makes
+    the chosen figure slightly optimistic). ``folds``, ``seed``: the K-fold split; ``alpha``:
     the ridge penalty; ``coverage``: of the calibrated range; ``signal_base``: the base whose
-    comparables give the stack's retrieval signals."""
+    comparables give the retrieval signals (without it, ``stack`` would equal ``blend``)."""
 
     def __init__(
         self, bases: Sequence[str], kinds: Sequence[str] = KINDS, choose: str = "auto", folds: int = 5, seed: int = 0,
         alpha: float = 1.0, coverage: float = 0.8, signal_base: str = "knn", bootstrap: Bootstrap | None = None,
     ) -> None:  # fmt: skip
         self.bases = list(bases)
-        self.kinds = [k for k in kinds if k != "stack" or signal_base in self.bases]
+        self.signal_base = signal_base if signal_base in self.bases else None
+        self.kinds = [k for k in kinds if k != "stack" or self.signal_base]
         if choose != "auto" and choose not in self.kinds:
             raise ValueError(f"cannot choose {choose!r}: kinds available are {self.kinds} (stack needs {signal_base!r})")
         self.choose = choose
@@ -72,7 +74,6 @@ class EnsembleTrainer:
         self.seed = seed
         self.alpha = alpha
         self.coverage = coverage
-        self.signal_base = signal_base
         self.bootstrap = bootstrap or Bootstrap()
 
     def make(self, kind: str) -> EnsembleModel:
