@@ -3,6 +3,7 @@ saving, the trainer's honest figures, the strategy and the CLI."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from rag_pricer.estimator import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, LeakageError, resolve_strategies
 from rag_pricer.items import Item
 from rag_pricer.pricer import Pricer
+from rag_pricer.ranges import RangeCalibration
 from rag_pricer.registry import registry
 from rag_pricer.settings import Settings
 
@@ -181,3 +183,25 @@ def test_cli_without_a_trained_ensemble_fails_cleanly(settings: Settings, items_
     assert result.exit_code == 2 and "train-ensemble" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["train-ensemble", "--items", str(items_path), "--bases", "nope,ensemble2"])
     assert result.exit_code == 2 and "skipped base nope" in result.output and "no base strategy could be built" in result.output
+
+
+def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
+    settings: Settings, items_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_PRICER_STORE_PATH", str(settings.store_path))
+    monkeypatch.setenv("RAG_PRICER_MODELS_DIR", str(settings.models_dir))
+    runner, cache = CliRunner(), str(tmp_path / "cache")
+    common = ["--items", str(items_path), "--split", "dev", "--limit", "20", "--cache", cache]
+    trained = runner.invoke(app, ["train-ensemble", *common, "--bases", "knn,boosting", "--kinds", "blend,stack"])
+    assert trained.exit_code == 0, trained.output
+    assert "skipped base boosting" in trained.output and "Cross-fitted on 20 dev items" in trained.output
+    assert (Path(settings.models_dir) / "ensemble" / "ensemble.json").is_file()
+    assert RangeCalibration.load(settings.models_dir, "ensemble").n == 20
+    # the ensemble was fitted on these dev items: the harness refuses to score them
+    refused = runner.invoke(app, ["evaluate", "--strategy", "ensemble", "--items", str(items_path), "--limit", "5"])
+    assert refused.exit_code == 2 and "already known to strategy 'ensemble'" in refused.output
+    calibrated = runner.invoke(app, ["calibrate", "--strategy", "knn", *common])
+    assert calibrated.exit_code == 0 and "cross-fitted (5 folds): coverage" in calibrated.output
+    shown = runner.invoke(app, ["estimate", "Stainless steel kitchen sink faucet with pull-down sprayer", "--json"])
+    body = json.loads(shown.output)
+    assert body["coverage"] == 0.8 and 0 < body["low"] < body["price"] < body["high"]

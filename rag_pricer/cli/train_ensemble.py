@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rag_pricer.cli.common import console, errors, fail, settings_with
@@ -27,6 +28,7 @@ DEFAULT_BASES = "knn,boosting,tfidf-ridge,features,bow,word2vec-lr,word2vec-rf,f
 def train_ensemble(
     items: Annotated[Optional[Path], typer.Option("--items", help="Items of the target distribution (default: settings items_path).", dir_okay=False)] = None,
     split: Annotated[str, typer.Option("--split", help="Split to fit and cross-fit on.")] = "dev",
+    limit: Annotated[Optional[int], typer.Option("--limit", min=10, help="Use only the first N items of the split.")] = None,
     extra: Annotated[Optional[Path], typer.Option("--extra", help="More items of the target distribution, used for fitting only (never scored).", dir_okay=False)] = None,
     extra_split: Annotated[str, typer.Option("--extra-split", help="Split of --extra to use ('all': every item).")] = "all",
     bases: Annotated[str, typer.Option("--bases", help="Comma-separated base strategies; those that cannot be built are skipped.")] = DEFAULT_BASES,
@@ -48,7 +50,7 @@ def train_ensemble(
     if kind != "auto" and kind not in compared:
         compared.append(kind)
     settings = settings_with(items_path=items, models_dir=out)
-    scored = load_items(settings.items_path, split, None)
+    scored = load_items(settings.items_path, split, limit)
     added = _extra_items(extra, extra_split, {i.id for i in scored})
     every = [*scored, *added]
     table = BaseTable(Estimator.from_settings(settings), cache)
@@ -57,8 +59,10 @@ def train_ensemble(
         if name == "ensemble":
             fail("the ensemble cannot be its own base")
         try:
-            errors.print(f"base {name}: pricing {len(every)} items (cached after the first run)")
-            outputs[name] = table.outputs(name, every)
+            with Progress(TextColumn(f"base {name}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                          TimeElapsedColumn(), console=errors, transient=True) as progress:  # fmt: skip
+                task = progress.add_task(name, total=len(every))
+                outputs[name] = table.outputs(name, every, on_batch=lambda n: progress.advance(task, n))
         except LeakageError as error:
             fail(f"base {name}: {error}")
         except Exception as error:  # not trained, no store, unknown: skip it and say why
