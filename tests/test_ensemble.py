@@ -205,3 +205,29 @@ def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
     shown = runner.invoke(app, ["estimate", "Stainless steel kitchen sink faucet with pull-down sprayer", "--json"])
     body = json.loads(shown.output)
     assert body["coverage"] == 0.8 and 0 < body["low"] < body["price"] < body["high"]
+
+
+def test_the_base_table_prices_only_items_missing_from_its_cache(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_pricer.ensemble.table import BaseTable
+    from rag_pricer.registry import Strategy
+
+    items = make_items(8, start=300)
+    seen: list[str] = []
+
+    class Counting(Scripted):
+        def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
+            seen.extend(q.id or "" for q in queries)
+            return super()._estimate_many(queries)
+
+    prices = {i.id: i.price for i in items}
+    registry.all()
+    factory = lambda resources: Counting(prices, 0.5, known=(items[7].id,))  # noqa: E731
+    monkeypatch.setitem(registry._strategies, "test-table", Strategy("test-table", "test", factory, ("trained",)))
+    table = BaseTable(Estimator.from_settings(settings), tmp_path / "cache")
+    first = table.outputs("test-table", items[:5])
+    assert seen == [i.id for i in items[:5]] and [o.price for o in first] == [i.price * 0.5 for i in items[:5]]
+    again = BaseTable(Estimator.from_settings(settings), tmp_path / "cache").outputs("test-table", items[2:7])
+    assert seen[5:] == [items[5].id, items[6].id]  # only the two new ones were priced
+    assert [o.price for o in again] == [i.price * 0.5 for i in items[2:7]]
+    with pytest.raises(LeakageError):
+        table.outputs("test-table", items)

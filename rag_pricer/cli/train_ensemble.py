@@ -22,7 +22,7 @@ from rag_pricer.evaluation import LeakageError
 from rag_pricer.evaluation.metrics import format_value
 from rag_pricer.items import Item
 
-DEFAULT_BASES = "knn,boosting,tfidf-ridge,features,bow,word2vec-lr,word2vec-rf,finetuned,finetuned-rag"
+DEFAULT_BASES = "knn,boosting,tfidf-ridge,features,bow,word2vec-lr,word2vec-rf,finetuned,rag-finetuned"
 
 
 def train_ensemble(
@@ -63,8 +63,9 @@ def train_ensemble(
                           TimeElapsedColumn(), console=errors, transient=True) as progress:  # fmt: skip
                 task = progress.add_task(name, total=len(every))
                 outputs[name] = table.outputs(name, every, on_batch=lambda n: progress.advance(task, n))
-        except LeakageError as error:
-            fail(f"base {name}: {error}")
+        except LeakageError as error:  # e.g. a model trained on the extra items: unusable for fitting on them
+            errors.print(f"[yellow]skipped base {name}:[/] it knows {len(error.leaked)} of the fitting items "
+                         f"(e.g. {error.leaked[0]}); fit without them (--extra) or retrain it on train only")  # fmt: skip
         except Exception as error:  # not trained, no store, unknown: skip it and say why
             errors.print(f"[yellow]skipped base {name}:[/] {type(error).__name__}: {str(error)[:200]}")
     if not outputs:

@@ -2,9 +2,10 @@
 
 Fitting and cross-fitting an ensemble (or calibrating a strategy) reads each base's price on
 hundreds of items; pricing them takes minutes for ``knn`` or ``boosting``, so the outputs are
-cached as JSON under ``cache_dir``, keyed by the strategy, the settings that change its answers
-and the items (``evaluation.cache.run_key``). Each base is checked for leakage first: a base
-that knows an item (trained on it, can retrieve it) is refused, never silently used.
+cached as JSON under ``cache_dir``: one file per strategy and settings that change its answers
+(``evaluation.cache.run_key`` without items), holding the output of each item by id and price;
+only items missing there are priced. Each base is checked for leakage first: a base that knows
+an item (trained on it, can retrieve it) is refused, never silently used.
 """
 
 from __future__ import annotations
@@ -35,28 +36,42 @@ class BaseTable:
     ) -> list[BaseOutput]:
         """``strategy``'s output on each item, in order (raises if it cannot be built or leaks)."""
         spec = registry.get(strategy)
-        path = self._path(strategy, items)
-        if path is not None and path.is_file():
-            try:
-                return [BaseOutput.from_dict(row) for row in json.loads(path.read_text(encoding="utf-8"))]
-            except (ValueError, KeyError, TypeError):
-                pass  # a damaged cache is recomputed
         pricer = spec.build(self.estimator.resources)
         pricer.max_chars = self.estimator.settings.max_description_chars
         check_leaks(pricer, items)
-        outputs: list[BaseOutput] = []
-        for start in range(0, len(items), BATCH):
-            batch = list(items[start : start + BATCH])
-            outputs += [BaseOutput.of(e) for e in pricer.estimate_many(batch)]
+        path = self._path(strategy)
+        cached = self._read(path)
+        todo = [item for item in items if _key(item) not in cached]
+        if on_batch and len(todo) < len(items):
+            on_batch(len(items) - len(todo))
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start : start + BATCH]
+            cached.update((_key(item), BaseOutput.of(e)) for item, e in zip(batch, pricer.estimate_many(batch)))
             if on_batch:
                 on_batch(len(batch))
-        if path is not None:
+        if path is not None and todo:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps([o.to_dict() for o in outputs]), encoding="utf-8")
-        return outputs
+            partial = path.with_name(path.name + ".tmp")
+            partial.write_text(json.dumps({k: o.to_dict() for k, o in cached.items()}), encoding="utf-8")
+            partial.replace(path)
+        return [cached[_key(item)] for item in items]
 
-    def _path(self, strategy: str, items: Sequence[Item]) -> Path | None:
+    def _path(self, strategy: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = run_key(registry.get(strategy), self.estimator.settings, {}, items)
+        key = run_key(registry.get(strategy), self.estimator.settings, {}, [])
         return self.cache_dir / f"{strategy}-{key}.json"
+
+    @staticmethod
+    def _read(path: Path | None) -> dict[str, BaseOutput]:
+        if path is None or not path.is_file():
+            return {}
+        try:
+            return {k: BaseOutput.from_dict(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return {}  # a damaged cache is recomputed
+
+
+def _key(item: Item) -> str:
+    # the id and the true price: an item whose data changed is priced again
+    return f"{item.id}:{item.price!r}"
