@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -110,6 +111,7 @@ def show(outcome: EnsembleOutcome, split: str) -> None:
             f"{format_value('hit_rate', m['hit_rate'].low)} – {format_value('hit_rate', m['hit_rate'].high)}",
             format_value("bias", m["bias"].value), f"{cover.coverage:.1%}" if cover else "", f"${cover.median_width:,.0f}" if cover else "",
         )  # fmt: skip
-    console.print(table, width=max(console.width, 140))
+    # Wide: nine columns of figures do not fit in 80 characters, and cut figures are useless.
+    Console(width=max(console.width, 150)).print(table)
     console.print("* saved. Weights (log space): " + ", ".join(f"{k} {v:+.3f}" for k, v in outcome.model.weights().items())
                   + f", intercept {outcome.model.intercept_:+.3f}")  # fmt: skip
