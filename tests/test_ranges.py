@@ -114,3 +114,20 @@ def test_the_harness_reports_coverage_only_on_items_the_range_was_not_calibrated
     assert ranges["coverage"] == 1.0 and ranges["nominal"] == 0.8
     data = json.loads(result.to_json())
     assert data["ranges"]["n"] == 30 and data["rows"][0]["calibrated_on"] is True and data["rows"][0]["low"] > 0
+
+
+def test_the_comparison_report_shows_coverage_and_width() -> None:
+    from rag_pricer.evaluation.report import comparison_markdown
+    from rag_pricer.evaluation.results import EvaluationResult, ItemResult
+
+    rows = [ItemResult(f"i{n}", 100.0, 90.0, low=50.0 + n, high=150.0 + n) for n in range(4)]
+    rows.append(ItemResult("i9", 300.0, 90.0, low=50.0, high=150.0))  # outside its range
+    rows.append(ItemResult("c", 100.0, 90.0, low=1.0, high=2.0, calibrated_on=True))  # not counted
+    ranged = EvaluationResult("ranged", rows, 1.0, Bootstrap(resamples=20), range_coverage=0.8)
+    plain = EvaluationResult("plain", [ItemResult("i0", 100.0, 90.0)], 1.0, Bootstrap(resamples=20))
+    assert ranged.ranges() == {"coverage": 0.8, "nominal": 0.8, "median_width": 100.0, "median_ratio": round(151 / 51, 4),
+                               "n": 5, "excluded_calibration_items": 1}  # fmt: skip
+    table = [line for line in comparison_markdown([ranged, plain]).splitlines() if line.startswith("| ")]
+    assert "range coverage" in table[0] and "range width" in table[0]
+    assert "| 80.0% (80%) | $100 |" in next(line for line in table if "`ranged`" in line)
+    assert "| - | - |" in next(line for line in table if "`plain`" in line)
