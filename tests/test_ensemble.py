@@ -205,7 +205,9 @@ def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
     knn = RangeCalibration.load(settings.models_dir, "knn")
     assert knn.n == 20 and knn.cross_fitted["folds"] == 5 and 0 <= knn.cross_fitted["coverage"] <= 1
     shown = runner.invoke(app, ["estimate", "Stainless steel kitchen sink faucet with pull-down sprayer", "--json"])
-    body = json.loads(shown.output)
+    assert shown.exit_code == 0, shown.output
+    # the runner mixes stderr in (the embedding model's loading bar): read the JSON object
+    body, _ = json.JSONDecoder().raw_decode(shown.output[shown.output.index("{") :])
     assert body["coverage"] == 0.8 and 0 < body["low"] < body["price"] < body["high"]
 
 

@@ -113,5 +113,6 @@ def show(outcome: EnsembleOutcome, split: str) -> None:
         )  # fmt: skip
     # Wide: nine columns of figures do not fit in 80 characters, and cut figures are useless.
     Console(width=max(console.width, 150)).print(table)
-    console.print("* saved. Weights (log space): " + ", ".join(f"{k} {v:+.3f}" for k, v in outcome.model.weights().items())
+    label = "Feature gain shares" if outcome.model.kind == "boosted" else "Weights (log space)"
+    console.print(f"* saved. {label}: " + ", ".join(f"{k} {v:+.3f}" for k, v in outcome.model.weights().items())
                   + f", intercept {outcome.model.intercept_:+.3f}")  # fmt: skip
