@@ -77,7 +77,11 @@ class Usage:
 @dataclass
 class Estimate:
     """A price in USD with its evidence. ``fallback`` says why another method produced the
-    price (e.g. the LLM answer had no usable number) and is ``None`` when none was needed."""
+    price (e.g. the LLM answer had no usable number) and is ``None`` when none was needed.
+
+    ``low`` and ``high`` bound the true price with probability ``coverage`` (split conformal
+    calibration of the strategy on held-out items, see ``rag_pricer.ranges``); all three are
+    ``None`` when the strategy has no calibration, and a note then says how to make one."""
 
     price: float
     strategy: str
@@ -87,9 +91,14 @@ class Estimate:
     usage: Usage | None = None
     latency_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    low: float | None = None
+    high: float | None = None
+    coverage: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["price"] = round(self.price, 2)
         data["latency_s"] = round(self.latency_s, 4)
+        for bound in ("low", "high"):
+            data[bound] = None if data[bound] is None else round(data[bound], 2)
         return data

@@ -9,6 +9,7 @@ from typing import Any
 
 from rag_pricer.estimate import Estimate
 from rag_pricer.pricer import Pricer, QueryLike
+from rag_pricer.ranges import RangeCalibration, missing_note
 from rag_pricer.registry import Strategy, registry
 from rag_pricer.resources import Resources
 from rag_pricer.settings import Settings
@@ -60,6 +61,7 @@ class Estimator:
         # build is cheap.
         pricer = spec.build(self.resources, **options)
         pricer.max_chars = self.settings.max_description_chars
+        attach_calibration(pricer, spec.name, self.settings.models_dir)
         with self._lock:
             pricer = self._pricers.setdefault(key, pricer)
             self._pricers.move_to_end(key)
@@ -72,3 +74,9 @@ class Estimator:
 
     def estimate_many(self, descriptions: Sequence[QueryLike], strategy: str | None = None, **options: Any) -> list[Estimate]:
         return self.pricer(strategy, **options).estimate_many(descriptions)
+
+
+def attach_calibration(pricer: Pricer, strategy: str, models_dir: Any) -> None:
+    """Give ``pricer`` the saved range calibration of ``strategy``, or the note saying how to make one."""
+    pricer.calibration = RangeCalibration.load(models_dir, strategy)
+    pricer.uncalibrated_note = None if pricer.calibration else missing_note(strategy)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from rag_pricer.estimate import Estimate, Query
 from rag_pricer.items import Item
+from rag_pricer.ranges import RangeCalibration
 
 QueryLike = str | Item | Query
 
@@ -24,6 +25,11 @@ class Pricer(ABC):
     name: str = "pricer"
     #: descriptions longer than this are truncated before pricing
     max_chars: int = 4000
+    #: the strategy's conformal calibration (``Estimator.pricer`` loads it from ``models_dir``):
+    #: with one, every estimate carries ``low``/``high`` at its coverage
+    calibration: RangeCalibration | None = None
+    #: without one, this note (how to calibrate) goes on every estimate instead of a range
+    uncalibrated_note: str | None = None
 
     def estimate(self, query: QueryLike) -> Estimate:
         return self.estimate_many([query])[0]
@@ -39,7 +45,16 @@ class Pricer(ABC):
             estimate.latency_s = estimate.latency_s or per_item
             if query.truncated:
                 estimate.notes.append(f"description truncated to {self.max_chars} characters")
+            self._add_range(estimate)
         return estimates
+
+    def _add_range(self, estimate: Estimate) -> None:
+        if self.calibration is None:
+            if self.uncalibrated_note:
+                estimate.notes.append(self.uncalibrated_note)
+            return
+        low, high = self.calibration.bounds(estimate.price)
+        estimate.low, estimate.high, estimate.coverage = float(low), float(high), self.calibration.coverage
 
     @abstractmethod
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:

@@ -25,11 +25,14 @@ BUILTIN_MODULES = (
     "rag_pricer.strategies.rag",
     "rag_pricer.strategies.finetuned",
     "rag_pricer.baselines.strategies",
+    "rag_pricer.ensemble.strategy",
 )
 
 #: what a strategy may need; the harness uses it to pick what can run on a machine
 NEEDS = {"store": "the knowledge base", "llm": "a chat model", "trained": "models from train-baselines",
-         "adapter": "a LoRA adapter from `rag-pricer finetune`", "gpu": "a GPU"}  # fmt: skip
+         "adapter": "a LoRA adapter from `rag-pricer finetune`", "gpu": "a GPU",
+         "dev-fitted": "a model fitted on dev (`rag-pricer train-ensemble`): its dev figures are cross-fitted, "
+                       "it cannot score dev itself"}  # fmt: skip
 
 Factory = Callable[..., "Pricer"]
 

@@ -23,6 +23,7 @@ from rag_pricer.estimator import Estimator
 from rag_pricer.items import Item
 from rag_pricer.pricer import Pricer
 from rag_pricer.registry import Strategy, registry
+from rag_pricer.ranges import RangeCalibration
 from rag_pricer.service import create_app
 from rag_pricer.service.schemas import MAX_DESCRIPTION_CHARS
 from rag_pricer.settings import Settings
@@ -33,6 +34,7 @@ API_KEY = "sk-test-Wm4n-never-shown"
 DEADLINE_S = 3.0
 RESPONSE_KEYS = {
     "price", "strategy", "comparables", "fallback", "fallback_reason", "llm_answer", "latency_ms", "notes", "usage",
+    "low", "high", "coverage",
 }
 
 
@@ -129,6 +131,22 @@ def test_estimate_returns_the_documented_fields(client: TestClient, estimator: E
     direct = estimator.estimate(description, "knn")
     assert body["price"] == pytest.approx(direct.price, abs=0.01)
     assert [c["id"] for c in body["comparables"]] == [c.id for c in direct.comparables]
+
+
+def test_an_uncalibrated_strategy_says_so_and_a_calibrated_one_gives_its_range(
+    client: TestClient, service_settings: Settings, description: str, tmp_path: Path
+) -> None:
+    body = estimate(client, description=description)
+    assert body["low"] is None and body["high"] is None and body["coverage"] is None
+    assert any("rag-pricer calibrate --strategy knn" in note for note in body["notes"])
+    settings = service_settings.model_copy(update={"models_dir": tmp_path})
+    RangeCalibration("knn", 0.8, -0.5, 0.75, 200).save(tmp_path)
+    with TestClient(create_app(Estimator.from_settings(settings), settings)) as calibrated:
+        wait_ready(calibrated)
+        ranged = estimate(calibrated, description=description)
+    assert ranged["coverage"] == 0.8 and ranged["price"] == pytest.approx(body["price"], abs=0.01)
+    assert ranged["low"] == pytest.approx(ranged["price"] * math.exp(-0.5), abs=0.02)
+    assert ranged["high"] == pytest.approx(ranged["price"] * math.exp(0.75), abs=0.02)
 
 
 def test_k_and_category_are_applied(client: TestClient, description: str) -> None:

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
-from rag_pricer.cli import compare, config, demo, doctor, estimate, evaluate, finetune, llms, serve, strategies, train_baselines
+from rag_pricer.cli import (
+    calibrate, compare, config, demo, doctor, estimate, evaluate, finetune, llms, serve, strategies, train_baselines,
+    train_ensemble,
+)
 
 app = typer.Typer(
     help="Estimate product prices from descriptions, with the evidence behind them.",
@@ -17,6 +20,8 @@ app.command()(strategies.strategies)
 app.command()(estimate.estimate)
 app.command()(llms.llms)
 app.command("train-baselines")(train_baselines.train_baselines)
+app.command("train-ensemble")(train_ensemble.train_ensemble)
+app.command()(calibrate.calibrate)
 app.command()(finetune.finetune)
 app.command()(evaluate.evaluate)
 app.command()(compare.compare)

@@ -46,6 +46,8 @@ def estimate(
 
 def show(result: Estimate) -> None:
     console.print(f"[bold green]${result.price:,.2f}[/]  ({result.strategy}, {result.latency_s * 1000:.0f} ms)")
+    if result.low is not None and result.high is not None and result.coverage is not None:
+        console.print(f"{result.coverage:.0%} range: ${result.low:,.2f} – ${result.high:,.2f}")
     if result.fallback:
         console.print(f"[yellow]fallback:[/] {result.fallback}")
     if result.llm_answer is not None:

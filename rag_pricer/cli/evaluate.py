@@ -103,12 +103,23 @@ def show(result: EvaluationResult) -> None:
             table.add_row(LABELS[name][0], format_value(name, interval.value), f"{format_value(name, interval.low)} – {format_value(name, interval.high)}")
     for name, value in (result.model_metrics or {}).items():
         table.add_row(f"model: {name}", str(value), "")
+    ranges = result.ranges()
+    if ranges and ranges["n"]:
+        table.add_row(f"{ranges['nominal']:.0%} range coverage", f"{ranges['coverage']:.1%}", f"n={ranges['n']}")
+        table.add_row("range median width", f"${ranges['median_width']:,.2f}", f"high/low {ranges['median_ratio']:.2f}")
     console.print(table)
     rate = len(result.rows) / result.seconds if result.seconds else float("inf")
     console.print(
         f"scored {result.n}, failed {result.failed}, fallbacks {result.fallbacks}, "
         f"{result.seconds:.1f} s ({rate:.1f} items/s)" + (f", {result.resumed} resumed" if result.resumed else "")
     )
+    if ranges and ranges["excluded_calibration_items"]:
+        console.print(
+            f"range coverage leaves out the {ranges['excluded_calibration_items']} items the range was calibrated on "
+            "(see the cross-fitted coverage of `rag-pricer calibrate`)"
+        )
+    elif ranges is None:
+        console.print(f"no price ranges: calibrate with `rag-pricer calibrate --strategy {result.strategy}`")
     for row in result.failures[:5]:
         console.print(f"[red]failed[/] {row.id}: {row.error}")
     if result.failed > 5:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag_pricer.estimator import attach_calibration
 from rag_pricer.evaluation.bootstrap import Bootstrap
 from rag_pricer.evaluation.cache import ResultCache, run_key
 from rag_pricer.evaluation.report import comparison_markdown
@@ -31,12 +32,14 @@ def gpu_available() -> bool:
 
 def resolve_strategies(spec: str, registry: Registry = default_registry, gpu: bool | None = None) -> list[str]:
     """Strategy names from ``a,b,c``; ``all-cpu`` is every strategy that needs no GPU, ``all``
-    every one this machine can run (GPU ones only when a GPU is there). Unknown names raise."""
+    every one this machine can run (GPU ones only when a GPU is there). Neither includes the
+    strategies fitted on dev (``ensemble``), which would be refused on dev: name them. Unknown
+    names raise."""
     names: list[str] = []
     for part in (p.strip() for p in spec.split(",")):
         if part in ("all", "all-cpu"):
             with_gpu = part == "all" and (gpu_available() if gpu is None else gpu)
-            names += [s.name for s in registry.all() if with_gpu or "gpu" not in s.needs]
+            names += [s.name for s in registry.all() if (with_gpu or "gpu" not in s.needs) and "dev-fitted" not in s.needs]
         elif part:
             names.append(registry.get(part).name)
     if not names:
@@ -144,6 +147,7 @@ class Comparison:
             try:
                 pricer = strategy.build(self.resources, **options)
                 pricer.max_chars = settings.max_description_chars
+                attach_calibration(pricer, name, settings.models_dir)
                 check_leaks(pricer, self.items)
             except LeakageError:
                 raise

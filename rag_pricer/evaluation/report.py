@@ -21,6 +21,13 @@ def _with_ci(result: EvaluationResult, metric: str) -> tuple[str, str]:
     return format_value(metric, interval.value), f"{format_value(metric, interval.low)} – {format_value(metric, interval.high)}"
 
 
+def _ranges(result: EvaluationResult) -> tuple[str, str]:
+    ranges = result.ranges()
+    if not ranges or not ranges["n"]:
+        return "-", "-"
+    return f"{ranges['coverage']:.1%} ({ranges['nominal']:.0%})", f"${ranges['median_width']:,.0f}"
+
+
 def comparison_markdown(
     results: Sequence[EvaluationResult],
     skipped: Mapping[str, str] | None = None,
@@ -33,14 +40,15 @@ def comparison_markdown(
     if description:
         lines += [description, ""]
     header = ["#", "strategy", "MAE", f"MAE {confidence} CI", "hit rate", f"hit rate {confidence} CI", "RMSLE",
-              f"RMSLE {confidence} CI", "within 20%", "bias", "n", "failed", "fallbacks", "seconds"]
+              f"RMSLE {confidence} CI", "within 20%", "bias", "range coverage", "range width", "n", "failed", "fallbacks",
+              "seconds"]
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if h not in ("strategy",) else "---" for h in header) + "|"]
     for rank, result in enumerate(ranked(results), start=1):
         mae, mae_ci = _with_ci(result, "mae")
         hit, hit_ci = _with_ci(result, "hit_rate")
         rmsle, rmsle_ci = _with_ci(result, "rmsle")
         cells = [str(rank), f"`{result.strategy}`", mae, mae_ci, hit, hit_ci, rmsle, rmsle_ci,
-                 _with_ci(result, "within_20")[0], _with_ci(result, "bias")[0],
+                 _with_ci(result, "within_20")[0], _with_ci(result, "bias")[0], *_ranges(result),
                  str(result.n), str(result.failed), str(result.fallbacks), f"{result.seconds:,.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
@@ -48,7 +56,9 @@ def comparison_markdown(
         f"MAE: mean absolute error in dollars. Hit: off by less than $40 or less than 20% of the true price. "
         f"RMSLE: root mean squared log error. Bias: mean of estimate - truth. Intervals: {confidence} percentile "
         "bootstrap over items. Failed items (no estimate) are left out of the metrics; fallbacks are estimates "
-        "produced by a fallback method (e.g. the LLM gave no usable number).",
+        "produced by a fallback method (e.g. the LLM gave no usable number). Range coverage: share of true prices "
+        "inside the strategy's calibrated range (its stated coverage in brackets), on the items it was not "
+        "calibrated on; width: the median of high - low ('-': not calibrated, or calibrated on these very items).",
     ]
     if skipped:
         lines += ["", "## Not run", ""] + [f"- `{name}`: {reason}" for name, reason in sorted(skipped.items())]

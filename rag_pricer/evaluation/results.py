@@ -31,6 +31,11 @@ class ItemResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    #: the estimate's price range (``None``: the strategy is not calibrated)
+    low: float | None = None
+    high: float | None = None
+    #: True when the range was calibrated on this very item: its coverage would be in-sample
+    calibrated_on: bool = False
 
     @property
     def ok(self) -> bool:
@@ -64,6 +69,8 @@ class EvaluationResult:
     model_metrics: dict[str, Any] | None = None
     #: rows taken over from an earlier, interrupted run instead of being scored again
     resumed: int = 0
+    #: the stated coverage of the price ranges (the pricer's calibration), when it has one
+    range_coverage: float | None = None
     metrics: dict[str, Interval] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +103,21 @@ class EvaluationResult:
     def fallbacks(self) -> int:
         return sum(1 for r in self.scored if r.fallback)
 
+    def ranges(self) -> dict[str, Any] | None:
+        """Empirical coverage and median width of the price ranges, on the scored items whose
+        range was not calibrated on them (``None`` when there are none)."""
+        from rag_pricer.ranges.crossfit import coverage_report
+
+        rows = [r for r in self.scored if r.low is not None and r.high is not None and not r.calibrated_on]
+        excluded = sum(1 for r in self.scored if r.calibrated_on)
+        if not rows:
+            return {"n": 0, "nominal": self.range_coverage, "excluded_calibration_items": excluded} if excluded else None
+        truth, low, high = [r.truth for r in rows], [r.low for r in rows], [r.high for r in rows]
+        data: dict[str, Any] = coverage_report(truth, low, high, self.range_coverage or 0.0).as_dict()
+        del data["folds"]
+        data["excluded_calibration_items"] = excluded
+        return data
+
     def value(self, metric: str) -> float | None:
         """A metric's point value, ``None`` when nothing was scored."""
         interval = self.metrics.get(metric)
@@ -126,6 +148,8 @@ class EvaluationResult:
             data[f"{name}_{suffix}"] = [_finite(interval.low), _finite(interval.high)] if interval else None
         data["bootstrap"] = {"resamples": self.bootstrap.resamples, "confidence": self.bootstrap.confidence, "seed": self.bootstrap.seed}
         data["model_metrics"] = self.model_metrics
+        data["range_coverage"] = self.range_coverage
+        data["ranges"] = self.ranges()
         data["usage"] = self.usage()
         data["options"] = self.options
         data["settings"] = self.settings
@@ -154,6 +178,7 @@ class EvaluationResult:
             options=data.get("options") or {},
             model_metrics=data.get("model_metrics"),
             resumed=int(data.get("resumed", 0)),
+            range_coverage=data.get("range_coverage"),
         )
 
     def save(self, path: str | Path) -> Path:

@@ -110,6 +110,7 @@ class Evaluation:
             options=self.options,
             model_metrics=self._model_metrics(),
             resumed=resumed,
+            range_coverage=self.pricer.calibration.coverage if self.pricer.calibration else None,
         )
 
     def _score_all(self, chunks: list[Chunk]) -> Iterable[list[tuple[int, ItemResult]]]:
@@ -131,7 +132,11 @@ class Evaluation:
             estimates = self.pricer.estimate_many([item for _, item in chunk])
             if len(estimates) != len(chunk):
                 raise RuntimeError(f"{len(estimates)} estimates for {len(chunk)} items")
-            return [(position, _row(item, estimate)) for (position, item), estimate in zip(chunk, estimates)]
+            calibrated = set(self.pricer.calibration.ids) if self.pricer.calibration else set()
+            return [
+                (position, _row(item, estimate, item.id in calibrated))
+                for (position, item), estimate in zip(chunk, estimates)
+            ]
         except Exception as error:
             if len(chunk) > 1:
                 return [scored for one in chunk for scored in self._score([one])]
@@ -165,7 +170,7 @@ def schedule(needs: Sequence[str], llm_concurrency: int, workers: int | None = N
     return (workers or 1, DEFAULT_BATCH_SIZE)
 
 
-def _row(item: Item, estimate: Estimate) -> ItemResult:
+def _row(item: Item, estimate: Estimate, calibrated_on: bool = False) -> ItemResult:
     price = float(estimate.price)
     usage = estimate.usage
     row = ItemResult(
@@ -178,6 +183,9 @@ def _row(item: Item, estimate: Estimate) -> ItemResult:
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
         cost_usd=usage.cost_usd if usage else 0.0,
+        low=estimate.low,
+        high=estimate.high,
+        calibrated_on=calibrated_on,
     )
     if not math.isfinite(price) or price < 0:
         row.estimate, row.error = None, f"invalid price {estimate.price!r}"

@@ -122,6 +122,9 @@ class EstimateResponse(BaseModel):
                     "latency_ms": 21.7,
                     "notes": [],
                     "usage": None,
+                    "low": 121.3,
+                    "high": 402.75,
+                    "coverage": 0.8,
                 }
             ]
         }
@@ -138,6 +141,11 @@ class EstimateResponse(BaseModel):
     latency_ms: float = Field(..., description="Time spent pricing on the server, in milliseconds.")
     notes: list[str] = Field(default_factory=list, description="Remarks, e.g. that the description was truncated.")
     usage: UsageOut | None = Field(None, description="LLM token usage, for LLM strategies.")
+    low: float | None = Field(None, description="Low end of the price range (null: the strategy is not calibrated).")
+    high: float | None = Field(None, description="High end of the price range (null: the strategy is not calibrated).")
+    coverage: float | None = Field(
+        None, description="Share of true prices the range held on held-out items when calibrated (e.g. 0.8)."
+    )
 
     @classmethod
     def of(cls, estimate: Estimate, strategy: str, latency_s: float) -> EstimateResponse:
@@ -156,6 +164,9 @@ class EstimateResponse(BaseModel):
             latency_ms=round(latency_s * 1000, 2),
             notes=list(estimate.notes),
             usage=None if usage is None else UsageOut(**vars(usage)),
+            low=None if estimate.low is None else round(estimate.low, 2),
+            high=None if estimate.high is None else round(estimate.high, 2),
+            coverage=estimate.coverage,
         )
 
 

@@ -113,6 +113,11 @@ async function submit(event) {
 
 function render(result) {
   $("price").textContent = usd.format(result.price);
+  const range = $("range");
+  const ranged = result.low != null && result.high != null;
+  range.textContent = ranged
+    ? `${Math.round(result.coverage * 100)}% range ${usd.format(result.low)} – ${usd.format(result.high)}`
+    : "no calibrated range for this strategy";
   $("meta").textContent = `${result.strategy} · ${result.comparables.length} comparables · ${Math.round(result.latency_ms)} ms`;
   const fallback = $("fallback");
   fallback.hidden = !result.fallback;
@@ -134,7 +139,7 @@ function render(result) {
     return tr;
   });
   $("comparables").tBodies[0].replaceChildren(...rows);
-  drawChart(result.price, result.comparables);
+  drawChart(result.price, result.comparables, ranged ? result : null);
   $("result").hidden = false;
 }
 
@@ -159,16 +164,23 @@ function logTicks(lo, hi) {
 }
 
 // A strip plot on a log price axis: one dot per comparable (bigger = more similar), the
-// estimate as a red line. Prices are roughly log-normal, hence the log scale.
-function drawChart(estimate, comparables) {
+// estimate as a red line, its calibrated range (when there is one) as a band. Prices are
+// roughly log-normal, hence the log scale.
+function drawChart(estimate, comparables, range) {
   const W = 880, H = 150, left = 30, right = 30, axisY = 110;
-  const prices = comparables.map((c) => c.price).concat([estimate]);
+  const prices = comparables.map((c) => c.price).concat([estimate]).concat(range ? [range.low, range.high] : []);
   let lo = Math.min(...prices) / 1.25, hi = Math.max(...prices) * 1.25;
   if (hi / lo < 4) { const mid = Math.sqrt(lo * hi); lo = mid / 2; hi = mid * 2; }
   const x = (v) => left + (Math.log(v) - Math.log(lo)) / (Math.log(hi) - Math.log(lo)) * (W - left - right);
 
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img",
     "aria-label": `Estimate ${usd.format(estimate)} among ${comparables.length} comparable prices` });
+  if (range) {
+    const band = svg("rect", { id: "range-band", class: "range-band", x: x(range.low), y: 22,
+      width: Math.max(1, x(range.high) - x(range.low)), height: axisY - 22 });
+    band.append(svg("title", {}, `${Math.round(range.coverage * 100)}% range ${usd.format(range.low)} – ${usd.format(range.high)}`));
+    root.append(band);
+  }
   root.append(svg("line", { class: "axis", x1: left, x2: W - right, y1: axisY, y2: axisY }));
   for (const t of logTicks(lo, hi)) {
     const g = svg("g", { class: "tick" });

@@ -1,0 +1,133 @@
+"""Calibrated price ranges: split conformal coverage on synthetic data, saving, attaching to
+pricers, and the coverage the evaluation harness reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag_pricer.estimate import Estimate, Query
+from rag_pricer.estimator import attach_calibration
+from rag_pricer.evaluation import Bootstrap, Evaluation
+from rag_pricer.items import Item
+from rag_pricer.pricer import Pricer
+from rag_pricer.ranges import CalibrationError, RangeCalibration, calibration_path, conformal_bounds
+from rag_pricer.ranges.crossfit import cross_fitted_coverage
+
+
+def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """True prices and estimates that are biased low with a skewed log error."""
+    rng = np.random.default_rng(seed)
+    truth = np.exp(rng.uniform(1, 7, n))
+    error = rng.gumbel(0.3, 0.5, n)  # log(truth / estimate): skewed, not centred
+    return truth, truth * np.exp(-error)
+
+
+@pytest.mark.parametrize("coverage", [0.8, 0.9])
+def test_conformal_ranges_hold_the_stated_share_of_new_true_prices(coverage: float) -> None:
+    truth, estimate = synthetic(1000, seed=1)
+    calibration = RangeCalibration.fit("s", truth, estimate, coverage=coverage)
+    new_truth, new_estimate = synthetic(50_000, seed=2)
+    low, high = calibration.bounds(new_estimate)
+    inside = np.mean((new_truth >= low) & (new_truth <= high))
+    # conformal guarantee: at least `coverage`, at most coverage + 2/(n+1) (+ sampling noise)
+    assert coverage - 0.01 <= inside <= coverage + 2 / 1001 + 0.01
+    assert np.all(np.isfinite(low)) and np.all(low > 0) and np.all(high > low)
+    # the tails are apart: a low-biased strategy gets a range that reaches further up than down
+    assert calibration.q_high > -calibration.q_low
+
+
+def test_cross_fitted_coverage_is_close_to_nominal_on_exchangeable_data() -> None:
+    truth, estimate = synthetic(500, seed=3)
+    report = cross_fitted_coverage(truth, estimate, 0.8, folds=5, seed=0)
+    assert 0.76 <= report.coverage <= 0.85 and report.n == 500
+    assert report.median_width > 0 and report.median_ratio > 1
+
+
+def test_a_range_cannot_be_calibrated_on_too_few_items() -> None:
+    with pytest.raises(CalibrationError, match="need at least 9"):
+        conformal_bounds(np.zeros(5), 0.8)
+    with pytest.raises(CalibrationError, match="positive"):
+        RangeCalibration.fit("s", [10.0, 0.0], [5.0, 5.0])
+
+
+def test_calibration_round_trips_as_json_and_a_damaged_file_is_refused(tmp_path: Path) -> None:
+    truth, estimate = synthetic(100, seed=4)
+    saved = RangeCalibration.fit("knn", truth, estimate, ids=["b", "a"], source="test")
+    path = saved.save(tmp_path)
+    assert path == calibration_path(tmp_path, "knn") and json.loads(path.read_text())["coverage"] == 0.8
+    loaded = RangeCalibration.load(tmp_path, "knn")
+    assert loaded == saved and loaded.ids == ["a", "b"]
+    assert RangeCalibration.load(tmp_path, "other") is None
+    path.write_text('{"format": 1, "strategy": "knn"}')
+    with pytest.raises(CalibrationError, match="rag-pricer calibrate"):
+        RangeCalibration.load(tmp_path, "knn")
+
+
+class Half(Pricer):
+    """Prices every item at half its true price (read from the id table)."""
+
+    def __init__(self, prices: dict[str, float]) -> None:
+        self.prices = prices
+
+    def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
+        return [Estimate(self.prices.get(q.id or "", 20.0) / 2, self.name) for q in queries]
+
+
+def make_items(n: int, seed: int) -> list[Item]:
+    rng = np.random.default_rng(seed)
+    return [Item(id=f"{seed}-{i}", title=f"thing {i}", text="text", price=float(p), split="dev")
+            for i, p in enumerate(np.round(np.exp(rng.uniform(1, 6, n)), 2))]  # fmt: skip
+
+
+def test_estimates_carry_the_range_or_say_how_to_calibrate(tmp_path: Path) -> None:
+    pricer = Half({})
+    pricer.name = "half"
+    attach_calibration(pricer, "half", tmp_path)
+    plain = pricer.estimate("a thing")
+    assert plain.low is None and plain.high is None and plain.coverage is None
+    assert any("rag-pricer calibrate --strategy half" in note for note in plain.notes)
+    RangeCalibration("half", 0.8, 0.5, 0.9, 100).save(tmp_path)
+    attach_calibration(pricer, "half", tmp_path)
+    ranged = pricer.estimate("a thing")
+    assert ranged.price == 10.0 and ranged.coverage == 0.8
+    assert ranged.low == pytest.approx(10 * np.exp(0.5)) and ranged.high == pytest.approx(10 * np.exp(0.9))
+    data = ranged.to_dict()
+    assert data["low"] == round(ranged.low, 2) and data["high"] == round(ranged.high, 2) and data["coverage"] == 0.8
+
+
+def test_the_harness_reports_coverage_only_on_items_the_range_was_not_calibrated_on(tmp_path: Path) -> None:
+    calibrate_on, score = make_items(40, seed=5), make_items(30, seed=6)
+    prices = {i.id: i.price for i in [*calibrate_on, *score]}
+    pricer = Half(prices)
+    pricer.name = "half"
+    # estimates are exactly half: log(truth / estimate) = log 2 for every item
+    RangeCalibration.fit("half", [i.price for i in calibrate_on], [i.price / 2 for i in calibrate_on],
+                         ids=[i.id for i in calibrate_on]).save(tmp_path)  # fmt: skip
+    attach_calibration(pricer, "half", tmp_path)
+    result = Evaluation(pricer, [*calibrate_on[:10], *score], bootstrap=Bootstrap(resamples=50)).run()
+    ranges = result.ranges()
+    assert ranges is not None and ranges["n"] == 30 and ranges["excluded_calibration_items"] == 10
+    assert ranges["coverage"] == 1.0 and ranges["nominal"] == 0.8
+    data = json.loads(result.to_json())
+    assert data["ranges"]["n"] == 30 and data["rows"][0]["calibrated_on"] is True and data["rows"][0]["low"] > 0
+
+
+def test_the_comparison_report_shows_coverage_and_width() -> None:
+    from rag_pricer.evaluation.report import comparison_markdown
+    from rag_pricer.evaluation.results import EvaluationResult, ItemResult
+
+    rows = [ItemResult(f"i{n}", 100.0, 90.0, low=50.0 + n, high=150.0 + n) for n in range(4)]
+    rows.append(ItemResult("i9", 300.0, 90.0, low=50.0, high=150.0))  # outside its range
+    rows.append(ItemResult("c", 100.0, 90.0, low=1.0, high=2.0, calibrated_on=True))  # not counted
+    ranged = EvaluationResult("ranged", rows, 1.0, Bootstrap(resamples=20), range_coverage=0.8)
+    plain = EvaluationResult("plain", [ItemResult("i0", 100.0, 90.0)], 1.0, Bootstrap(resamples=20))
+    assert ranged.ranges() == {"coverage": 0.8, "nominal": 0.8, "median_width": 100.0, "median_ratio": round(151 / 51, 4),
+                               "n": 5, "excluded_calibration_items": 1}  # fmt: skip
+    table = [line for line in comparison_markdown([ranged, plain]).splitlines() if line.startswith("| ")]
+    assert "range coverage" in table[0] and "range width" in table[0]
+    assert "| 80.0% (80%) | $100 |" in next(line for line in table if "`ranged`" in line)
+    assert "| - | - |" in next(line for line in table if "`plain`" in line)
