@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 from rag_pricer.ensemble.model import EnsembleModel
 
@@ -38,6 +37,8 @@ def cross_fit(
         raise ValueError(f"{len(scored_rows)} scored items cannot be cut into {folds} folds")
     predictions, fold = np.full(len(prices), np.nan), np.full(len(prices), -1)
     fitted: list[set[str]] = []
+    from sklearn.model_selection import KFold  # here: scikit-learn takes a second to import, and only fitting needs it
+
     for number, (_, held) in enumerate(KFold(n_splits=folds, shuffle=True, random_state=seed).split(scored_rows)):
         held_rows = scored_rows[held]
         train = np.ones(len(prices), dtype=bool)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-from sklearn.linear_model import Ridge
 
 from rag_pricer.items import MIN_PRICE
 
@@ -149,6 +148,8 @@ def _linear(kind: str, alpha: float, features: np.ndarray, target: np.ndarray) -
 
         regressor = QuantileRegressor(quantile=0.5, alpha=0.0, solver="highs")
     else:
+        from sklearn.linear_model import Ridge  # here: scikit-learn takes a second to import, and only fitting needs it
+
         regressor = Ridge(alpha=alpha)
     regressor.fit((features - mean) / scale, target)
     coef = regressor.coef_ / scale

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 from rag_pricer.ranges.calibration import conformal_bounds, log_errors
 
@@ -54,6 +53,8 @@ def cross_fitted_ranges(
     errors = log_errors(truth, estimate)
     extra = np.asarray(extra_errors, dtype=float)
     low, high = np.empty_like(estimate), np.empty_like(estimate)
+    from sklearn.model_selection import KFold  # here: scikit-learn takes a second to import, and only fitting needs it
+
     for fit_rows, score_rows in KFold(n_splits=folds, shuffle=True, random_state=seed).split(estimate):
         q_low, q_high = conformal_bounds(np.concatenate([errors[fit_rows], extra]), coverage)
         low[score_rows] = estimate[score_rows] * np.exp(q_low)
