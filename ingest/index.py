@@ -79,6 +79,9 @@ class Indexer:
         by_id: dict[str, Item] = {}
         for item in items:
             report.read += 1
+            if (problem := item.problem()) is not None:
+                report.skipped[problem] += 1
+                continue
             if item.id in by_id:
                 report.skipped["duplicate_id"] += 1
             by_id[item.id] = item

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -12,6 +13,8 @@ from typing import Any, TextIO
 
 QUESTION = "How much does this cost to the nearest dollar?"
 PRICE_PREFIX = "Price is $"
+#: the prices an item may have (the curated format's range): ingestion refuses any other, so
+#: that one absurd record (``"price": 1e300``) cannot become every neighbour's evidence
 MIN_PRICE = 0.5
 MAX_PRICE = 999.49
 
@@ -55,6 +58,16 @@ class Item:
         """The course's training prompt: the test prompt followed by the rounded price."""
         return f"{self.test_prompt()}{round(self.price)}.00"
 
+    def problem(self) -> str | None:
+        """Why this item must not be stored (a countable reason), or ``None`` when it may be.
+        ``from_record`` checks records; this checks items built in code."""
+        if not isinstance(self.price, (int, float)) or isinstance(self.price, bool) or not price_in_range(self.price):
+            return "price_out_of_range"
+        for name in ("category", "split", "source"):
+            if not isinstance(getattr(self, name), (str, type(None))):
+                return f"bad_{name}"
+        return None
+
     def details_dict(self) -> dict[str, Any]:
         """``details`` parsed; an unparsable or missing value gives ``{}``."""
         if not self.details:
@@ -85,6 +98,8 @@ class Item:
         price = _as_price(record.get("price"))
         if price is None:
             raise InvalidRecord("bad_price", item_id)
+        if not price_in_range(price):
+            raise InvalidRecord("price_out_of_range", f"{item_id}: {price:g}")
         details = record.get("details")
         if details is not None and not isinstance(details, str):
             details = json.dumps(details)
@@ -98,6 +113,11 @@ class Item:
             split=record.get("split") or None,
             source=record.get("source") or None,
         )
+
+
+def price_in_range(price: float) -> bool:
+    """Whether ``price`` is one an item may have: finite, within [``MIN_PRICE``, ``MAX_PRICE``]."""
+    return math.isfinite(price) and MIN_PRICE <= price <= MAX_PRICE
 
 
 def _as_price(value: Any) -> float | None:

@@ -7,6 +7,8 @@ embedding function so Chroma never tries to download its default model.
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from rag_pricer.items import Item
+from rag_pricer.items import Item, price_in_range
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -153,6 +157,9 @@ class ProductStore:
 
     def upsert(self, items: Sequence[Item], embeddings: np.ndarray) -> int:
         """Insert or replace ``items``; split into Chroma-sized batches. Returns the count written."""
+        refused = [(item.id, problem) for item in items if (problem := item.problem()) is not None]
+        if refused:
+            raise ValueError(f"{len(refused)} item(s) cannot be stored, e.g. {refused[0][0]!r}: {refused[0][1]}")
         collection = self.collection(create=True)
         step = self.max_batch_size
         for start in range(0, len(items), step):
@@ -188,19 +195,35 @@ class ProductStore:
         if vectors is None:
             vectors = [[None] * len(ids) for ids in result["ids"]]
         return [
-            [
-                Neighbour(
-                    id=item_id,
-                    title=str(meta.get("title", "")),
-                    price=float(meta["price"]),
-                    similarity=float(1.0 - distance),
-                    category=meta.get("category"),
-                    document=document or "",
-                    embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
-                )
-                for item_id, meta, distance, document, vector in zip(ids, metas, distances, documents, vecs)
-            ]
+            _sane(
+                [
+                    Neighbour(
+                        id=item_id,
+                        title=str(meta.get("title", "")),
+                        price=_price_of(meta),
+                        similarity=float(1.0 - distance),
+                        category=meta.get("category"),
+                        document=document or "",
+                        embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
+                    )
+                    for item_id, meta, distance, document, vector in zip(ids, metas, distances, documents, vecs)
+                ]
+            )
             for ids, metas, distances, documents, vecs in zip(
                 result["ids"], result["metadatas"], result["distances"], result["documents"], vectors
             )
         ]
+
+
+def _price_of(meta: dict[str, Any]) -> float:
+    value = meta.get("price")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def _sane(neighbours: list[Neighbour]) -> list[Neighbour]:
+    """``neighbours`` without those whose price no item may have: a store written before
+    ingestion refused them (or by another tool) must not make one absurd price the evidence."""
+    kept = [n for n in neighbours if price_in_range(n.price)]
+    if len(kept) < len(neighbours):
+        log.warning("ignored %d stored product(s) with an impossible price", len(neighbours) - len(kept))
+    return kept

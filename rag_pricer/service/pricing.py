@@ -13,6 +13,7 @@ from typing import Literal
 
 from rag_pricer.estimate import Estimate, InvalidQuery
 from rag_pricer.estimator import Estimator
+from rag_pricer.pricer import UnusablePrice
 from rag_pricer.registry import Strategy, UnknownStrategy, registry
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
 from rag_pricer.store import StoreError
@@ -209,6 +210,9 @@ class PricingService:
             estimates = await asyncio.wait_for(future, deadline)
         except InvalidQuery:
             raise
+        except UnusablePrice:
+            log.warning("%s returned an unusable price", spec.name)
+            return None, f"{spec.name} returned an unusable price"
         except TimeoutError:
             log.warning("%s did not answer within %.1f s", spec.name, deadline)
             return None, f"{spec.name} did not answer within {deadline:g} s"
