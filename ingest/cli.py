@@ -68,8 +68,13 @@ def index(
     report = IndexReport()
     for path in paths:
         reader = ItemReader(path, split=split, limit=limit)
-        indexer.run(reader, report)
-        report.skipped.update(reader.skipped)
+        try:
+            indexer.run(reader, report)
+        finally:
+            report.skipped.update(reader.skipped)
+        for damage in ("truncated_file", "corrupt_file"):
+            if reader.skipped[damage]:
+                console.print(f"[yellow]warning:[/] {path}: {damage.replace('_', ' ')}; the items read before the damage were indexed")
     _print_report(report, product_store.location, as_json)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -100,6 +101,9 @@ class Item:
             raise InvalidRecord("bad_price", item_id)
         if not price_in_range(price):
             raise InvalidRecord("price_out_of_range", f"{item_id}: {price:g}")
+        for name in ("category", "split", "source"):
+            if not isinstance(record.get(name), (str, type(None))):
+                raise InvalidRecord(f"bad_{name}", item_id)
         details = record.get("details")
         if details is not None and not isinstance(details, str):
             details = json.dumps(details)
@@ -138,9 +142,18 @@ def open_text(path: str | Path, mode: str = "rt") -> TextIO:
     return open(path, mode, encoding="utf-8")
 
 
+#: a longer line is skipped unread (``line_too_long``): memory stays bounded whatever the file
+MAX_LINE_BYTES = 1 << 20
+
+
 @dataclass
 class ItemReader:
-    """Reads curated items, counting unusable records by reason instead of failing.
+    """Streams curated items, counting unusable records by reason instead of failing.
+
+    One bad line never costs the others: a line that is not UTF-8 (``invalid_utf8``), not JSON,
+    too long or not a valid item is skipped and counted; a file that ends early (a truncated
+    ``.gz``: ``truncated_file``) or is corrupt (``corrupt_file``) keeps every item read before
+    the damage. Lines are read one at a time, so memory does not grow with the file.
 
     >>> reader = ItemReader("items.jsonl.gz", split="train", limit=100)  # doctest: +SKIP
     >>> items = list(reader); reader.skipped  # doctest: +SKIP
@@ -156,24 +169,42 @@ class ItemReader:
         if not Path(self.path).exists():
             raise FileNotFoundError(f"items file not found: {self.path}")
         yielded = 0
-        with open_text(self.path) as handle:
-            for line in handle:
-                if self.limit is not None and yielded >= self.limit:
-                    return
-                if not line.strip():
-                    continue
-                self.read += 1
-                item = self._parse(line)
-                if item is None:
-                    continue
-                if self.split and item.split != self.split:
-                    continue
-                yielded += 1
-                yield item
+        for line in self._lines():
+            if self.limit is not None and yielded >= self.limit:
+                return
+            if not line.strip():
+                continue
+            self.read += 1
+            item = self._parse(line)
+            if item is None:
+                continue
+            if self.split and item.split != self.split:
+                continue
+            yielded += 1
+            yield item
 
-    def _parse(self, line: str) -> Item | None:
+    def _lines(self) -> Iterator[bytes]:
+        path = Path(self.path)
         try:
-            return Item.from_record(json.loads(line))
+            with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
+                while line := handle.readline(MAX_LINE_BYTES + 1):
+                    if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                        self.read += 1
+                        self.skipped["line_too_long"] += 1
+                        while line and not line.endswith(b"\n"):  # skip the rest of it, unread
+                            line = handle.readline(MAX_LINE_BYTES)
+                        continue
+                    yield line
+        except EOFError:  # gzip: "Compressed file ended before the end-of-stream marker"
+            self.skipped["truncated_file"] += 1
+        except (gzip.BadGzipFile, zlib.error):
+            self.skipped["corrupt_file"] += 1
+
+    def _parse(self, line: bytes) -> Item | None:
+        try:
+            return Item.from_record(json.loads(line.decode("utf-8")))
+        except UnicodeDecodeError:
+            self.skipped["invalid_utf8"] += 1
         except json.JSONDecodeError:
             self.skipped["invalid_json"] += 1
         except InvalidRecord as error:

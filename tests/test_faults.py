@@ -3,22 +3,25 @@ the reliability issue (#12) and fails on the code before its fix."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from rag_pricer.embeddings import Embedder
 from rag_pricer.estimate import Estimate, Query
 from rag_pricer.estimator import Estimator
 from rag_pricer.guard import CEILING, FLOOR
-from rag_pricer.items import MAX_PRICE, InvalidRecord, Item
+from rag_pricer.items import MAX_PRICE, InvalidRecord, Item, write_items
 from rag_pricer.pricer import Pricer, UnusablePrice
 from rag_pricer.settings import Settings
 from rag_pricer.store import ProductStore, _metadata
 
+from ingest.cli import app as ingest_app
 from ingest.index import Indexer
 
 
@@ -85,3 +88,60 @@ def test_a_strategy_s_non_finite_estimate_is_an_error_not_an_answer(price: float
 
 def test_np_floats_are_held_too() -> None:
     assert ConstantPricer(np.float64(5e4)).estimate("x").price == CEILING
+
+
+# 2. one bad line never aborts a file ------------------------------------------------------------
+
+
+def _index(path: Path, store: Path) -> tuple[int, dict, str]:
+    result = CliRunner().invoke(ingest_app, ["index", str(path), "--store", str(store), "--json"])
+    lines = result.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    return result.exit_code, report, result.output
+
+
+def test_a_non_utf8_line_is_skipped_and_counted(tmp_path: Path, train_items: list[Item]) -> None:
+    path = tmp_path / "items.jsonl"
+    write_items(train_items[:90], path)
+    with path.open("ab") as handle:
+        handle.write(b'{"id": "bad", "title": "caf\xe9 \xff", "price": 3}\n')
+        handle.write((json.dumps(train_items[90].to_record()) + "\n").encode())
+    code, report, output = _index(path, tmp_path / "s")
+    assert code == 0, output
+    assert report["stored"] == 91 and report["skipped"] == {"invalid_utf8": 1}
+
+
+def test_a_truncated_gzip_keeps_what_was_read_and_says_so(tmp_path: Path, train_items: list[Item]) -> None:
+    whole = tmp_path / "whole.jsonl.gz"
+    write_items(train_items[:200], whole)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    code, report, output = _index(cut, tmp_path / "s")
+    assert code == 0, output
+    assert report["skipped"] == {"truncated_file": 1}
+    assert 50 < report["stored"] < 200 and report["total_in_store"] == report["stored"]
+
+
+def test_a_bad_field_skips_its_item_not_the_file(tmp_path: Path, train_items: list[Item]) -> None:
+    path = tmp_path / "items.jsonl"
+    records = [i.to_record() for i in train_items[:106]]
+    records[50]["category"] = {"x": 1}
+    records[60]["split"] = ["train"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    code, report, output = _index(path, tmp_path / "s")
+    assert code == 0, output
+    assert report["stored"] == 104 and report["skipped"] == {"bad_category": 1, "bad_split": 1}
+
+
+def test_indexing_streams_what_it_reads(tmp_path: Path, train_items: list[Item], embedder: Embedder) -> None:
+    """A source that fails after 100 items: the items before it are stored, not lost."""
+
+    def source():
+        yield from train_items[:100]
+        raise RuntimeError("the source broke")
+
+    store = ProductStore(tmp_path / "s")
+    with pytest.raises(RuntimeError, match="the source broke"):
+        Indexer(store, embedder, chunk_size=16, window=32, progress=False).run(source())
+    assert store.count() >= 64
