@@ -3,15 +3,20 @@ the reliability issue (#12) and fails on the code before its fix."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import math
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from rag_pricer.cli.app import app as rag_app
 from rag_pricer.embeddings import Embedder
 from rag_pricer.estimate import Estimate, Query
 from rag_pricer.estimator import Estimator
@@ -145,3 +150,76 @@ def test_indexing_streams_what_it_reads(tmp_path: Path, train_items: list[Item],
     with pytest.raises(RuntimeError, match="the source broke"):
         Indexer(store, embedder, chunk_size=16, window=32, progress=False).run(source())
     assert store.count() >= 64
+
+
+# 7. clear CLI errors; the OpenAI key goes to OpenAI only ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cli", "args", "variable"),
+    [
+        (rag_app, ["estimate", "drill"], "RAG_PRICER_K"),
+        (rag_app, ["serve"], "RAG_PRICER_LLM_TIMEOUT_S"),
+        (ingest_app, ["index", "items.jsonl"], "RAG_PRICER_EMBEDDING_BATCH_SIZE"),
+    ],
+)
+def test_a_bad_setting_is_one_line_and_exit_2(cli, args: list[str], variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(variable, "abc")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert variable.removeprefix("RAG_PRICER_").lower() in result.output
+
+
+class _HeaderCatcher(http.server.BaseHTTPRequestHandler):
+    seen: list[str | None] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        type(self).seen.append(self.headers.get("Authorization"))
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"error": {"message": "no"}}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def endpoint() -> Iterator[str]:
+    _HeaderCatcher.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeaderCatcher)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+OPENAI_KEY = "sk-openai-Xq93-only-for-openai"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, None),  # no key of its own: the OpenAI key is not sent
+        ({"llm_api_key": SecretStr("endpoint-key-7")}, "Bearer endpoint-key-7"),
+        ({"llm_send_openai_key": True}, f"Bearer {OPENAI_KEY}"),  # the user's explicit opt-in
+    ],
+)
+@pytest.mark.parametrize("style", ["compatible", "base_url"])
+def test_the_openai_key_is_not_sent_to_another_endpoint(endpoint: str, overrides: dict, expected: str | None, style: str) -> None:
+    from rag_pricer.llms import build_llm
+    from langchain_core.messages import HumanMessage
+
+    base = {"llm_base_url": endpoint} if style == "base_url" else {}
+    settings = Settings(
+        openai_api_key=SecretStr(OPENAI_KEY), llm_cache_dir=None, llm_max_retries=0, _env_file=None, **base, **overrides
+    )
+    spec = "openai:gpt-4o-mini" if style == "base_url" else f"openai-compatible:m@{endpoint}"
+    llm = build_llm(spec, settings)
+    with pytest.raises(Exception):
+        llm.ask([HumanMessage("price?")])
+    assert _HeaderCatcher.seen, "the endpoint was not called"
+    sent = _HeaderCatcher.seen[-1]
+    assert OPENAI_KEY not in (sent or "") if expected is None else sent == expected
