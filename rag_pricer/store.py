@@ -21,6 +21,9 @@ from rag_pricer.items import Item, price_in_range
 log = logging.getLogger(__name__)
 
 
+BUILD_HINT = "build it with `rag-pricer-ingest index ITEMS --store DIR`"
+
+
 class StoreError(RuntimeError):
     """The store cannot serve the request (missing, empty, or built with another model)."""
 
@@ -93,6 +96,10 @@ class ProductStore:
 
     @property
     def client(self) -> Any:
+        """The Chroma client; opening it creates a missing store folder (writers only)."""
+        return self._connect(create=True)
+
+    def _connect(self, create: bool) -> Any:
         if self._client is None:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -102,9 +109,28 @@ class ProductStore:
                 self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=chroma_settings)
             else:
                 assert self.path is not None
+                if not create and not self.path.is_dir():
+                    # A mistyped path must not become a new, empty store that answers nothing.
+                    raise StoreError(f"no store at {self.path}: {BUILD_HINT}")
                 self.path.mkdir(parents=True, exist_ok=True)
                 self._client = chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
         return self._client
+
+    def check(self) -> int:
+        """The number of stored products, read afresh; ``StoreError`` when the store is gone
+        (its folder deleted: Chroma would go on answering from the files it holds open)."""
+        if self.path is not None and not self.host and not (self.path / "chroma.sqlite3").is_file():
+            raise StoreError(f"no store at {self.path} any more: {BUILD_HINT}")
+        return self.count()
+
+    def close(self) -> None:
+        """Forget the client and collection; the next use opens the store again."""
+        client, self._client, self._collection = self._client, None, None
+        if client is not None and hasattr(client, "close"):
+            try:
+                client.close()
+            except Exception as error:  # closing a broken client must not hide why it broke
+                log.debug("closing the Chroma client failed: %s", error)
 
     @property
     def max_batch_size(self) -> int:
@@ -121,13 +147,11 @@ class ProductStore:
                     metadata={"embedding_model": self.model},
                 )
             else:
+                client = self._connect(create=False)
                 try:
-                    self._collection = self.client.get_collection(self.collection_name, embedding_function=None)
+                    self._collection = client.get_collection(self.collection_name, embedding_function=None)
                 except Exception as error:  # chromadb raises NotFoundError / ValueError by version
-                    raise StoreError(
-                        f"no collection {self.collection_name!r} at {self.location}: "
-                        "build it with `rag-pricer-ingest index ITEMS --store DIR`"
-                    ) from error
+                    raise StoreError(f"no collection {self.collection_name!r} at {self.location}: {BUILD_HINT}") from error
             stored_model = (self._collection.metadata or {}).get("embedding_model")
             if stored_model and stored_model != self.model:
                 raise StoreError(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import http.server
 import json
 import math
+import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +26,7 @@ from rag_pricer.guard import CEILING, FLOOR
 from rag_pricer.items import MAX_PRICE, InvalidRecord, Item, write_items
 from rag_pricer.pricer import Pricer, UnusablePrice
 from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore, _metadata
+from rag_pricer.store import ProductStore, StoreError, _metadata
 
 from ingest.cli import app as ingest_app
 from ingest.index import Indexer
@@ -223,3 +225,63 @@ def test_the_openai_key_is_not_sent_to_another_endpoint(endpoint: str, overrides
     assert _HeaderCatcher.seen, "the endpoint was not called"
     sent = _HeaderCatcher.seen[-1]
     assert OPENAI_KEY not in (sent or "") if expected is None else sent == expected
+
+
+# 6. readiness tells the truth; read-only commands never create a store ----------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["estimate", "a cordless drill", "--strategy", "knn"],
+        ["serve", "--port", "1"],
+        ["evaluate", "--strategy", "knn", "--limit", "2"],
+    ],
+)
+def test_read_only_commands_refuse_a_missing_store(args: list[str], tmp_path: Path, items_path: Path, monkeypatch) -> None:
+    import uvicorn
+
+    missing = tmp_path / "typo-store"
+    monkeypatch.setenv("RAG_PRICER_ITEMS_PATH", str(items_path))
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("served a missing store"))
+    result = CliRunner().invoke(rag_app, [*args, "--store", str(missing)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "no store at" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not missing.exists()
+
+
+def test_reading_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no store at"):
+        ProductStore(tmp_path / "nope").count()
+    assert not (tmp_path / "nope").exists()
+
+
+def _wait_status(client, wanted: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (body := client.get("/readyz").json())["status"] != wanted:
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+    return body
+
+
+def test_readiness_follows_the_store_and_retries_a_failed_start(tmp_path: Path, train_items: list[Item], embedder: Embedder) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag_pricer.service import create_app
+
+    path = (tmp_path / "late-store").resolve()
+    settings = Settings(store_path=path, llm="fake", llm_cache_dir=None, models_dir=tmp_path / "m", _env_file=None)
+    app = create_app(settings=settings)
+    app.state.pricing.retry_s = 0.2
+    with TestClient(app) as client:
+        failed = _wait_status(client, "failed")
+        assert str(path) not in json.dumps(failed) and str(tmp_path) not in json.dumps(failed)
+        assert not path.exists()  # the service did not create an empty store
+        store = ProductStore(path)
+        store.upsert(train_items[:30], embedder.encode([i.description for i in train_items[:30]]))
+        ready = _wait_status(client, "ready")  # the failed start was retried
+        assert ready["store_items"] == 30
+        shutil.rmtree(path)
+        gone = client.get("/readyz")
+        assert gone.status_code == 503 and gone.json()["ready"] is False
+        assert str(path) not in gone.text

@@ -174,10 +174,14 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         response_model=ReadyResponse,
         tags=["operations"],
         summary="Readiness: embedding model and knowledge base loaded",
-        description="200 once the models and the store are loaded and answered a warm-up query; 503 before, or if loading failed.",
+        description=(
+            "200 once the models and the store are loaded and answered a warm-up query, and while the store "
+            "is still there (checked on each call); 503 before, or if loading failed (retried every few seconds)."
+        ),
         responses={503: {"model": ReadyResponse, "description": "Not ready (yet)."}},
     )
     async def readyz(response: Response) -> ReadyResponse:
+        await pricing.refresh()
         ready = pricing.status == "ready"
         if not ready:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
