@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
@@ -285,3 +288,66 @@ def test_readiness_follows_the_store_and_retries_a_failed_start(tmp_path: Path, 
         gone = client.get("/readyz")
         assert gone.status_code == 503 and gone.json()["ready"] is False
         assert str(path) not in gone.text
+
+
+# 4. one request, one deadline -------------------------------------------------------------------
+
+
+class SlowChat(BaseChatModel):
+    """Answers "$42" after ``delay_s`` (or never, while ``hang`` is unset)."""
+
+    delay_s: float = 0.5
+    hang: threading.Event | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "slow-test"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        if self.hang is not None:
+            self.hang.wait(30)
+        else:
+            time.sleep(self.delay_s)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage("$42"))])
+
+
+def test_calls_still_queued_at_the_deadline_are_not_made() -> None:
+    from rag_pricer.llms.client import PricingLLM, llm_deadline
+    from rag_pricer.llms.reply import LLMError
+
+    llm = PricingLLM(SlowChat(delay_s=1.0), spec="slow", model_id="slow", supports_prefill=False, concurrency=2)
+    started = time.monotonic()
+    with llm_deadline(0.2):
+        results = llm.ask_many([[HumanMessage(f"item {n}")] for n in range(8)])
+    assert time.monotonic() - started < 0.9  # at the deadline: not after the first wave, nor the fourth
+    assert all(isinstance(r, LLMError) and r.reason == "timeout" for r in results)
+    time.sleep(1.5)
+    assert llm.calls == 2  # the two calls in flight finished; the six queued ones were never made
+
+
+def test_a_batch_against_a_hung_llm_takes_one_deadline(tmp_path: Path, small_store: ProductStore, train_items: list[Item]) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag_pricer.llms.client import PricingLLM
+    from rag_pricer.service import create_app
+
+    hang = threading.Event()
+    settings = Settings(
+        store_path=small_store.path, llm="hung", llm_cache_dir=None, llm_concurrency=2, max_batch_items=16,
+        models_dir=tmp_path / "m", _env_file=None,
+    )
+    estimator = Estimator.from_settings(settings)
+    estimator.resources._llms["hung"] = PricingLLM(SlowChat(hang=hang), spec="hung", model_id="hung", supports_prefill=False, concurrency=2)
+    deadline_s = 2.0
+    try:
+        with TestClient(create_app(estimator, settings, deadline_s=deadline_s)) as client:
+            _wait_status(client, "ready")
+            items = [{"description": i.description, "strategy": "rag"} for i in train_items[100:116]]
+            started = time.monotonic()
+            response = client.post("/v1/estimate/batch", json={"items": items})
+            elapsed = time.monotonic() - started
+            assert response.status_code == 200, response.text
+            assert all(r["fallback"] for r in response.json()["items"])
+            assert elapsed < deadline_s * 3, elapsed  # the old rule waited 8 waves x 2 s
+    finally:
+        hang.set()

@@ -137,8 +137,9 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         summary="Estimate the prices of several descriptions",
         description=(
             f"At most {settings.max_batch_items} items (more: 413); results come in the order of `items`. "
-            "Items with the same strategy and options share one embedding pass. The deadline applies "
-            "per group of items (per wave of concurrent LLM calls for LLM strategies)."
+            "Items with the same strategy and options share one embedding pass. The request has one "
+            "deadline whatever its size: LLM answers still missing at 80% of it are replaced by the "
+            "knn price (`fallback: true`)."
         ),
         responses={k: ERRORS[k] for k in (413, 422, 503)},
     )

@@ -13,6 +13,7 @@ from typing import Literal
 
 from rag_pricer.estimate import Estimate, InvalidQuery
 from rag_pricer.estimator import Estimator
+from rag_pricer.llms.client import llm_deadline
 from rag_pricer.pricer import UnusablePrice
 from rag_pricer.registry import Strategy, UnknownStrategy, registry
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
@@ -20,6 +21,8 @@ from rag_pricer.store import StoreError
 
 log = logging.getLogger("rag_pricer.service")
 
+#: the part of a request's deadline its LLM calls may use; the rest builds the answers
+LLM_SHARE_OF_DEADLINE = 0.8
 WARM_UP_TEXT = "Stainless steel chef's knife, 8 inch, full tang"
 
 
@@ -241,8 +244,8 @@ class PricingService:
     ) -> tuple[list[Estimate] | None, str | None]:
         """Estimates, or the reason there are none (never the exception's text: it may hold
         endpoint addresses or keys; that goes to the log, redacted)."""
-        call = functools.partial(self.estimator.estimate_many, descriptions, spec.name, k=k, category=category)
-        deadline = self._deadline(spec, len(descriptions))
+        deadline = self.deadline_s
+        call = functools.partial(self._estimate_within, deadline, descriptions, spec.name, k=k, category=category)
         try:
             future = asyncio.get_running_loop().run_in_executor(self._pool(spec), call)
             estimates = await asyncio.wait_for(future, deadline)
@@ -270,11 +273,12 @@ class PricingService:
             raise RuntimeError("PricingService.start() was not called")
         return pool
 
-    def _deadline(self, spec: Strategy, count: int) -> float:
-        # LLM calls of a batch run ``llm_concurrency`` at a time: give each wave the full deadline.
-        if "llm" in spec.needs:
-            return self.deadline_s * math.ceil(count / self.estimator.settings.llm_concurrency)
-        return self.deadline_s
+    def _estimate_within(self, deadline_s: float, descriptions: list[str], strategy: str, **options: object) -> list[Estimate]:
+        """``estimate_many`` whose LLM calls end a little before the request's deadline,
+        whatever the batch size: unanswered items then get the strategy's own knn price (with
+        the fallback flag) instead of the whole batch waiting one deadline per wave of calls."""
+        with llm_deadline(deadline_s * LLM_SHARE_OF_DEADLINE):
+            return self.estimator.estimate_many(descriptions, strategy, **options)
 
     def redact(self, text: str) -> str:
         """``text`` with every configured secret replaced by ``***``."""
