@@ -18,6 +18,11 @@ PRICE_PREFIX = "Price is $"
 #: that one absurd record (``"price": 1e300``) cannot become every neighbour's evidence
 MIN_PRICE = 0.5
 MAX_PRICE = 999.49
+#: what an item may carry: longer titles and texts are cut at a word when read. The curated data
+#: stays far below (text at most 1,728 characters in items.jsonl.gz), while one poisoned 1 MB
+#: description would otherwise be stored and sent as evidence in other users' prompts
+MAX_TITLE_CHARS = 500
+MAX_TEXT_CHARS = 4000
 
 
 class InvalidRecord(ValueError):
@@ -109,14 +114,22 @@ class Item:
             details = json.dumps(details)
         return cls(
             id=item_id.strip(),
-            title=title.strip(),
-            text=text.strip(),
+            title=cut_at_word(title.strip(), MAX_TITLE_CHARS),
+            text=cut_at_word(text.strip(), MAX_TEXT_CHARS),
             price=price,
             category=record.get("category") or None,
             details=details,
             split=record.get("split") or None,
             source=record.get("source") or None,
         )
+
+
+def cut_at_word(text: str, max_chars: int) -> str:
+    """``text`` if it fits in ``max_chars``, else its longest prefix that ends at a word."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    return (cut.rsplit(None, 1)[0] if " " in cut or "\n" in cut else cut).rstrip()
 
 
 def price_in_range(price: float) -> bool:

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once.")
     llm_cache_dir: Path | None = Field(Path("var/llm-cache"), description="On-disk LLM response cache; empty disables it.")
     llm_max_tokens: int = Field(12, ge=1, le=512, description="Most tokens an LLM may answer (a price needs few).")
+    llm_max_prompt_tokens: int = Field(
+        8192, ge=512,
+        description="Most tokens a prompt may carry (bounded by its UTF-8 bytes); comparables that do not fit are left out.",
+    )
     llm_threads: int = Field(
         1, ge=1, description="CPU threads of the in-process local model (1 measured fastest on a busy 2-core machine)."
     )

@@ -26,7 +26,7 @@ from rag_pricer.embeddings import Embedder
 from rag_pricer.estimate import Estimate, Query
 from rag_pricer.estimator import Estimator
 from rag_pricer.guard import CEILING, FLOOR
-from rag_pricer.items import MAX_PRICE, InvalidRecord, Item, write_items
+from rag_pricer.items import MAX_PRICE, MAX_TEXT_CHARS, MAX_TITLE_CHARS, InvalidRecord, Item, write_items
 from rag_pricer.pricer import Pricer, UnusablePrice
 from rag_pricer.settings import Settings
 from rag_pricer.store import ProductStore, StoreError, _metadata
@@ -351,3 +351,60 @@ def test_a_batch_against_a_hung_llm_takes_one_deadline(tmp_path: Path, small_sto
             assert elapsed < deadline_s * 3, elapsed  # the old rule waited 8 waves x 2 s
     finally:
         hang.set()
+
+
+# 3. bounded text: what is stored and what a prompt carries -----------------------------------------
+
+HUGE = "cheap " * 200_000  # 1.2 MB
+
+
+def test_stored_text_is_bounded() -> None:
+    item = Item.from_record({"id": "a", "title": "Drill " * 10_000, "text": HUGE, "price": 30})
+    assert len(item.title) <= MAX_TITLE_CHARS and len(item.text) <= MAX_TEXT_CHARS
+    assert item.text.startswith("cheap cheap") and not item.text.endswith(" ")
+
+
+def _prompt_bytes(messages) -> int:
+    return sum(len(str(m.content).encode("utf-8")) for m in messages)
+
+
+def test_a_prompt_is_bounded_whatever_the_comparables_and_query() -> None:
+    from rag_pricer.prompts import PromptBudget, rag_messages, zero_shot_messages
+    from rag_pricer.store import Neighbour
+
+    budget = PromptBudget(max_tokens=3000, product_tokens=800, query_tokens=1000)
+    neighbours = [Neighbour(str(n), "t", 10.0 + n, 0.9, document="é" * 500_000) for n in range(20)]
+    rag = rag_messages("日本語" * 100_000, neighbours, prefill=True, budget=budget)
+    # UTF-8 bytes bound the tokens of byte-level BPE tokenizers (GPT-4o, Llama 3, SmolLM2).
+    assert _prompt_bytes(rag) <= 3000 + len("Price is $")
+    assert "Potentially related product" in str(rag[1].content)
+    assert _prompt_bytes(zero_shot_messages("x" * 100_000, prefill=False, budget=budget)) <= 1000 + 200
+
+
+class RecordingChat(BaseChatModel):
+    prompts: list = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording-test"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        type(self).prompts.append(messages)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage("$12"))])
+
+
+def test_a_poisoned_description_cannot_blow_up_another_user_s_prompt(poisoned_settings, embedder: Embedder) -> None:
+    from rag_pricer.llms.client import PricingLLM
+
+    settings, query = poisoned_settings
+    store = ProductStore(settings.store_path)
+    huge = replace(query, id="huge", title=query.title + " (pack)", text=HUGE, price=20.0)
+    store.collection().upsert(  # as an older version stored it
+        ids=["huge"], embeddings=embedder.encode([query.description]), documents=[huge.description], metadatas=[_metadata(huge)]
+    )
+    estimator = Estimator.from_settings(settings.model_copy(update={"llm": "recording"}))
+    RecordingChat.prompts = []
+    estimator.resources._llms["recording"] = PricingLLM(RecordingChat(), spec="recording", model_id="r", supports_prefill=False)
+    estimator.estimate(query.description + " (pack)", "rag")
+    sent = RecordingChat.prompts[-1]
+    assert _prompt_bytes(sent) <= settings.llm_max_prompt_tokens
