@@ -13,7 +13,7 @@ from rich.table import Table
 from rag_pricer.embeddings import Embedder
 from rag_pricer.items import ItemReader, write_items
 from rag_pricer.settings import InvalidSettings, Settings
-from rag_pricer.store import ProductStore
+from rag_pricer.store import ProductStore, StoreError
 
 from ingest.curate import CurationParams, CurationReport, Curator
 from ingest.index import Indexer, IndexReport
@@ -72,6 +72,9 @@ def index(
         reader = ItemReader(path, split=split, limit=limit)
         try:
             indexer.run(reader, report)
+        except StoreError as error:  # disk full, server gone, another model's store: one line
+            console.print(f"[bold red]error:[/] {error} ({report.stored:,} products stored by this run)", soft_wrap=True)
+            raise typer.Exit(1) from None
         finally:
             report.skipped.update(reader.skipped)
         for damage in ("truncated_file", "corrupt_file"):

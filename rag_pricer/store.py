@@ -6,9 +6,11 @@ embedding function so Chroma never tries to download its default model.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import math
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,18 @@ BUILD_HINT = "build it with `rag-pricer-ingest index ITEMS --store DIR`"
 
 class StoreError(RuntimeError):
     """The store cannot serve the request (missing, empty, or built with another model)."""
+
+
+class DiskFull(StoreError):
+    """The disk under the store is (nearly) full: nothing more was written."""
+
+
+#: disk a stored product needs: 6.4 KB each in the 16,442-item store (vectors, HNSW graph,
+#: documents, metadata, SQLite), with room for Chroma's write-ahead log and compaction
+BYTES_PER_ITEM = 16 * 1024
+#: space always left free: when Chroma runs out of disk in a compaction, the store cannot be
+#: read again until it is rerun with space, so writes stop well before that happens
+RESERVE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -188,13 +202,42 @@ class ProductStore:
         step = self.max_batch_size
         for start in range(0, len(items), step):
             chunk = items[start : start + step]
-            collection.upsert(
-                ids=[item.id for item in chunk],
-                embeddings=embeddings[start : start + step],
-                documents=[item.description for item in chunk],
-                metadatas=[_metadata(item) for item in chunk],
-            )
+            self._ensure_space(len(chunk))
+            try:
+                collection.upsert(
+                    ids=[item.id for item in chunk],
+                    embeddings=embeddings[start : start + step],
+                    documents=[item.description for item in chunk],
+                    metadatas=[_metadata(item) for item in chunk],
+                )
+            except Exception as error:
+                if self._disk_full(error):
+                    raise DiskFull(f"disk full while writing to {self.location}: {_one_line(error)}") from None
+                raise
         return len(items)
+
+    def _free_bytes(self) -> int | None:
+        if self.host or self.path is None:
+            return None  # a server's disk is its own business
+        return shutil.disk_usage(self.path).free
+
+    def _ensure_space(self, count: int) -> None:
+        free = self._free_bytes()
+        needed = count * BYTES_PER_ITEM + RESERVE_BYTES
+        if free is not None and free < needed:
+            raise DiskFull(
+                f"disk full: {free / 2**20:,.0f} MiB free at {self.location}, {needed / 2**20:,.0f} MiB needed to store "
+                f"{count} more products safely; nothing more was written and the store stays readable"
+            )
+
+    def _disk_full(self, error: BaseException) -> bool:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        text = str(error).lower()
+        if "no space left" in text or "disk is full" in text or "disk full" in text:
+            return True
+        free = self._free_bytes()  # Chroma's own errors ("Error in compaction") do not say why
+        return free is not None and free < RESERVE_BYTES
 
     def query(
         self,
@@ -237,6 +280,10 @@ class ProductStore:
                 result["ids"], result["metadatas"], result["distances"], result["documents"], vectors
             )
         ]
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())
 
 
 def _price_of(meta: dict[str, Any]) -> float:

@@ -29,7 +29,7 @@ from rag_pricer.guard import CEILING, FLOOR
 from rag_pricer.items import MAX_PRICE, MAX_TEXT_CHARS, MAX_TITLE_CHARS, InvalidRecord, Item, write_items
 from rag_pricer.pricer import Pricer, UnusablePrice
 from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore, StoreError, _metadata
+from rag_pricer.store import DiskFull, ProductStore, StoreError, _metadata
 
 from ingest.cli import app as ingest_app
 from ingest.index import Indexer
@@ -408,3 +408,42 @@ def test_a_poisoned_description_cannot_blow_up_another_user_s_prompt(poisoned_se
     estimator.estimate(query.description + " (pack)", "rag")
     sent = RecordingChat.prompts[-1]
     assert _prompt_bytes(sent) <= settings.llm_max_prompt_tokens
+
+
+# 5. disk full: one clear line, a readable store -------------------------------------------------------
+
+
+def test_a_nearly_full_disk_stops_the_indexer_before_chroma_breaks(
+    tmp_path: Path, train_items: list[Item], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag_pricer.store as store_module
+
+    path = tmp_path / "items.jsonl"
+    write_items(train_items[:40], path)
+    store_path = tmp_path / "s"
+    assert _index(path, store_path)[0] == 0
+    write_items(train_items[40:80], path)
+    real = store_module.shutil.disk_usage
+    monkeypatch.setattr(store_module.shutil, "disk_usage", lambda p: real(p)._replace(free=5 * 1024 * 1024))
+    result = CliRunner().invoke(ingest_app, ["index", str(path), "--store", str(store_path), "--json"])
+    assert result.exit_code == 1, (result.output, result.exception)
+    # (transformers' own "Loading weights" bar aside)
+    errors = [line for line in result.output.splitlines() if line.strip() and "Loading weights" not in line]
+    assert len(errors) == 1 and "disk full" in errors[0] and "Traceback" not in result.output
+    assert ProductStore(store_path).count() == 40  # still readable, nothing half-written
+
+
+def test_an_os_disk_full_error_is_one_clear_line(tmp_path: Path, train_items: list[Item], embedder: Embedder, monkeypatch) -> None:
+    import errno
+
+    store = ProductStore(tmp_path / "s")
+    Indexer(store, embedder, progress=False).run(train_items[:10])
+    collection = store.collection()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(collection), "upsert", full)
+    with pytest.raises(DiskFull, match="disk full") as caught:
+        Indexer(store, embedder, progress=False).run(train_items[10:20])
+    assert "\n" not in str(caught.value) and "No space left on device" in str(caught.value)
