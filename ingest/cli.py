@@ -12,8 +12,8 @@ from rich.table import Table
 
 from rag_pricer.embeddings import Embedder
 from rag_pricer.items import ItemReader, write_items
-from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore
+from rag_pricer.settings import InvalidSettings, Settings
+from rag_pricer.store import ProductStore, StoreError
 
 from ingest.curate import CurationParams, CurationReport, Curator
 from ingest.index import Indexer, IndexReport
@@ -51,12 +51,14 @@ def index(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Embed items and upsert them into a Chroma collection (idempotent: re-runs store only what is new)."""
-    settings = Settings()
-    overrides = {
-        "store_path": store, "collection": collection, "embedding_model": model,
-        "chroma_host": chroma_host, "chroma_port": chroma_port, "embedding_batch_size": batch_size,
-    }
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.load(
+            store_path=store, collection=collection, embedding_model=model,
+            chroma_host=chroma_host, chroma_port=chroma_port, embedding_batch_size=batch_size,
+        )
+    except InvalidSettings as error:
+        console.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        raise typer.Exit(2) from None
     paths = items or [settings.items_path]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -68,8 +70,16 @@ def index(
     report = IndexReport()
     for path in paths:
         reader = ItemReader(path, split=split, limit=limit)
-        indexer.run(reader, report)
-        report.skipped.update(reader.skipped)
+        try:
+            indexer.run(reader, report)
+        except StoreError as error:  # disk full, server gone, another model's store: one line
+            console.print(f"[bold red]error:[/] {error} ({report.stored:,} products stored by this run)", soft_wrap=True)
+            raise typer.Exit(1) from None
+        finally:
+            report.skipped.update(reader.skipped)
+        for damage in ("truncated_file", "corrupt_file"):
+            if reader.skipped[damage]:
+                console.print(f"[yellow]warning:[/] {path}: {damage.replace('_', ' ')}; the items read before the damage were indexed")
     _print_report(report, product_store.location, as_json)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -12,8 +14,15 @@ from typing import Any, TextIO
 
 QUESTION = "How much does this cost to the nearest dollar?"
 PRICE_PREFIX = "Price is $"
+#: the prices an item may have (the curated format's range): ingestion refuses any other, so
+#: that one absurd record (``"price": 1e300``) cannot become every neighbour's evidence
 MIN_PRICE = 0.5
 MAX_PRICE = 999.49
+#: what an item may carry: longer titles and texts are cut at a word when read. The curated data
+#: stays far below (text at most 1,728 characters in items.jsonl.gz), while one poisoned 1 MB
+#: description would otherwise be stored and sent as evidence in other users' prompts
+MAX_TITLE_CHARS = 500
+MAX_TEXT_CHARS = 4000
 
 
 class InvalidRecord(ValueError):
@@ -55,6 +64,16 @@ class Item:
         """The course's training prompt: the test prompt followed by the rounded price."""
         return f"{self.test_prompt()}{round(self.price)}.00"
 
+    def problem(self) -> str | None:
+        """Why this item must not be stored (a countable reason), or ``None`` when it may be.
+        ``from_record`` checks records; this checks items built in code."""
+        if not isinstance(self.price, (int, float)) or isinstance(self.price, bool) or not price_in_range(self.price):
+            return "price_out_of_range"
+        for name in ("category", "split", "source"):
+            if not isinstance(getattr(self, name), (str, type(None))):
+                return f"bad_{name}"
+        return None
+
     def details_dict(self) -> dict[str, Any]:
         """``details`` parsed; an unparsable or missing value gives ``{}``."""
         if not self.details:
@@ -85,19 +104,37 @@ class Item:
         price = _as_price(record.get("price"))
         if price is None:
             raise InvalidRecord("bad_price", item_id)
+        if not price_in_range(price):
+            raise InvalidRecord("price_out_of_range", f"{item_id}: {price:g}")
+        for name in ("category", "split", "source"):
+            if not isinstance(record.get(name), (str, type(None))):
+                raise InvalidRecord(f"bad_{name}", item_id)
         details = record.get("details")
         if details is not None and not isinstance(details, str):
             details = json.dumps(details)
         return cls(
             id=item_id.strip(),
-            title=title.strip(),
-            text=text.strip(),
+            title=cut_at_word(title.strip(), MAX_TITLE_CHARS),
+            text=cut_at_word(text.strip(), MAX_TEXT_CHARS),
             price=price,
             category=record.get("category") or None,
             details=details,
             split=record.get("split") or None,
             source=record.get("source") or None,
         )
+
+
+def cut_at_word(text: str, max_chars: int) -> str:
+    """``text`` if it fits in ``max_chars``, else its longest prefix that ends at a word."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    return (cut.rsplit(None, 1)[0] if " " in cut or "\n" in cut else cut).rstrip()
+
+
+def price_in_range(price: float) -> bool:
+    """Whether ``price`` is one an item may have: finite, within [``MIN_PRICE``, ``MAX_PRICE``]."""
+    return math.isfinite(price) and MIN_PRICE <= price <= MAX_PRICE
 
 
 def _as_price(value: Any) -> float | None:
@@ -118,9 +155,18 @@ def open_text(path: str | Path, mode: str = "rt") -> TextIO:
     return open(path, mode, encoding="utf-8")
 
 
+#: a longer line is skipped unread (``line_too_long``): memory stays bounded whatever the file
+MAX_LINE_BYTES = 1 << 20
+
+
 @dataclass
 class ItemReader:
-    """Reads curated items, counting unusable records by reason instead of failing.
+    """Streams curated items, counting unusable records by reason instead of failing.
+
+    One bad line never costs the others: a line that is not UTF-8 (``invalid_utf8``), not JSON,
+    too long or not a valid item is skipped and counted; a file that ends early (a truncated
+    ``.gz``: ``truncated_file``) or is corrupt (``corrupt_file``) keeps every item read before
+    the damage. Lines are read one at a time, so memory does not grow with the file.
 
     >>> reader = ItemReader("items.jsonl.gz", split="train", limit=100)  # doctest: +SKIP
     >>> items = list(reader); reader.skipped  # doctest: +SKIP
@@ -136,24 +182,42 @@ class ItemReader:
         if not Path(self.path).exists():
             raise FileNotFoundError(f"items file not found: {self.path}")
         yielded = 0
-        with open_text(self.path) as handle:
-            for line in handle:
-                if self.limit is not None and yielded >= self.limit:
-                    return
-                if not line.strip():
-                    continue
-                self.read += 1
-                item = self._parse(line)
-                if item is None:
-                    continue
-                if self.split and item.split != self.split:
-                    continue
-                yielded += 1
-                yield item
+        for line in self._lines():
+            if self.limit is not None and yielded >= self.limit:
+                return
+            if not line.strip():
+                continue
+            self.read += 1
+            item = self._parse(line)
+            if item is None:
+                continue
+            if self.split and item.split != self.split:
+                continue
+            yielded += 1
+            yield item
 
-    def _parse(self, line: str) -> Item | None:
+    def _lines(self) -> Iterator[bytes]:
+        path = Path(self.path)
         try:
-            return Item.from_record(json.loads(line))
+            with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
+                while line := handle.readline(MAX_LINE_BYTES + 1):
+                    if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                        self.read += 1
+                        self.skipped["line_too_long"] += 1
+                        while line and not line.endswith(b"\n"):  # skip the rest of it, unread
+                            line = handle.readline(MAX_LINE_BYTES)
+                        continue
+                    yield line
+        except EOFError:  # gzip: "Compressed file ended before the end-of-stream marker"
+            self.skipped["truncated_file"] += 1
+        except (gzip.BadGzipFile, zlib.error):
+            self.skipped["corrupt_file"] += 1
+
+    def _parse(self, line: bytes) -> Item | None:
+        try:
+            return Item.from_record(json.loads(line.decode("utf-8")))
+        except UnicodeDecodeError:
+            self.skipped["invalid_utf8"] += 1
         except json.JSONDecodeError:
             self.skipped["invalid_json"] += 1
         except InvalidRecord as error:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from rag_pricer.estimate import Estimate, Query
+from rag_pricer.guard import CEILING, FLOOR
 from rag_pricer.items import Item
 from rag_pricer.ranges import RangeCalibration
 
 QueryLike = str | Item | Query
+
+
+class UnusablePrice(ValueError):
+    """A strategy computed something that is not a price (NaN, infinite, zero or negative)."""
 
 
 class Pricer(ABC):
@@ -18,7 +24,8 @@ class Pricer(ABC):
 
     ``estimate`` and ``estimate_many`` validate inputs (empty descriptions raise
     ``InvalidQuery``; long ones are truncated) and time the work; a batch shares its latency
-    evenly between its estimates.
+    evenly between its estimates. Every estimate they return is a finite price within
+    [``FLOOR``, ``CEILING``], whatever the strategy computed (see ``_bounded``).
     """
 
     #: registry name, set by ``rag_pricer.registry.register``
@@ -42,6 +49,7 @@ class Pricer(ABC):
         estimates = self._estimate_many(prepared)
         per_item = (time.perf_counter() - started) / len(prepared)
         for query, estimate in zip(prepared, estimates):
+            _bounded(estimate)
             estimate.latency_s = estimate.latency_s or per_item
             if query.truncated:
                 estimate.notes.append(f"description truncated to {self.max_chars} characters")
@@ -64,3 +72,18 @@ class Pricer(ABC):
         """Those ``ids`` that this pricer has seen in training or can retrieve: scoring them
         would measure memory, not estimation. Pricers that learn nothing return ``[]``."""
         return []
+
+
+def _bounded(estimate: Estimate) -> Estimate:
+    """Hold ``estimate`` inside [``FLOOR``, ``CEILING``], saying so in ``fallback``; what is
+    not a positive finite number is a bug of the strategy, raised (``UnusablePrice``) rather
+    than turned into a price."""
+    price = estimate.price
+    if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) or price <= 0:
+        raise UnusablePrice(f"{estimate.strategy} returned {price!r}, not a finite positive price")
+    if not FLOOR <= price <= CEILING:
+        estimate.price = min(max(float(price), FLOOR), CEILING)
+        problem = f"the estimate ${price:,.2f} is outside ${FLOOR:,.2f}-${CEILING:,.0f}: held at ${estimate.price:,.2f}"
+        estimate.fallback = f"{estimate.fallback}; {problem}" if estimate.fallback else problem
+    estimate.price = float(estimate.price)
+    return estimate

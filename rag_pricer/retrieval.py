@@ -47,6 +47,7 @@ class Retriever:
     def search_many(self, queries: list[Query], options: SearchOptions = SearchOptions()) -> list[list[Neighbour]]:
         if not queries:
             return []
+        self.store.collection()  # a missing store fails here, before the model is loaded for nothing
         vectors = self.embedder.encode([query.text for query in queries])
         # Over-fetch: the item itself may be among the hits, and MMR needs candidates to choose from.
         fetch = max(options.fetch_k, options.k + 1) if options.mmr else options.k + 1

@@ -9,10 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ITEMS = Path("../shared/data/items.jsonl.gz")
+
+
+class InvalidSettings(ValueError):
+    """A setting (environment variable or ``.env`` line) that does not validate; one line."""
 
 
 class Settings(BaseSettings):
@@ -54,13 +58,24 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("RAG_PRICER_OPENAI_API_KEY", "OPENAI_API_KEY"),
-        description="API key for the OpenAI-compatible endpoint. Never printed.",
+        description="OpenAI's API key: sent to api.openai.com only (see llm_send_openai_key). Never printed.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key of the OpenAI-compatible endpoint (llm_base_url or MODEL@URL). Never printed."
+    )
+    llm_send_openai_key: bool = Field(
+        False,
+        description="Send the OpenAI key to a non-OpenAI endpoint that has no llm_api_key (e.g. an OpenAI proxy you trust).",
     )
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
     llm_max_retries: int = Field(3, ge=0, description="Retries on rate limits and server errors.")
     llm_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once.")
     llm_cache_dir: Path | None = Field(Path("var/llm-cache"), description="On-disk LLM response cache; empty disables it.")
     llm_max_tokens: int = Field(12, ge=1, le=512, description="Most tokens an LLM may answer (a price needs few).")
+    llm_max_prompt_tokens: int = Field(
+        8192, ge=512,
+        description="Most tokens a prompt may carry (bounded by its UTF-8 bytes); comparables that do not fit are left out.",
+    )
     llm_threads: int = Field(
         1, ge=1, description="CPU threads of the in-process local model (1 measured fastest on a busy 2-core machine)."
     )
@@ -71,11 +86,22 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty disables CORS.")
     max_batch_items: int = Field(64, ge=1, description="Largest batch accepted by POST /v1/estimate/batch.")
 
-    @field_validator("chroma_host", "llm_base_url", "llm_cache_dir", "local_model_path", "openai_api_key", "api_token", "k", mode="before")
+    @field_validator("chroma_host", "llm_base_url", "llm_cache_dir", "local_model_path", "openai_api_key", "llm_api_key", "api_token", "k", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `RAG_PRICER_LLM_CACHE_DIR=` in .env means "off", not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Settings from the environment and ``.env`` with ``overrides`` (``None`` values are
+        ignored); a value that does not validate raises ``InvalidSettings`` with one line
+        naming the variable, instead of pydantic's multi-line report."""
+        try:
+            settings = cls()
+        except ValidationError as error:
+            raise InvalidSettings(_one_line(error)) from None
+        return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
     def public(self) -> dict[str, Any]:
         """The settings as a dict that is safe to print: secrets are reported as set / unset only."""
@@ -84,3 +110,12 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr):
                 data[name] = "<set>" if value.get_secret_value() else None
         return data
+
+
+def _one_line(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors():
+        name = ".".join(str(part) for part in detail.get("loc", ())) or "?"
+        variable = name if name.isupper() else f"RAG_PRICER_{name.upper()}"
+        problems.append(f"{variable} ({name}): {detail.get('msg', 'invalid')}")
+    return "invalid setting " + "; ".join(problems)

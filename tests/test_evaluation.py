@@ -131,7 +131,8 @@ def test_an_invalid_price_counts_as_a_failure(items: list[Item]) -> None:
     prices = scaled(items, 1.0) | {items[0].id: float("nan"), items[1].id: -3.0}
     result = Evaluation(TablePricer(prices), items, bootstrap=FAST).run()
     assert result.failed == 2
-    assert result.rows[0].error == "invalid price nan" and result.rows[0].estimate is None
+    # The Pricer contract refuses what is not a positive finite price (UnusablePrice).
+    assert "nan, not a finite positive price" in result.rows[0].error and result.rows[0].estimate is None
     assert "NaN" not in result.to_json()
 
 

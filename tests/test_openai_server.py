@@ -75,7 +75,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def client(url: str, tmp_path: Path, key: str = SERVER_KEY, **update: object) -> PricingLLM:
-    settings = Settings(_env_file=None, openai_api_key=key, llm_base_url=None, llm_cache_dir=tmp_path / "cache", llm_concurrency=2)
+    # The endpoint's own key (llm_api_key): OpenAI's key would not be sent to it.
+    settings = Settings(_env_file=None, llm_api_key=key, llm_base_url=None, llm_cache_dir=tmp_path / "cache", llm_concurrency=2)
     return build_llm(f"openai-compatible:smollm2@{url}", settings.model_copy(update=update))
 
 

@@ -360,12 +360,13 @@ def test_rag_falls_back_to_knn_when_the_llm_fails(
 def test_rag_falls_back_to_knn_when_the_llm_is_too_slow(
     client: TestClient, fake_chat, description: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    knn = estimate(client, description=description)  # past the deadline the service answers with plain knn
+    # The LLM calls end at 80% of the deadline: rag answers with its own comparables' knn price.
+    knn = estimate(client, description=description, k=5)
     monkeypatch.setattr(fake_chat, "delay_s", DEADLINE_S + 2)
     started = time.monotonic()
     body = estimate(client, description=description, strategy="rag")
-    assert time.monotonic() - started < DEADLINE_S + 2  # answered at the deadline, not when the LLM was done
-    assert body["fallback"] is True and body["fallback_reason"] == "rag did not answer within 3 s: knn price used"
+    assert time.monotonic() - started < DEADLINE_S + 1  # answered by the deadline, not when the LLM was done
+    assert body["fallback"] is True and body["fallback_reason"] == "LLM call failed (timeout): knn price used"
     assert body["price"] == knn["price"] and body["strategy"] == "rag"
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from rag_pricer.estimator import Estimator
 from rag_pricer.registry import UnknownStrategy
-from rag_pricer.settings import Settings
+from rag_pricer.settings import InvalidSettings, Settings
 from rag_pricer.store import StoreError
 
 #: errors that mean "the request or the set-up is wrong", shown as one line, not a traceback:
@@ -48,8 +48,13 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def settings_with(**overrides: Any) -> Settings:
-    """Settings from the environment with the non-None command-line overrides applied."""
-    return Settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment with the non-None command-line overrides applied; an
+    invalid setting ends the command with one line (exit 2)."""
+    try:
+        return Settings.load(**overrides)
+    except InvalidSettings as error:
+        fail(str(error))
+        raise  # unreachable: fail() exits
 
 
 def estimator_with(**overrides: Any) -> Estimator:
@@ -58,5 +63,5 @@ def estimator_with(**overrides: Any) -> Estimator:
 
 def fail(message: str, code: int = 2) -> None:
     """Print a clear error and exit non-zero (no traceback for user errors)."""
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however narrow the terminal
     raise typer.Exit(code)

@@ -11,6 +11,7 @@ import typer
 
 from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, LlmOpt, StoreOpt, errors, fail, settings_with
 from rag_pricer.registry import UnknownStrategy, registry
+from rag_pricer.store import BUILD_HINT
 
 
 class LogLevel(str, Enum):
@@ -53,6 +54,9 @@ def serve(
         registry.get(settings.strategy)
     except UnknownStrategy as error:
         fail(str(error))
+    if settings.chroma_host is None and not settings.store_path.is_dir():
+        # Serving would not create it (read-only), only fail every request: say so now.
+        fail(f"no store at {settings.store_path}: {BUILD_HINT}")
     if not _is_loopback(host) and settings.api_token is None:
         errors.print(f"[yellow]warning:[/] listening on {host} without an API token: anyone who can reach it can use it")
     _set_torch_threads(torch_threads)

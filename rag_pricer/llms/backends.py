@@ -98,6 +98,21 @@ def _shown(url: str) -> str:
     return url.replace(f":{parsed.password}@", ":***@") if parsed.password else url
 
 
+OPENAI_HOST = "api.openai.com"
+
+
+def _key_for(base_url: str | None, settings: Settings) -> str:
+    """The API key for ``base_url``: OpenAI's key goes to OpenAI only. Another endpoint gets
+    ``llm_api_key``, or OpenAI's key when the user opted in (``llm_send_openai_key``), else
+    none: a self-hosted server or a typo in a URL must not receive a paid account's key."""
+    openai_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    if base_url is None or urlparse(base_url).hostname == OPENAI_HOST:
+        return openai_key
+    if settings.llm_api_key is not None:
+        return settings.llm_api_key.get_secret_value()
+    return openai_key if settings.llm_send_openai_key else ""
+
+
 def _chat_openai(model: str, base_url: str | None, settings: Settings, compatible: bool) -> PricingLLM:
     from langchain_openai import ChatOpenAI
 
@@ -110,7 +125,7 @@ def _chat_openai(model: str, base_url: str | None, settings: Settings, compatibl
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise InvalidLLMSpec(f"{_shown(base_url)!r} is not an http(s) URL")
         password = parsed.password
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    key = _key_for(base_url, settings)
     if not key and not compatible:
         raise InvalidLLMSpec(f"{spec!r} needs an API key: set OPENAI_API_KEY (or RAG_PRICER_OPENAI_API_KEY)")
     max_tokens = max_tokens_of(settings)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextvars import ContextVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -20,6 +22,23 @@ from rag_pricer.llms.reply import RETRYABLE, LLMError, LLMReply
 from rag_pricer.llms.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+#: monotonic time by which ``ask_many`` must return (``llm_deadline``); None: no deadline
+_DEADLINE: ContextVar[float | None] = ContextVar("llm_deadline", default=None)
+
+
+@contextlib.contextmanager
+def llm_deadline(seconds: float) -> Iterator[None]:
+    """``ask_many`` calls made in this block (in this thread) return within ``seconds`` from
+    now, whatever the batch size: conversations still queued or unanswered by then yield
+    ``LLMError("timeout")``. This is how a service request gets one deadline instead of one per
+    wave of ``concurrency`` calls. (A call already sent is not interrupted, Python cannot; its
+    own timeout ends it, and it frees its slot then.)"""
+    token = _DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
 
 
 class PricingLLM:
@@ -104,14 +123,24 @@ class PricingLLM:
         if not prepared:
             return []
 
+        deadline = _DEADLINE.get()
+
         def one(messages: list[BaseMessage]) -> LLMReply | LLMError:
+            if deadline is not None and time.monotonic() >= deadline:
+                return LLMError("timeout", "the request's deadline passed before this call started", attempts=0)
             try:
                 return self.ask(messages)
             except LLMError as error:
                 return error
 
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prepared)), thread_name_prefix="llm") as pool:
-            return list(pool.map(one, prepared))
+        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(prepared)), thread_name_prefix="llm")
+        futures = [pool.submit(one, messages) for messages in prepared]
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        wait(futures, timeout=timeout)
+        # Past the deadline: queued calls are cancelled; calls in flight finish in the background.
+        pool.shutdown(wait=False, cancel_futures=True)
+        late = LLMError("timeout", "no answer within the request's deadline", attempts=0)
+        return [f.result() if f.done() and not f.cancelled() else late for f in futures]
 
     # -- the parts -------------------------------------------------------------------------
 

@@ -137,8 +137,9 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         summary="Estimate the prices of several descriptions",
         description=(
             f"At most {settings.max_batch_items} items (more: 413); results come in the order of `items`. "
-            "Items with the same strategy and options share one embedding pass. The deadline applies "
-            "per group of items (per wave of concurrent LLM calls for LLM strategies)."
+            "Items with the same strategy and options share one embedding pass. The request has one "
+            "deadline whatever its size: LLM answers still missing at 80% of it are replaced by the "
+            "knn price (`fallback: true`)."
         ),
         responses={k: ERRORS[k] for k in (413, 422, 503)},
     )
@@ -174,10 +175,14 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         response_model=ReadyResponse,
         tags=["operations"],
         summary="Readiness: embedding model and knowledge base loaded",
-        description="200 once the models and the store are loaded and answered a warm-up query; 503 before, or if loading failed.",
+        description=(
+            "200 once the models and the store are loaded and answered a warm-up query, and while the store "
+            "is still there (checked on each call); 503 before, or if loading failed (retried every few seconds)."
+        ),
         responses={503: {"model": ReadyResponse, "description": "Not ready (yet)."}},
     )
     async def readyz(response: Response) -> ReadyResponse:
+        await pricing.refresh()
         ready = pricing.status == "ready"
         if not ready:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

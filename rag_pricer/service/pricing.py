@@ -13,12 +13,16 @@ from typing import Literal
 
 from rag_pricer.estimate import Estimate, InvalidQuery
 from rag_pricer.estimator import Estimator
+from rag_pricer.llms.client import llm_deadline
+from rag_pricer.pricer import UnusablePrice
 from rag_pricer.registry import Strategy, UnknownStrategy, registry
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
 from rag_pricer.store import StoreError
 
 log = logging.getLogger("rag_pricer.service")
 
+#: the part of a request's deadline its LLM calls may use; the rest builds the answers
+LLM_SHARE_OF_DEADLINE = 0.8
 WARM_UP_TEXT = "Stainless steel chef's knife, 8 inch, full tang"
 
 
@@ -62,6 +66,7 @@ class PricingService:
         llm_workers: int = 32,
         local_workers: int = 4,
         ready_wait_s: float = 30.0,
+        retry_s: float = 5.0,
     ) -> None:
         self.estimator = estimator
         self.deadline_s = deadline_s
@@ -71,6 +76,8 @@ class PricingService:
         self.llm_workers = llm_workers
         self.local_workers = local_workers
         self.ready_wait_s = ready_wait_s
+        self.retry_s = retry_s
+        self._failed_at = 0.0
         self.status: Literal["starting", "ready", "failed"] = "starting"
         self.detail: str | None = "loading the embedding model and the knowledge base"
         self.store_items: int | None = None
@@ -100,11 +107,7 @@ class PricingService:
         try:
             self.store_items = await loop.run_in_executor(self._local_pool, self._load)
         except Exception as error:  # any failure leaves the service up but not ready, with the reason
-            self.status = "failed"
-            self.detail = (
-                str(error) if isinstance(error, StoreError) else f"loading failed ({type(error).__name__})"
-            )
-            log.error("start-up failed: %s: %s", type(error).__name__, self.redact(str(error)))
+            self._fail("start-up", error)
             self._ready.set()  # type: ignore[union-attr]
             return
         if self.default_strategy != self.fallback:
@@ -131,8 +134,47 @@ class PricingService:
         self.estimator.estimate(WARM_UP_TEXT, self.fallback)
         return count
 
+    def _fail(self, stage: str, error: BaseException) -> None:
+        """Not ready, with a reason fit for anonymous callers (no store path, no secret); the
+        log has the whole message. A failed start is tried again after ``retry_s``."""
+        self.status, self._failed_at = "failed", time.monotonic()
+        self.detail = (
+            self._public(str(error)) if isinstance(error, StoreError) else f"{stage} failed ({type(error).__name__})"
+        )
+        log.error("%s failed: %s: %s", stage, type(error).__name__, self.redact(str(error)))
+
+    def _public(self, text: str) -> str:
+        store = self.estimator.resources.store
+        for shown in {store.location, str(store.path), str(store.path.resolve()) if store.path else ""} - {"", "None"}:
+            text = text.replace(shown, "<store path>")
+        return text
+
+    def _retry_if_due(self) -> None:
+        """Start loading again when the last attempt failed more than ``retry_s`` ago (the
+        store may have been built or restored since)."""
+        if self.status != "failed" or time.monotonic() - self._failed_at < self.retry_s:
+            return
+        if self._warm_task is not None and not self._warm_task.done():
+            return
+        self.status, self.detail = "starting", "loading again after a failure"
+        self.estimator.resources.store.close()  # reopen: the old client may hold deleted files
+        self._ready = asyncio.Event()
+        self._warm_task = asyncio.create_task(self._warm())
+
+    async def refresh(self) -> None:
+        """Check that a ready service still has its store (``/readyz``), or retry a failed start."""
+        if self.status == "ready":
+            loop = asyncio.get_running_loop()
+            try:
+                check = loop.run_in_executor(self._local_pool, self.estimator.resources.store.check)
+                self.store_items = await asyncio.wait_for(check, 5.0)
+            except Exception as error:  # deleted folder, broken files, a hung server: not ready
+                self._fail("the store check", error)
+        self._retry_if_due()
+
     async def wait_ready(self) -> None:
         """Return once ready; raise ``NotReady`` if loading failed or takes too long."""
+        self._retry_if_due()
         if self.status == "starting" and self._ready is not None:
             try:
                 await asyncio.wait_for(self._ready.wait(), self.ready_wait_s)
@@ -202,13 +244,16 @@ class PricingService:
     ) -> tuple[list[Estimate] | None, str | None]:
         """Estimates, or the reason there are none (never the exception's text: it may hold
         endpoint addresses or keys; that goes to the log, redacted)."""
-        call = functools.partial(self.estimator.estimate_many, descriptions, spec.name, k=k, category=category)
-        deadline = self._deadline(spec, len(descriptions))
+        deadline = self.deadline_s
+        call = functools.partial(self._estimate_within, deadline, descriptions, spec.name, k=k, category=category)
         try:
             future = asyncio.get_running_loop().run_in_executor(self._pool(spec), call)
             estimates = await asyncio.wait_for(future, deadline)
         except InvalidQuery:
             raise
+        except UnusablePrice:
+            log.warning("%s returned an unusable price", spec.name)
+            return None, f"{spec.name} returned an unusable price"
         except TimeoutError:
             log.warning("%s did not answer within %.1f s", spec.name, deadline)
             return None, f"{spec.name} did not answer within {deadline:g} s"
@@ -228,11 +273,12 @@ class PricingService:
             raise RuntimeError("PricingService.start() was not called")
         return pool
 
-    def _deadline(self, spec: Strategy, count: int) -> float:
-        # LLM calls of a batch run ``llm_concurrency`` at a time: give each wave the full deadline.
-        if "llm" in spec.needs:
-            return self.deadline_s * math.ceil(count / self.estimator.settings.llm_concurrency)
-        return self.deadline_s
+    def _estimate_within(self, deadline_s: float, descriptions: list[str], strategy: str, **options: object) -> list[Estimate]:
+        """``estimate_many`` whose LLM calls end a little before the request's deadline,
+        whatever the batch size: unanswered items then get the strategy's own knn price (with
+        the fallback flag) instead of the whole batch waiting one deadline per wave of calls."""
+        with llm_deadline(deadline_s * LLM_SHARE_OF_DEADLINE):
+            return self.estimator.estimate_many(descriptions, strategy, **options)
 
     def redact(self, text: str) -> str:
         """``text`` with every configured secret replaced by ``***``."""

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from rag_pricer.estimate import Query
-from rag_pricer.prompts import rag_messages
+from rag_pricer.prompts import PromptBudget, rag_messages
 from rag_pricer.registry import register
 from rag_pricer.resources import Resources
 from rag_pricer.retrieval import SearchOptions
@@ -21,12 +21,15 @@ class RagPricer(LLMPricer):
     for the price with them and their prices as context. ``context_chars`` cuts each
     comparable's description (None: whole, as in the course)."""
 
-    def __init__(self, llm: Any, knn: KnnPricer, context_chars: int | None = None) -> None:
+    def __init__(self, llm: Any, knn: KnnPricer, context_chars: int | None = None, budget: PromptBudget = PromptBudget()) -> None:
         super().__init__(llm, knn)
         self.context_chars = context_chars
+        self.budget = budget
 
     def messages(self, query: Query, neighbours: list[Neighbour]) -> list[BaseMessage]:
-        return rag_messages(query.text, neighbours, prefill=self.llm.supports_prefill, context_chars=self.context_chars)
+        return rag_messages(
+            query.text, neighbours, prefill=self.llm.supports_prefill, context_chars=self.context_chars, budget=self.budget
+        )
 
 
 @register(
@@ -45,4 +48,5 @@ def build(
     context_chars: int | None = None,
 ) -> RagPricer:
     search = SearchOptions(k=k, category=category, min_price=min_price, max_price=max_price, mmr=mmr)
-    return RagPricer(resources.llm(llm), KnnPricer(resources.retriever, search), context_chars)
+    budget = PromptBudget.of(resources.settings.llm_max_prompt_tokens)
+    return RagPricer(resources.llm(llm), KnnPricer(resources.retriever, search), context_chars, budget)
