@@ -60,3 +60,20 @@ def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
         store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=tmp_path / "llm-cache",
         models_dir=tmp_path / "models",
     )
+
+
+@pytest.fixture(scope="session")
+def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged GGUF converted once to an fp32 checkpoint (what every fine-tuning test trains)."""
+    from rag_pricer.finetune.base_model import BaseModel
+
+    cache = tmp_path_factory.mktemp("base-models")
+    BaseModel.resolve("smollm2").checkpoint(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def checkpoint(base_cache: Path) -> str:
+    from rag_pricer.finetune.base_model import BaseModel
+
+    return BaseModel.resolve("smollm2").checkpoint(base_cache)
