@@ -204,7 +204,8 @@ class FinetuneRun:
             final["eval_perplexity"] = math.exp(final["eval_loss"])
         model.save_pretrained(self.out / ADAPTER_DIR)
         tokenizer.save_pretrained(self.out / ADAPTER_DIR)
-        plot_log(self.out / LOG_FILE, self.out / CHART_FILE, title=f"LoRA on {base.spec}: {len(train):,} items" + (f", {config.k} comparables" if config.k else ""))
+        title = f"LoRA on {base.spec}: {len(train):,} items" + (f", {config.k} comparables" if config.k else "")
+        plot_log(self.out / LOG_FILE, self.out / CHART_FILE, title=title)
         record |= {"status": "finished", "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "final": final,
                    "base_checkpoint": checkpoint, "resumed_from_step": resume_step or None}  # fmt: skip
         self._write(record)
