@@ -10,6 +10,13 @@ warm-up step, and the hour's worth of items each gives. Pricing: the fine-tuned 
 item. Prints a table and writes ``benchmarks/out/finetune.json``.
 
     python benchmarks/finetune.py --run var/models/finetuned
+
+With a run trained on comparables (``rag-pricer finetune --k``), training steps and pricing use
+its prompt (``rag_prompt``, the run's recorded budget) and the comparables it cached
+(``comparables.jsonl``: train items and the dev items it evaluated on), so the figures are those
+of that run's prompts:
+
+    python benchmarks/finetune.py --run var/models/rag-finetuned --items 40
 """
 
 from __future__ import annotations
@@ -27,25 +34,43 @@ import torch
 
 from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
 from rag_pricer.finetune.config import FinetuneConfig
-from rag_pricer.finetune.examples import PromptEncoder, collate
+from rag_pricer.finetune.comparables import Comparables
+from rag_pricer.finetune.examples import collate
 from rag_pricer.finetune.price_model import PriceModel
+from rag_pricer.finetune.rag_prompt import prompt_encoder
+from rag_pricer.finetune.run import read_run
+from rag_pricer.store import Neighbour
 from rag_pricer.finetune.trainer import completion_loss
 from rag_pricer.items import read_items
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "out" / "finetune.json"
+OUT = ROOT / "benchmarks" / "out"
 DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 
-def training_steps(cache_dir: Path, steps: int) -> dict[str, Any]:
+def cached_comparables(run: Path) -> Comparables:
+    """The comparables a run trained with comparables retrieved and cached (empty otherwise)."""
+    path = run / "comparables.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    return {row["id"]: [Neighbour(**n) for n in row["comparables"]] for row in rows}
+
+
+def run_config(run: Path) -> FinetuneConfig:
+    """The configuration of ``run`` when it has comparables, else the CPU defaults."""
+    if (run / "run.json").is_file() and read_run(run)["config"].get("k"):
+        recorded = read_run(run)["config"]
+        return FinetuneConfig.cpu(**{k: v for k, v in recorded.items() if k in ("k", "comparable_tokens", "query_tokens", "max_length", "batch_size", "r", "alpha")})
+    return FinetuneConfig.cpu()
+
+
+def training_steps(cache_dir: Path, steps: int, config: FinetuneConfig, comparables: Comparables) -> dict[str, Any]:
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    config = FinetuneConfig.cpu()
     checkpoint = BaseModel.resolve(config.base).checkpoint(cache_dir)
-    encoder = PromptEncoder(load_tokenizer(checkpoint), config.max_length)
+    encoder = prompt_encoder(load_tokenizer(checkpoint), config.record())
     items = read_items(DATA / "items.jsonl.gz", split="train", limit=config.batch_size * (steps + 1))
-    batches = [collate([encoder.example(i) for i in items[s : s + config.batch_size]], encoder.tokenizer.pad_token_id)
+    batches = [collate([encoder.example(i, comparables.get(i.id, ())) for i in items[s : s + config.batch_size]], encoder.tokenizer.pad_token_id)
                for s in range(0, len(items), config.batch_size)]  # fmt: skip
     runs = {}
     for precision in ("fp32", "bf16"):
@@ -67,19 +92,22 @@ def training_steps(cache_dir: Path, steps: int) -> dict[str, Any]:
         step = statistics.median(seconds[1:])
         result[precision] = {"step_s": round(step, 3), "tokens_per_s": round(tokens / step, 1),
                              "items_per_hour": int(3600 / step * config.batch_size)}  # fmt: skip
-    return {"batch_size": config.batch_size, "max_length": config.max_length, "r": config.r, "steps_timed": steps, **result}
+    return {"batch_size": config.batch_size, "max_length": config.max_length, "k": config.k, "r": config.r, "steps_timed": steps,
+            "mean_tokens_per_example": round(tokens / config.batch_size, 1), **result}  # fmt: skip
 
 
-def pricing(run: Path, cache_dir: Path, n: int) -> dict[str, Any]:
+def pricing(run: Path, cache_dir: Path, n: int, comparables: Comparables) -> dict[str, Any]:
     model = PriceModel(run, cache_dir)
     started = time.perf_counter()
     model.load()
     load_s = time.perf_counter() - started
     items = read_items(DATA / "items.jsonl.gz", split="dev", limit=n)
+    if model.k and any(i.id not in comparables for i in items):
+        raise SystemExit(f"--items {n}: the run cached comparables for fewer dev items; lower --items")
     seconds = []
     for item in items:
         started = time.perf_counter()
-        model.distribution(item.description)
+        model.distribution(item.description, comparables.get(item.id, ()))
         seconds.append(time.perf_counter() - started)
     return {"load_s": round(load_s, 2), "items": n, "median_s_per_item": round(statistics.median(seconds), 3),
             "p90_s_per_item": round(sorted(seconds)[int(0.9 * len(seconds))], 3)}  # fmt: skip
@@ -94,14 +122,17 @@ def main() -> None:
     args = parser.parse_args()
     figures: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
                                            "load_average_before": os.getloadavg()}}  # fmt: skip
-    figures["training"] = training_steps(args.cache_dir, args.steps)
+    comparables = cached_comparables(args.run)
+    figures["training"] = training_steps(args.cache_dir, args.steps, run_config(args.run), comparables)
     if (args.run / "run.json").is_file():
-        figures["pricing"] = pricing(args.run, args.cache_dir, args.items)
+        figures["pricing"] = pricing(args.run, args.cache_dir, args.items, comparables)
     figures["machine"]["load_average_after"] = os.getloadavg()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(figures, indent=1) + "\n")
+    out = OUT / ("rag-finetune.json" if figures["training"]["k"] else "finetune.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=1) + "\n")
     training = figures["training"]
-    print(f"LoRA step, batch {training['batch_size']} x <= {training['max_length']} tokens, r {training['r']}:")
+    print(f"LoRA step, batch {training['batch_size']} x <= {training['max_length']} tokens (mean {training['mean_tokens_per_example']}), "
+          f"k {training['k']} comparables, r {training['r']}:")  # fmt: skip
     for precision in ("fp32", "bf16"):
         t = training[precision]
         print(f"  {precision:5} {t['step_s']:.2f} s/step  {t['tokens_per_s']:.0f} tokens/s  {t['items_per_hour']:,} items/hour")
@@ -109,7 +140,7 @@ def main() -> None:
     if "pricing" in figures:
         p = figures["pricing"]
         print(f"pricing: load {p['load_s']} s, {p['median_s_per_item']} s/item median, {p['p90_s_per_item']} s p90 ({p['items']} dev items)")
-    print(f"wrote {OUT}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

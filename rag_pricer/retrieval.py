@@ -48,7 +48,12 @@ class Retriever:
         if not queries:
             return []
         self.store.collection()  # a missing store fails here, before the model is loaded for nothing
-        vectors = self.embedder.encode([query.text for query in queries])
+        return self.search_vectors(queries, self.embedder.encode([query.text for query in queries]), options)
+
+    def search_vectors(self, queries: list[Query], vectors: np.ndarray, options: SearchOptions = SearchOptions()) -> list[list[Neighbour]]:
+        """``search_many`` with the queries' embeddings already computed (by this embedder)."""
+        if not queries:
+            return []
         # Over-fetch: the item itself may be among the hits, and MMR needs candidates to choose from.
         fetch = max(options.fetch_k, options.k + 1) if options.mmr else options.k + 1
         hits = self.store.query(vectors, k=fetch, where=options.where(), with_embeddings=options.mmr)

@@ -63,8 +63,25 @@ def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged GGUF converted once to an fp32 checkpoint (what every fine-tuning test trains)."""
+    from rag_pricer.finetune.base_model import BaseModel
+
+    cache = tmp_path_factory.mktemp("base-models")
+    BaseModel.resolve("smollm2").checkpoint(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def checkpoint(base_cache: Path) -> str:
+    from rag_pricer.finetune.base_model import BaseModel
+
+    return BaseModel.resolve("smollm2").checkpoint(base_cache)
+
+
 #: fixtures that load or build something heavy: a test that uses one is slow, whatever its marks
-HEAVY_FIXTURES = {"small_store", "embedder", "fp32", "int8"}
+HEAVY_FIXTURES = {"small_store", "embedder", "fp32", "int8", "base_cache", "checkpoint"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

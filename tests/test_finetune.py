@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app
 from rag_pricer.estimator import Estimator
-from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
+from rag_pricer.finetune.base_model import load_tokenizer
 from rag_pricer.finetune.config import FinetuneConfig
 from rag_pricer.finetune.examples import IGNORE, PromptEncoder, collate
 from rag_pricer.finetune.price_model import PriceModel
@@ -28,19 +28,6 @@ from rag_pricer.settings import Settings
 pytestmark = pytest.mark.slow  # loads and trains the real 135M model: ~2 minutes in all
 
 MAX_LENGTH = 64  # short prompts keep CPU steps well under a second
-
-
-@pytest.fixture(scope="session")
-def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packaged GGUF converted once to an fp32 checkpoint (what every run here trains)."""
-    cache = tmp_path_factory.mktemp("base-models")
-    BaseModel.resolve("smollm2").checkpoint(cache)
-    return cache
-
-
-@pytest.fixture(scope="session")
-def checkpoint(base_cache: Path) -> str:
-    return BaseModel.resolve("smollm2").checkpoint(base_cache)
 
 
 @pytest.fixture(scope="session")

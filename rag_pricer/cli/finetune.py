@@ -11,8 +11,11 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import console, fail, settings_with
+from rag_pricer.cli.common import USER_ERRORS, StoreOpt, console, fail, settings_with
 from rag_pricer.items import read_items
+
+#: a prompt with comparables needs more room than the course's 182 tokens
+RAG_MAX_LENGTH = 256
 
 ItemsOpt = Annotated[Optional[Path], typer.Option("--items", help="Curated items JSONL(.gz) (default: settings items_path).")]
 SplitOpt = Annotated[str, typer.Option("--split", help="Split to train on.")]
@@ -31,6 +34,12 @@ EveryOpt = Annotated[Optional[int], typer.Option("--eval-steps", min=1, help="St
 SaveOpt = Annotated[Optional[int], typer.Option("--save-steps", min=1, help="Steps between resumable checkpoints.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace a different run already in --out.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")]
+KOpt = Annotated[int, typer.Option("--k", min=0, help="Comparables in each prompt, retrieved from the store as at inference (never the item itself); 0: the course prompt. Trains the `rag-finetuned` strategy.")]  # fmt: skip
+ComparableTokensOpt = Annotated[Optional[int], typer.Option("--comparable-tokens", min=1, help="With --k: tokens of each comparable's text (default 24).")]  # fmt: skip
+QueryTokensOpt = Annotated[Optional[int], typer.Option("--query-tokens", min=1, help="With --k: tokens of the description (default 96).")]
+MaxLengthOpt = Annotated[Optional[int], typer.Option("--max-length", min=32, help=f"Tokens of a whole example, price included (default 182, {RAG_MAX_LENGTH} with --k).")]  # fmt: skip
+ExtraOpt = Annotated[Optional[Path], typer.Option("--extra-items", help="Another curated items file whose items are trained on too (all its splits), e.g. items_extra.jsonl.gz.")]  # fmt: skip
+ExtraLimitOpt = Annotated[Optional[int], typer.Option("--extra-limit", min=1, help="The first N of --extra-items.")]
 
 
 def finetune(
@@ -51,6 +60,13 @@ def finetune(
     save_steps: SaveOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
+    k: KOpt = 0,
+    comparable_tokens: ComparableTokensOpt = None,
+    query_tokens: QueryTokensOpt = None,
+    max_length: MaxLengthOpt = None,
+    extra_items: ExtraOpt = None,
+    extra_limit: ExtraLimitOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """Fine-tune a base model with LoRA so that it completes "Price is $" with the price.
 
@@ -65,26 +81,38 @@ def finetune(
     from rag_pricer.finetune.config import FinetuneConfig
     from rag_pricer.finetune.run import FinetuneRun
 
-    settings = settings_with(items_path=items)
+    settings = settings_with(items_path=items, store_path=store)
     changes: dict[str, Any] = {"base": base, "epochs": epochs, "max_steps": max_steps, "learning_rate": lr, "batch_size": batch_size,
-                               "precision": precision, "eval_steps": eval_steps, "save_steps": save_steps}  # fmt: skip
+                               "precision": precision, "eval_steps": eval_steps, "save_steps": save_steps, "k": k,
+                               "comparable_tokens": comparable_tokens, "query_tokens": query_tokens,
+                               "max_length": max_length or (RAG_MAX_LENGTH if k else None)}  # fmt: skip
     if rank:
         changes |= {"r": rank, "alpha": 2 * rank}
     try:
         config = FinetuneConfig.for_machine(torch.cuda.is_available(), **{k: v for k, v in changes.items() if v is not None})
         train = read_items(settings.items_path, split=split, limit=limit)
+        train += read_items(extra_items, limit=extra_limit) if extra_items else []
         evaluation = read_items(settings.items_path, split=eval_split, limit=eval_limit) if eval_split else []
     except (ValueError, OSError) as error:
         fail(str(error))
         return
     if not train:
         fail(f"no items of split {split!r} in {settings.items_path}")
-    folder = out or Path(settings.models_dir) / "finetuned"
-    data = {"items": str(settings.items_path), "split": split, "limit": limit, "eval_split": eval_split, "eval_limit": eval_limit if eval_split else None}
+    folder = out or Path(settings.models_dir) / ("rag-finetuned" if k else "finetuned")
+    data = {"items": str(settings.items_path), "split": split, "limit": limit, "eval_split": eval_split, "eval_limit": eval_limit if eval_split else None,
+            "extra_items": str(extra_items) if extra_items else None, "extra_limit": extra_limit}  # fmt: skip
+    comparables = None
+    if k:
+        try:
+            comparables = retrieve(settings, k, [*train, *evaluation], folder / "comparables.jsonl")
+        except USER_ERRORS as error:
+            fail(str(error))
+            return
+        data["store"] = settings.chroma_host or str(settings.store_path)
     try:
         # the Trainer prints its progress and logs on stdout: keep stdout for the result
         with contextlib.redirect_stdout(sys.stderr):
-            record = FinetuneRun(config, folder, Path(settings.models_dir) / "base", overwrite=overwrite).train(train, evaluation, data)
+            record = FinetuneRun(config, folder, Path(settings.models_dir) / "base", overwrite=overwrite).train(train, evaluation, data, comparables)
     except (ValueError, OSError, RuntimeError) as error:
         fail(str(error))
         return
@@ -92,6 +120,17 @@ def finetune(
         typer.echo(json.dumps(record, indent=1))
     else:
         show(record, folder)
+
+
+def retrieve(settings: Any, k: int, items: list[Any], cache: Path) -> dict[str, Any]:
+    """The k comparables of each item from the store, as the strategy will retrieve them."""
+    from rag_pricer.finetune.comparables import ComparablesCache
+    from rag_pricer.resources import Resources
+
+    if len({i.id for i in items}) != len(items):
+        raise ValueError("the training and evaluation items hold duplicate ids")
+    typer.echo(f"retrieving {k} comparables for {len(items):,} items (cached in {cache})", err=True)
+    return ComparablesCache(Resources(settings).retriever, k, cache).retrieve(items)
 
 
 def show(record: dict[str, Any], folder: Path) -> None:

@@ -39,6 +39,11 @@ class FinetuneConfig:
     grad_accum: int = 1
     #: prompt + completion, in tokens; the description is cut to fit, never the price
     max_length: int = 182
+    #: comparables in the prompt (``rag_prompt``): 0 is the course prompt, the description alone
+    k: int = 0
+    #: tokens of each comparable's text, and of the description, in a prompt with comparables
+    comparable_tokens: int = 24
+    query_tokens: int = 96
     optimizer: str = "adamw_torch"
     weight_decay: float = 0.0
     logging_steps: int = 10
@@ -54,6 +59,8 @@ class FinetuneConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
         if self.max_length < 32:
             raise ValueError("max_length must leave room for a description (>= 32 tokens)")
+        if self.k < 0 or self.comparable_tokens < 1 or self.query_tokens < 1:
+            raise ValueError("k must be >= 0, comparable_tokens and query_tokens positive")
         if self.batch_size < 1 or self.grad_accum < 1 or self.r < 1:
             raise ValueError("batch_size, grad_accum and r must be positive")
 
@@ -91,5 +98,9 @@ class FinetuneConfig:
 
 
 def same_training(record: dict[str, Any]) -> dict[str, Any]:
-    """The part of a recorded configuration that decides the trained weights."""
-    return {k: v for k, v in record.items() if k not in CADENCE}
+    """The part of a recorded configuration that decides the trained weights. Fields added after
+    a run was recorded take their defaults (the behaviour the run was trained with)."""
+    defaults = FinetuneConfig().record()
+    return {name: record.get(name, defaults[name]) for name in defaults if name not in CADENCE} | {
+        k: v for k, v in record.items() if k not in CADENCE and k not in defaults
+    }

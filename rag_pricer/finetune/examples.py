@@ -8,6 +8,7 @@ for token what it was trained on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -31,14 +32,16 @@ class PromptEncoder:
     tokenizer: Any
     max_length: int = 182
 
-    def prompt_ids(self, description: str) -> list[int]:
+    def prompt_ids(self, description: str, comparables: Sequence[Any] = ()) -> list[int]:
+        """The course prompt reads the description alone: ``comparables`` are accepted (the same
+        call as ``rag_prompt.RagPromptEncoder``) and not read."""
         head, tail = self._frame
         budget = self.max_length - COMPLETION_BUDGET - len(head) - len(tail)
         if budget < 1:
             raise ValueError(f"max_length {self.max_length} leaves no room for a description")
         return head + self._ids(description.strip())[:budget] + tail
 
-    def example(self, item: Item) -> dict[str, list[int]]:
+    def example(self, item: Item, comparables: Sequence[Any] = ()) -> dict[str, list[int]]:
         """``input_ids`` and ``labels`` of one training example: labels are ``IGNORE`` on the
         prompt, so the loss is on the completion only."""
         prompt = self.prompt_ids(item.description)

@@ -14,6 +14,7 @@ import numpy as np
 from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
 from rag_pricer.finetune.decoding import PriceDecoder, PriceDistribution
 from rag_pricer.finetune.examples import PromptEncoder
+from rag_pricer.finetune.rag_prompt import ComparableLike, RagPromptEncoder, prompt_encoder
 from rag_pricer.finetune.run import ADAPTER_DIR, IDS_FILE, read_run
 
 
@@ -38,7 +39,7 @@ class PriceModel:
         self.adapter = adapter
         self.merge = merge
         self._lock = threading.Lock()
-        self._loaded: tuple[Any, PromptEncoder, PriceDecoder] | None = None
+        self._loaded: tuple[Any, PromptEncoder | RagPromptEncoder, PriceDecoder] | None = None
         self._recent: OrderedDict[str, PriceDistribution] = OrderedDict()
 
     def trained_ids(self) -> set[str]:
@@ -46,13 +47,13 @@ class PriceModel:
         path = self.run_dir / IDS_FILE
         return set(path.read_text().split()) if self.adapter and path.is_file() else set()
 
-    def load(self) -> tuple[Any, PromptEncoder, PriceDecoder]:
+    def load(self) -> tuple[Any, PromptEncoder | RagPromptEncoder, PriceDecoder]:
         with self._lock:
             if self._loaded is None:
                 self._loaded = self._build()
             return self._loaded
 
-    def _build(self) -> tuple[Any, PromptEncoder, PriceDecoder]:
+    def _build(self) -> tuple[Any, PromptEncoder | RagPromptEncoder, PriceDecoder]:
         import torch
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
@@ -68,21 +69,29 @@ class PriceModel:
             model = model.merge_and_unload() if self.merge else model
         model.eval()
         tokenizer = load_tokenizer(checkpoint)
-        encoder = PromptEncoder(tokenizer, int(self.record["config"]["max_length"]))
+        encoder = prompt_encoder(tokenizer, self.record["config"])
         return model, encoder, PriceDecoder.for_tokenizer(tokenizer)
 
-    def distribution(self, description: str) -> PriceDistribution:
-        """The model's distribution over whole-dollar prices for ``description``.
+    @property
+    def k(self) -> int:
+        """Comparables the model was trained to read (0: the description alone)."""
+        return int(self.record["config"].get("k", 0) or 0)
+
+    def distribution(self, description: str, comparables: Sequence[ComparableLike] = ()) -> PriceDistribution:
+        """The model's distribution over whole-dollar prices for ``description`` (and, for a run
+        trained with comparables, ``comparables``, most similar first: the prompt it was trained on).
 
         The prompt is read once and its key/value cache reused for every digit prefix: a price
         costs one prompt pass and one short pass per digit level."""
         import torch
 
         model, encoder, decoder = self.load()
+        prompt = encoder.prompt_ids(description, comparables)
+        key = ",".join(map(str, prompt))
         with self._lock, torch.inference_mode():
-            if description in self._recent:
-                return self._recent[description]
-            first = model(input_ids=torch.tensor([encoder.prompt_ids(description)]), use_cache=True)
+            if key in self._recent:
+                return self._recent[key]
+            first = model(input_ids=torch.tensor([prompt]), use_cache=True)
             cache = first.past_key_values
 
             def step(prefixes: Sequence[Sequence[int]]) -> np.ndarray:
@@ -93,7 +102,7 @@ class PriceModel:
                 out = model(input_ids=torch.tensor([list(p) for p in prefixes]), past_key_values=batch, use_cache=True)
                 return out.logits[:, -1].float().numpy()
 
-            found = self._recent[description] = decoder.decode(step)
+            found = self._recent[key] = decoder.decode(step)
             if len(self._recent) > RECENT:
                 self._recent.popitem(last=False)
             return found

@@ -22,15 +22,17 @@ import math
 import platform
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
+from rag_pricer.finetune.comparables import comparables_hash
 from rag_pricer.finetune.config import FinetuneConfig, same_training
 from rag_pricer.items import Item
+from rag_pricer.store import Neighbour
 
 RUN_FILE = "run.json"
 ADAPTER_DIR = "adapter"
@@ -98,18 +100,28 @@ class FinetuneRun:
     cache_dir: Path
     overwrite: bool = False
 
-    def train(self, train: Sequence[Item], evaluation: Sequence[Item] = (), data: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Train (or resume) and return the run record (also written to ``run.json``)."""
+    def train(self, train: Sequence[Item], evaluation: Sequence[Item] = (), data: dict[str, Any] | None = None,
+              comparables: Mapping[str, Sequence[Neighbour]] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Train (or resume) and return the run record (also written to ``run.json``).
+
+        With ``config.k`` > 0 every item (trained or evaluated) needs its ``comparables``
+        (``finetune.comparables.ComparablesCache``: retrieved as at inference, never itself)."""
         import torch
 
         if not train:
             raise ValueError("no training items")
+        data = dict(data or {})
+        if self.config.k:
+            missing = [i.id for i in [*train, *evaluation] if comparables is None or i.id not in comparables]
+            if missing:
+                raise ValueError(f"k={self.config.k} needs the comparables of every item; {len(missing)} have none (e.g. {missing[0]})")
+            data["comparables_sha256"] = comparables_hash({i.id: list(comparables[i.id]) for i in [*train, *evaluation]})  # type: ignore[index]
         cuda = torch.cuda.is_available()
         base = BaseModel.resolve(self.config.base)
-        record = self._start(base, train, evaluation, data or {}, cuda)
+        record = self._start(base, train, evaluation, data, cuda)
         if record.get("status") == "finished":
             return record
-        return self._fit(record, base, train, evaluation, cuda)
+        return self._fit(record, base, train, evaluation, cuda, comparables or {})
 
     # ---------------------------------------------------------------------------------------
 
@@ -127,6 +139,7 @@ class FinetuneRun:
                 and previous["base"].get("sha256") == base.sha256 and previous["base"]["source"] == base.source
                 and previous["data"]["train_ids_sha256"] == data["train_ids_sha256"]
                 and previous["data"].get("eval_ids_sha256") == data["eval_ids_sha256"]
+                and previous["data"].get("comparables_sha256") == data.get("comparables_sha256")
             )  # fmt: skip
             if not same:
                 raise RunConflict(f"{self.out} holds another run (configuration, base or data differ): choose another --out or --overwrite")
@@ -144,19 +157,21 @@ class FinetuneRun:
         self._write(fresh)
         return fresh
 
-    def _fit(self, record: dict[str, Any], base: BaseModel, train: Sequence[Item], evaluation: Sequence[Item], cuda: bool) -> dict[str, Any]:
+    def _fit(self, record: dict[str, Any], base: BaseModel, train: Sequence[Item], evaluation: Sequence[Item], cuda: bool,
+             comparables: Mapping[str, Sequence[Neighbour]]) -> dict[str, Any]:  # fmt: skip
         from peft import get_peft_model
         from transformers import TrainingArguments
         from transformers.trainer_utils import get_last_checkpoint
 
-        from rag_pricer.finetune.examples import PromptEncoder, collate
+        from rag_pricer.finetune.examples import collate
+        from rag_pricer.finetune.rag_prompt import prompt_encoder
         from rag_pricer.finetune.trainer import CompletionTrainer
         from rag_pricer.finetune.training_log import TrainingLog, plot_log
 
         config = self.config
         checkpoint = base.checkpoint(self.cache_dir)
         tokenizer = load_tokenizer(checkpoint)
-        encoder = PromptEncoder(tokenizer, config.max_length)
+        encoder = prompt_encoder(tokenizer, config.record())
         model = get_peft_model(load_model(checkpoint, config, cuda), config.lora_config())
         folder = self.out / "checkpoints"
         last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
@@ -174,7 +189,8 @@ class FinetuneRun:
         )  # fmt: skip
         trainer = CompletionTrainer(
             model=model, args=args, data_collator=lambda batch: collate(batch, tokenizer.pad_token_id),
-            train_dataset=[encoder.example(i) for i in train], eval_dataset=[encoder.example(i) for i in evaluation] or None,
+            train_dataset=[encoder.example(i, comparables.get(i.id, ())) for i in train],
+            eval_dataset=[encoder.example(i, comparables.get(i.id, ())) for i in evaluation] or None,
             callbacks=[TrainingLog(self.out / LOG_FILE, resume_step)],
         )  # fmt: skip
         started = time.monotonic()
@@ -188,7 +204,8 @@ class FinetuneRun:
             final["eval_perplexity"] = math.exp(final["eval_loss"])
         model.save_pretrained(self.out / ADAPTER_DIR)
         tokenizer.save_pretrained(self.out / ADAPTER_DIR)
-        plot_log(self.out / LOG_FILE, self.out / CHART_FILE, title=f"LoRA on {base.spec}: {len(train):,} items")
+        title = f"LoRA on {base.spec}: {len(train):,} items" + (f", {config.k} comparables" if config.k else "")
+        plot_log(self.out / LOG_FILE, self.out / CHART_FILE, title=title)
         record |= {"status": "finished", "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "final": final,
                    "base_checkpoint": checkpoint, "resumed_from_step": resume_step or None}  # fmt: skip
         self._write(record)

@@ -1,4 +1,6 @@
-"""``finetuned``: the LoRA fine-tuned model of ``rag-pricer finetune`` completes "Price is $"."""
+"""``finetuned`` and ``rag-finetuned``: the LoRA fine-tuned model of ``rag-pricer finetune``
+completes "Price is $", after the description alone (``finetuned``, the course's set-up) or
+after its k comparables and their prices (``rag-finetuned``, a run trained with ``--k``)."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from rag_pricer.strategies.knn import DEFAULT_K, KnnPricer
 class FinetunedPricer(Pricer):
     """Prices with the fine-tuned model's distribution over whole-dollar prices.
 
-    The model reads the description alone (no comparables: the course's fine-tuning set-up).
-    Comparables are retrieved to show as evidence, to bound the answer (``PriceGuard``) and to
-    fall back on, as for the LLM strategies; ``llm_answer`` is the greedy completion and the
+    A run trained with comparables (``k`` > 0) reads the retrieved comparables in the prompt it
+    was trained on (``finetune.rag_prompt``, the same encoder); a course run reads the
+    description alone. Comparables are also evidence, bound the answer (``PriceGuard``) and are
+    the fallback, as for the LLM strategies; ``llm_answer`` is the greedy completion and the
     notes give the most likely prices with their probabilities."""
 
     def __init__(self, model: Any, knn: KnnPricer, decoding: str = "expectation", guard: PriceGuard = PriceGuard()) -> None:
@@ -52,7 +55,7 @@ class FinetunedPricer(Pricer):
         estimate = self.knn.from_neighbours(query, neighbours)
         estimate.strategy = self.name
         try:
-            distribution = self.model.distribution(query.text)
+            distribution = self.model.distribution(query.text, neighbours)
         except (RuntimeError, ValueError) as error:  # e.g. out of memory: the user still gets a price
             estimate.fallback = f"fine-tuned model failed ({type(error).__name__}): knn price used"
             return estimate
@@ -76,3 +79,19 @@ def build(resources: Resources, run: str | None = None, decoding: str = "expecta
     model = resources.price_model(folder, adapter=adapter)
     model.load()  # now rather than on the first estimate: the service builds its default strategy at start-up
     return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=k)), decoding)
+
+
+@register(
+    "rag-finetuned",
+    "LoRA fine-tuned LLM trained on retrieval-augmented prompts (`rag-pricer finetune --k 5`): reads the k comparables and "
+    "their prices, then expectation, median or greedy over its price distribution.",
+    needs=("adapter", "store"),
+)
+def build_rag(resources: Resources, run: str | None = None, decoding: str = "expectation", k: int | None = None) -> FinetunedPricer:
+    """``k`` comparables are retrieved (default: the number the run was trained with)."""
+    folder = Path(run) if run else Path(resources.settings.models_dir) / "rag-finetuned"
+    model = resources.price_model(folder)
+    if not model.k:
+        raise ValueError(f"the run in {folder} was trained without comparables: use the `finetuned` strategy, or train with --k")
+    model.load()
+    return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=k or model.k)), decoding)
