@@ -20,6 +20,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from rag_pricer.atomic_files import write_text_atomic
 from rag_pricer.items import MIN_PRICE
 
 FORMAT = 1
@@ -119,12 +120,7 @@ class EnsembleModel:
         return model
 
     def save(self, directory: str | Path) -> Path:
-        path = Path(directory) / "ensemble.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".tmp")
-        partial.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        partial.replace(path)
-        return path
+        return write_text_atomic(Path(directory) / "ensemble.json", json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path) -> Self:

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rag_pricer.atomic_files import write_text_atomic
 from rag_pricer.ensemble.signals import BaseOutput
 from rag_pricer.estimator import Estimator
 from rag_pricer.evaluation.cache import run_key
@@ -50,10 +51,7 @@ class BaseTable:
             if on_batch:
                 on_batch(len(batch))
         if path is not None and todo:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(path.name + ".tmp")
-            partial.write_text(json.dumps({k: o.to_dict() for k, o in cached.items()}), encoding="utf-8")
-            partial.replace(path)
+            write_text_atomic(path, json.dumps({k: o.to_dict() for k, o in cached.items()}))
         return [cached[_key(item)] for item in items]
 
     def _path(self, strategy: str) -> Path | None:

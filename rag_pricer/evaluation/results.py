@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from rag_pricer.atomic_files import write_text_atomic
 from rag_pricer.evaluation.bootstrap import Bootstrap, Interval
 from rag_pricer.evaluation.metrics import METRICS
 
@@ -183,12 +184,7 @@ class EvaluationResult:
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON atomically (a crash never leaves half a file behind)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".tmp")
-        partial.write_text(self.to_json(), encoding="utf-8")
-        partial.replace(path)
-        return path
+        return write_text_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path, bootstrap: Bootstrap | None = None) -> EvaluationResult:

@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rag_pricer.atomic_files import write_text_atomic
 from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
 from rag_pricer.finetune.comparables import comparables_hash
 from rag_pricer.finetune.config import FinetuneConfig, same_training
@@ -218,7 +219,4 @@ class FinetuneRun:
             return None
 
     def _write(self, record: dict[str, Any]) -> None:
-        path = self.out / RUN_FILE
-        partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(record, indent=1) + "\n")
-        partial.replace(path)
+        write_text_atomic(self.out / RUN_FILE, json.dumps(record, indent=1) + "\n")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
+from rag_pricer.atomic_files import write_text_atomic
 
 FORMAT = 1
 DEFAULT_COVERAGE = 0.8
@@ -112,12 +113,7 @@ class RangeCalibration:
         return made
 
     def save(self, models_dir: str | Path) -> Path:
-        path = calibration_path(models_dir, self.strategy)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".tmp")
-        partial.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        partial.replace(path)
-        return path
+        return write_text_atomic(calibration_path(models_dir, self.strategy), json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(cls, models_dir: str | Path, strategy: str) -> Self | None:
