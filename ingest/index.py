@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import queue
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,6 +19,24 @@ from rich.text import Text
 from rag_pricer.embeddings import Embedder
 from rag_pricer.items import Item
 from rag_pricer.store import ProductStore, content_hash
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr, at most one every ``every_s`` seconds: in a log file (no
+    terminal) rich draws no bar, and a long indexing run would otherwise be silent for minutes."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.done = self.shown = 0
+        self.started = self.last = time.perf_counter()
+
+    def advance(self, count: int, final: bool = False) -> None:
+        self.done += count
+        now = time.perf_counter()
+        if self.done != self.shown and (final or now - self.last >= self.every_s):
+            self.last, self.shown = now, self.done
+            rate = self.done / max(now - self.started, 1e-9)
+            print(f"indexing: {self.done:,} items ({rate:.1f} items/s)", file=sys.stderr, flush=True)
 
 
 class ItemsPerSecond(ProgressColumn):
@@ -63,7 +82,8 @@ class Indexer:
     """
 
     def __init__(
-        self, store: ProductStore, embedder: Embedder, chunk_size: int = 512, progress: bool = True, window: int = 8192
+        self, store: ProductStore, embedder: Embedder, chunk_size: int = 512, progress: bool = True, window: int = 8192,
+        log_every_s: float = 10.0,
     ) -> None:
         if window < 1 or chunk_size < 1:
             raise ValueError("chunk_size and window must be at least 1")
@@ -72,6 +92,8 @@ class Indexer:
         self.chunk_size = chunk_size
         self.progress = progress
         self.window = window
+        #: off a terminal, a plain progress line at most this often
+        self.log_every_s = log_every_s
 
     def run(self, items: Iterable[Item], report: IndexReport | None = None) -> IndexReport:
         report = report or IndexReport()
@@ -79,8 +101,16 @@ class Indexer:
         try:
             with self._writer(report) as write, self._progress_bar() as bar:
                 task = bar.add_task("indexing", total=None)
+                plain = PlainProgress(self.log_every_s) if self.progress and not bar.console.is_terminal else None
+
+                def advance(count: int, final: bool = False) -> None:
+                    bar.advance(task, count)
+                    if plain is not None:
+                        plain.advance(count, final)
+
                 for window in _batched(self._admitted(items, report), self.window):
                     pending = self._pending(window, report)
+                    advance(len(window) - len(pending))  # already stored: done without embedding
                     # Similar lengths in one batch waste less padding: the biggest lever on CPU throughput.
                     pending.sort(key=lambda item: len(item.description))
                     for start in range(0, len(pending), self.chunk_size):
@@ -88,7 +118,8 @@ class Indexer:
                         vectors = self.embedder.encode([item.description for item in chunk])
                         report.embedded += len(chunk)
                         write(chunk, vectors)
-                    bar.advance(task, len(window))
+                        advance(len(chunk))  # per chunk: the speed shows from the first minute
+                advance(0, final=True)
         finally:
             report.seconds += time.perf_counter() - started
         report.total_in_store = self.store.count()
