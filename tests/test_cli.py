@@ -83,3 +83,18 @@ def test_version_and_effective_settings_without_secrets(monkeypatch: pytest.Monk
     settings = json.loads(shown.stdout)
     assert settings["llm_threads"] == 2 and settings["openai_api_key"] == "<set>"
     assert "sk-secret-never-shown" not in shown.stdout + runner.invoke(app, ["config"]).stdout
+
+
+def test_compare_collapses_strategies_skipped_for_the_same_reason() -> None:
+    from rag_pricer.cli.compare import skipped_lines
+
+    hint = "(it saves every baseline under the models directory, settings models_dir)"
+    skipped = {
+        name: f"ModelNotTrained: no trained {name!r} baseline in var/models/{name}: run `rag-pricer train-baselines` {hint}"
+        for name in ("bow", "constant", "features")
+    } | {"rag": "InvalidLLMSpec: no GGUF model file at /x.gguf"}
+    lines = skipped_lines(skipped)
+    assert lines == [
+        f"skipped bow, constant, features (ModelNotTrained): run `rag-pricer train-baselines` {hint}",
+        "skipped rag (InvalidLLMSpec): no GGUF model file at /x.gguf",
+    ]

@@ -75,8 +75,20 @@ def compare(
     if outcome.reused:
         table.caption = "* cached: finished earlier with the same options and items (--fresh to rerun)"
     console.print(table)
-    for name, reason in outcome.skipped.items():
-        console.print(f"[yellow]skipped[/] {name}: {reason}")
+    for line in skipped_lines(outcome.skipped):
+        console.print(f"[yellow]{line}[/]")
     console.print(f"wrote {out / 'comparison.md'}")
     if not outcome.results:
         fail("no strategy could run", code=1)
+
+
+def skipped_lines(skipped: dict[str, str]) -> list[str]:
+    """One line per reason, naming every strategy skipped for it: ten untrained baselines are one
+    hint with the command to run, not ten near-identical lines. ``skipped`` maps a strategy to
+    ``"ErrorType: message"``; a message's own advice (from "run `") is what groups it."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, reason in skipped.items():
+        kind, _, message = reason.partition(": ")
+        advice = message[message.index("run `") :] if "run `" in message else message
+        groups.setdefault((kind, advice), []).append(name)
+    return [f"skipped {', '.join(names)} ({kind}): {advice}" for (kind, advice), names in groups.items()]
