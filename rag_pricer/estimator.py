@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -68,6 +69,24 @@ class Estimator:
             while len(self._pricers) > self.max_pricers:
                 self._pricers.popitem(last=False)
         return pricer
+
+    def load(self, strategy: str | None = None, **options: Any) -> float:
+        """Build ``strategy``'s pricer and load what it needs now (the embedding model, the store,
+        a local LLM's runtime) rather than during the first estimate, so that an estimate's
+        ``latency_s`` is the estimate's alone; returns the seconds loading took."""
+        started = time.perf_counter()
+        spec = registry.get(strategy or self.settings.strategy)
+        self.pricer(spec.name, **options)
+        if "store" in spec.needs:
+            self.resources.embedder.encode_one("warm-up")
+            self.resources.store.count()
+        if "llm" in spec.needs:
+            from rag_pricer.llms.local_chat import LocalChatModel
+
+            chat_model = self.resources.llm(options.get("llm")).chat_model
+            if isinstance(chat_model, LocalChatModel):  # remote endpoints have nothing to load
+                chat_model.load()
+        return time.perf_counter() - started
 
     def estimate(self, description: QueryLike, strategy: str | None = None, **options: Any) -> Estimate:
         return self.pricer(strategy, **options).estimate(description)

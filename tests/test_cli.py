@@ -37,7 +37,7 @@ def test_estimate_json_has_the_documented_keys(env: Settings) -> None:
     result = runner.invoke(app, ["estimate", "Cordless drill 18V with two batteries", "-s", "rag", "--llm", "fake", "--k", "3", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert {"price", "strategy", "comparables", "llm_answer", "fallback"} <= data.keys()
+    assert {"price", "strategy", "comparables", "llm_answer", "fallback", "latency_s", "load_s"} <= data.keys()
     assert data["strategy"] == "rag" and data["price"] > 0 and len(data["comparables"]) == 3
     assert {"title", "price", "similarity"} <= data["comparables"][0].keys()
 
@@ -45,6 +45,7 @@ def test_estimate_json_has_the_documented_keys(env: Settings) -> None:
 def test_estimate_table_and_user_errors(env: Settings) -> None:
     shown = runner.invoke(app, ["estimate", "Cordless drill 18V with two batteries"])
     assert shown.exit_code == 0 and "Comparable products" in shown.stdout and "$" in shown.stdout
+    assert "models loaded in" in shown.stdout  # loading is reported apart from the estimate's latency
     for args, message in (
         (["estimate", "   "], "description is empty"),
         (["estimate", "drill", "-s", "nope"], "unknown strategy"),
@@ -98,3 +99,13 @@ def test_compare_collapses_strategies_skipped_for_the_same_reason() -> None:
         f"skipped bow, constant, features (ModelNotTrained): run `rag-pricer train-baselines` {hint}",
         "skipped rag (InvalidLLMSpec): no GGUF model file at /x.gguf",
     ]
+
+
+def test_load_prepares_what_the_first_estimate_would_load(settings: Settings) -> None:
+    from rag_pricer.estimator import Estimator
+
+    estimator = Estimator.from_settings(settings)
+    assert "model" not in estimator.resources.embedder.__dict__
+    assert estimator.load("knn") > 0
+    assert "model" in estimator.resources.embedder.__dict__  # the embedding model is loaded
+    assert estimator.pricer("knn") is estimator.pricer("knn")  # and the pricer built, once

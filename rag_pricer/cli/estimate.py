@@ -34,18 +34,21 @@ def estimate(
     estimator = estimator_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port)
     try:
         options = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
+        # Loading apart: the latency shown is the estimate's, not the models' start-up.
+        load_s = estimator.load(strategy, **options)
         result = estimator.estimate(description, strategy, **options)
     except USER_ERRORS as error:
         fail(str(error))
         return
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps(result.to_dict() | {"load_s": round(load_s, 3)}, indent=2))
     else:
-        show(result)
+        show(result, load_s)
 
 
-def show(result: Estimate) -> None:
-    console.print(f"[bold green]${result.price:,.2f}[/]  ({result.strategy}, {result.latency_s * 1000:.0f} ms)")
+def show(result: Estimate, load_s: float | None = None) -> None:
+    loaded = f"; models loaded in {load_s:.1f} s" if load_s is not None else ""
+    console.print(f"[bold green]${result.price:,.2f}[/]  ({result.strategy}, {result.latency_s * 1000:.0f} ms{loaded})")
     if result.low is not None and result.high is not None and result.coverage is not None:
         console.print(f"{result.coverage:.0%} range: ${result.low:,.2f} – ${result.high:,.2f}")
     if result.fallback:
