@@ -31,6 +31,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from rag_pricer.diagnostics import cpu_flags
 from rag_pricer.items import read_items
 from rag_pricer.llms.client import PricingLLM
 from rag_pricer.llms.llama_cpp_chat import ChatLlamaCpp
@@ -143,7 +144,7 @@ def main() -> None:
 
     path = default_gguf_path()
     configs = [Config("llama.cpp", ChatLlamaCpp(model_path=path, n_threads=t, isolated=False), t) for t in args.threads]
-    if "amx" not in Path("/proc/cpuinfo").read_text():  # the AMX buffer type segfaults there
+    if not any(flag.startswith("amx") for flag in cpu_flags()):  # the AMX buffer type segfaults there
         configs.append(Config("llama.cpp+bufts", ChatLlamaCpp(model_path=path, extra_buffer_types=True, isolated=False), 1))
     configs.append(Config("llama.cpp child", ChatLlamaCpp(model_path=path), 1))
     if not args.skip_transformers:

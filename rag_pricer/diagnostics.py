@@ -90,11 +90,8 @@ class Doctor:
         return ("AMX: " + " ".join(amx) if amx else "no AMX") + "; llama.cpp loads without its extra buffer types either way"
 
     def store(self) -> str:
-        settings = self.settings
-        if not settings.chroma_host and not Path(settings.store_path).is_dir():
-            raise FileNotFoundError(f"no store at {settings.store_path}: build it with `rag-pricer-ingest index ITEMS --split train`")
         store = self.estimator.resources.store
-        count = store.count()
+        count = store.check()  # a missing store is a StoreError saying how to build it, never created
         if count == 0:
             raise ValueError(f"the store at {store.location} is empty: index some items first")
         return f"{count:,} products at {store.location}"
