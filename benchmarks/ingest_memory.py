@@ -89,7 +89,11 @@ def ingest_worker(job: dict[str, Any]) -> dict[str, Any]:
 
     embedder = PrecomputedEmbedder(Base.load(Path(job["work"])))
     location = job["location"]
-    store = ProductStore(host=location["host"], port=location["port"]) if location.get("host") else ProductStore(location["path"])
+    store = (
+        ProductStore(host=location["host"], port=location["port"])
+        if location.get("host")
+        else ProductStore(location["path"])
+    )
     before = memory_mb()
     report = Indexer(store, embedder, progress=False).run(streamed_items(Path(job["items"]), job["count"]))
     return {"report": report.as_dict(), "before_indexing": before, "after": memory_mb()}
@@ -103,7 +107,9 @@ def run_one(work: Path, items: Path, count: int, mode: str) -> dict[str, Any]:
         if server is not None:
             server.start()
             job["location"] = server.location
-        done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise RuntimeError(f"ingest worker failed ({done.returncode}): {done.stderr[-2000:]}")
         row = {"count": count, "mode": mode, **json.loads(done.stdout.strip().splitlines()[-1])}
@@ -120,7 +126,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counts", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--modes", nargs="+", choices=["persistent", "server"], default=["persistent", "server"])
-    parser.add_argument("--source-store", type=Path, default=ROOT / "var" / "store", help="the built knowledge base (copied, never opened)")
+    parser.add_argument(
+        "--source-store",
+        type=Path,
+        default=ROOT / "var" / "store",
+        help="the built knowledge base (copied, never opened)",
+    )
     parser.add_argument("--items", type=Path, default=ROOT.parent / "shared" / "data" / "items.jsonl.gz")
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "ingest_memory.json")
@@ -134,7 +145,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="rag-pricer-ingest-memory-", dir=args.work_dir))
     try:
         read_base(args.source_store, work).save(work)
-        print(f"{'mode':<11} {'items':>8} {'stored':>8} {'items/s':>8} {'RSS before MB':>14} {'peak RSS MB':>12} {'server peak MB':>15}")
+        head = ("mode", "items", "stored", "items/s", "RSS before MB", "peak RSS MB", "server peak MB")
+        print(f"{head[0]:<11} " + " ".join(f"{name:>14}" for name in head[1:]))
         for mode in args.modes:
             for count in args.counts:
                 row = run_one(work, args.items, count, mode)
@@ -143,8 +155,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(results, indent=2))
                 server = row.get("server", {}).get("peak_rss_mb", "-")
-                print(f"{mode:<11} {count:>8} {row['report']['stored']:>8} {row['report']['items_per_s']:>8} "
-                      f"{row['before_indexing']['rss_mb']:>14} {row['after']['peak_rss_mb']:>12} {server:>15}", flush=True)  # fmt: skip
+                cells = (count, row["report"]["stored"], row["report"]["items_per_s"], row["before_indexing"]["rss_mb"])
+                cells += (row["after"]["peak_rss_mb"], server)
+                print(f"{mode:<11} " + " ".join(f"{cell:>14}" for cell in cells), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"load average at start {results['load_average_1_5_15min']['start']}, at end {os.getloadavg()}")

@@ -26,8 +26,8 @@ Per (size, mode), each step in a fresh process so that memory and open time are 
   cache is warm, nothing was dropped) = client + collection + first query, which loads the
   HNSW index; then one query at a time at k=7 with the includes ``ProductStore.query`` asks
   for: plain, filtered on a category (``Electronics``, ~5% of the store) and on a price range
-  ($20-$50, ~20%) for the first ``--filtered-queries`` of them; p50/p95 latency, RSS after the queries, and recall@7 against an exact
-  (numpy, brute-force) search of the same vectors with the same filter.
+  ($20-$50, ~20%) for the first ``--filtered-queries`` of them; p50/p95 latency, RSS after the
+  queries, and recall@7 against an exact (numpy, brute-force) search with the same filter.
 - HNSW settings (persistent mode, at ``--sweep-size``): ``ef_search`` (changed with
   ``collection.modify``, no rebuild), ``max_neighbors`` (M) and ``ef_construction`` (rebuilds),
   each with its build time, query time and recall@7.
@@ -40,6 +40,7 @@ new folder in /tmp) and deleted after each row. The load average is recorded at 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -150,17 +151,19 @@ def matches(meta: dict[str, Any], where: dict[str, Any] | None) -> bool:
         return True
     if "$and" in where:
         return all(matches(meta, clause) for clause in where["$and"])
-    (key, condition), = where.items()
+    ((key, condition),) = where.items()
     value = meta.get(key)
     if not isinstance(condition, dict):
         return value == condition
-    (op, bound), = condition.items()
+    ((op, bound),) = condition.items()
     if value is None:
         return False
     return {"$gte": value >= bound, "$lte": value <= bound, "$gt": value > bound, "$lt": value < bound}[op]
 
 
-def exact_top_k(base: Base, size: int, queries: np.ndarray, where: dict[str, Any] | None, k: int = K) -> list[list[str]]:
+def exact_top_k(
+    base: Base, size: int, queries: np.ndarray, where: dict[str, Any] | None, k: int = K
+) -> list[list[str]]:
     """The true ``k`` nearest ids of each query (cosine, brute force), store streamed round by round."""
     allowed = np.array([matches(meta, where) for meta in base.metadatas])
     best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
@@ -174,7 +177,9 @@ def exact_top_k(base: Base, size: int, queries: np.ndarray, where: dict[str, Any
         keep = np.argsort(-best_scores, axis=1)[:, :k]
         best_scores = np.take_along_axis(best_scores, keep, axis=1)
         best_ids = np.take_along_axis(best_ids, keep, axis=1)
-    return [[i for i, s in zip(row_ids, row_scores) if np.isfinite(s)] for row_ids, row_scores in zip(best_ids, best_scores)]
+    return [
+        [i for i, s in zip(row_ids, row_scores) if np.isfinite(s)] for row_ids, row_scores in zip(best_ids, best_scores)
+    ]
 
 
 def recall(found: list[list[str]], exact: list[list[str]]) -> float:
@@ -238,7 +243,9 @@ def build(collection: Any, base: Base, size: int, batch: int) -> float:
     return seconds
 
 
-def time_queries(collection: Any, queries: np.ndarray, where: dict[str, Any] | None, k: int = K) -> tuple[list[float], list[list[str]]]:
+def time_queries(
+    collection: Any, queries: np.ndarray, where: dict[str, Any] | None, k: int = K
+) -> tuple[list[float], list[list[str]]]:
     """One query at a time, as the service asks: latencies (s) and the ids found."""
     latencies, found = [], []
     for query in queries:
@@ -434,6 +441,11 @@ def copy_cosine(base: Base) -> float:
     return float(np.mean(np.sum(base.vectors * copies, axis=1)))
 
 
+def _latencies(queries: dict[str, Any], name: str) -> str:
+    q = queries.get(name)
+    return f"{q['p50_ms']:.1f}/{q['p95_ms']:.1f}" if q else "-"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'size':>8} {'mode':<10} {'M':>3} {'efC':>4} {'efS':>4} {'write/s':>8} {'disk MB':>8} {'open s':>7} "
             f"{'plain p50/p95 ms':>17} {'cat p50/p95':>13} {'price p50/p95':>14} {'R@7 plain/cat/price':>20} "
@@ -444,11 +456,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             opened = row["open"] if variant is None else variant
             queries = opened["queries"]
             hnsw = dict(row["hnsw"], **({"ef_search": variant["ef_search"]} if variant else {}))
-
-            def cell(name: str) -> str:
-                q = queries.get(name)
-                return f"{q['p50_ms']:.1f}/{q['p95_ms']:.1f}" if q else "-"
-
+            cell = functools.partial(_latencies, queries)
             recalls = "/".join(f"{queries[n]['recall_at_7']:.3f}" if n in queries else "-" for n in FILTERS)
             server = row["build"].get("server", {}).get("peak_rss_mb")
             lines.append(
@@ -467,9 +475,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000, 400_000])
     parser.add_argument("--modes", nargs="+", choices=["persistent", "server"], default=["persistent", "server"])
     parser.add_argument("--queries", type=int, default=200, help="dev descriptions used as queries")
-    parser.add_argument("--filtered-queries", type=int, default=50, help="of those, how many are timed with each filter")
+    parser.add_argument(
+        "--filtered-queries", type=int, default=50, help="of those, how many are timed with each filter"
+    )
     parser.add_argument("--sweep-size", type=int, default=100_000, help="size of the HNSW settings sweep (0: none)")
-    parser.add_argument("--source-store", type=Path, default=ROOT / "var" / "store", help="the built knowledge base (copied, never opened)")
+    parser.add_argument(
+        "--source-store",
+        type=Path,
+        default=ROOT / "var" / "store",
+        help="the built knowledge base (copied, never opened)",
+    )
     parser.add_argument("--items", type=Path, default=ROOT.parent / "shared" / "data" / "items.jsonl.gz")
     parser.add_argument("--work-dir", type=Path, default=None, help="where stores are built (default: new /tmp folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "scale.json")
@@ -497,8 +512,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "queries": len(queries),
                 "filtered_queries": min(args.filtered_queries, len(queries)),
                 "k": K,
-                "filters": {name: {"where": where, "selectivity": round(selectivity(base, where), 4)}
-                            for name, where in FILTERS.items()},  # fmt: skip
+                "filters": {
+                    name: {"where": where, "selectivity": round(selectivity(base, where), 4)}
+                    for name, where in FILTERS.items()
+                },  # fmt: skip
             },
             "load_average_1_5_15min": {"start": load_start},
             "rows": [],
@@ -519,7 +536,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for size in args.sizes:
             for mode in args.modes:
                 sweep = EF_SEARCH_SWEEP if mode == "persistent" and size == args.sweep_size else ()
-                row = measure(work, base, size, mode, exact(size), ef_search=sweep, filtered_queries=args.filtered_queries)
+                row = measure(
+                    work, base, size, mode, exact(size), ef_search=sweep, filtered_queries=args.filtered_queries
+                )
                 results["rows"].append(row)
                 save()
                 print(table([row]).splitlines()[-1 - len(sweep)], flush=True)
