@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
 from rag_pricer.evaluation.report import comparison_markdown
 from rag_pricer.items import read_items

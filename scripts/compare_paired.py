@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rag_pricer.cli.common import parse_options
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
 from rag_pricer.evaluation.metrics import hits
 from rag_pricer.evaluation.report import comparison_markdown

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rag_pricer.baselines import BASELINES, Baseline, BaselinePricer, Listing, ModelFormatError, ModelNotTrained
-from rag_pricer.baselines.catalog import SharedParts
-from rag_pricer.baselines.details import parse_rank, parse_weight
-from rag_pricer.baselines.features import FeatureBuilder
+from rag_pricer.strategies.baselines import BASELINES, Baseline, BaselinePricer, Listing, ModelFormatError, ModelNotTrained
+from rag_pricer.strategies.baselines.catalog import SharedParts
+from rag_pricer.strategies.baselines.details import parse_rank, parse_weight
+from rag_pricer.strategies.baselines.features import FeatureBuilder
 from rag_pricer.cli.app import app
-from rag_pricer.estimate import Query
+from rag_pricer.query import Query
 from rag_pricer.items import MIN_PRICE, Item, read_items
-from rag_pricer.registry import registry
-from rag_pricer.resources import Resources
+from rag_pricer.pricing.registry import registry
+from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 
 TEXT_BASELINES = ["bow", "word2vec-lr", "word2vec-svr", "word2vec-rf", "tfidf-ridge", "boosting"]

@@ -13,7 +13,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatResult
 
-from rag_pricer.estimate import Usage
+from rag_pricer.llms.usage import Usage
 from rag_pricer.llms import (
     InvalidLLMSpec,
     LLMError,
@@ -29,7 +29,7 @@ from rag_pricer.llms.fake import DEFAULT_PRICE, FakePricingChatModel, openai_err
 from rag_pricer.llms.llama_cpp_chat import ChatLlamaCpp
 from rag_pricer.llms.local_chat import default_gguf_path
 from rag_pricer.llms.messages import to_chat_dicts
-from rag_pricer.llms.prices import OPENAI_PRICES, ModelPrice, price_of
+from rag_pricer.llms.token_costs import OPENAI_PRICES, ModelPrice, price_of
 from rag_pricer.settings import Settings
 
 SECRET = "sk-test-DO-NOT-LEAK-1234567890"

@@ -13,7 +13,7 @@ from rag_pricer.llms.cache import ResponseCache
 from rag_pricer.llms.client import PricingLLM
 from rag_pricer.llms.fake import FakePricingChatModel
 from rag_pricer.llms.local_chat import default_gguf_path
-from rag_pricer.llms.prices import ModelPrice, price_of
+from rag_pricer.llms.token_costs import ModelPrice, price_of
 from rag_pricer.llms.registry import InvalidLLMSpec, register_backend
 from rag_pricer.llms.retry import RetryPolicy
 from rag_pricer.settings import Settings

@@ -13,11 +13,11 @@ from contextvars import ContextVar
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from rag_pricer.estimate import Usage
+from rag_pricer.llms.usage import Usage
 from rag_pricer.llms.cache import CachedReply, ResponseCache
 from rag_pricer.llms.errors import classify
 from rag_pricer.llms.messages import has_prefill, text_of
-from rag_pricer.llms.prices import ModelPrice
+from rag_pricer.llms.token_costs import ModelPrice
 from rag_pricer.llms.reply import RETRYABLE, LLMError, LLMReply
 from rag_pricer.llms.retry import RetryPolicy
 
