@@ -1,4 +1,5 @@
-"""How long to wait before retrying a failed LLM call."""
+"""How long to wait before retrying a failed LLM call, for the chat models that do not retry by
+themselves (the local runtimes, the fake); the OpenAI backends use the openai client's retries."""
 
 from __future__ import annotations
 
