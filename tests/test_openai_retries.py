@@ -38,7 +38,7 @@ class Script:
 class _Handler(http.server.BaseHTTPRequestHandler):
     script = Script()
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         script = type(self).script
         script.times.append(time.monotonic())
