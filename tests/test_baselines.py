@@ -127,7 +127,8 @@ def test_feature_builder_learns_brands_and_categories_and_imputes_missing_values
     builder = FeatureBuilder(n_top_brands=1, min_brand_items=2).fit(train, np.array([500.0] * 3 + [5.0] * 3 + [999.0]))
     assert builder.top_brands_ == ["pricey"]  # "rare" is priciest but has too few items
     assert builder.categories_ == ["Tools", "Toys", "unknown"]
-    rows = builder.transform([listing("PRICEY", "Toys", "32 ounces"), Query("free text, no details"), listing("x", "Garden")])
+    free_text = Query("free text, no details")
+    rows = builder.transform([listing("PRICEY", "Toys", "32 ounces"), free_text, listing("x", "Garden")])
     names = builder.feature_names_
     first, free, unseen = (dict(zip(names, row)) for row in rows)
     assert (first["weight_lb"], first["weight_missing"], first["top_brand"], first["category=Toys"]) == (2.0, 0, 1, 1)
@@ -201,7 +202,9 @@ def test_tfidf_ridge_predicts_what_the_hand_written_log_target_did(
     np.testing.assert_allclose(model.predict(dev50), by_hand, rtol=1e-6)
 
 
-def test_tfidf_ridge_of_the_old_format_asks_to_be_retrained(fitted: dict[str, Baseline], models_dir: Path, tmp_path: Path) -> None:
+def test_tfidf_ridge_of_the_old_format_asks_to_be_retrained(
+    fitted: dict[str, Baseline], models_dir: Path, tmp_path: Path
+) -> None:
     old = tmp_path / "tfidf-ridge"
     shutil.copytree(models_dir / "tfidf-ridge", old)
     manifest = json.loads((old / "baseline.json").read_text())

@@ -144,9 +144,9 @@ def _chat_openai(model: str, base_url: str | None, settings: Settings, compatibl
         base_url=base_url,
         max_tokens=max_tokens,
         timeout=settings.llm_timeout_s,
-        # The openai client retries (backoff; Retry-After in seconds, milliseconds or as a date, up to
-        # 2 min, longer is not retried; 408/409/429/5xx, timeouts, connection errors): a superset of what PricingLLM's own
-        # retry did, so it is the one way for these backends and PricingLLM does not retry on top.
+        # The openai client retries: backoff; Retry-After in seconds, milliseconds or as a date, up to
+        # 2 min (longer: no retry); 408/409/429/5xx, timeouts, connection errors. A superset of what
+        # PricingLLM's own retry did, so it is the one way for these backends: PricingLLM adds none.
         max_retries=settings.llm_max_retries,
         **options,
     )

@@ -189,7 +189,9 @@ class PricingLLM:
                 detail = self._redact(f"{type(exc).__name__}: {exc}")
                 if failure.reason not in RETRYABLE or attempt >= self.retry.max_retries:
                     attempts = attempt + 1 + failure.sdk_retries
-                    log.warning("LLM %s failed (%s) after %d attempt(s): %s", self.spec, failure.reason, attempts, detail)
+                    log.warning(
+                        "LLM %s failed (%s) after %d attempt(s): %s", self.spec, failure.reason, attempts, detail
+                    )
                     raise LLMError(failure.reason, detail, attempts=attempts) from None
                 delay = self.retry.delay(attempt, failure.retry_after_s)
                 log.info("LLM %s: %s, retry %d/%d in %.2f s", self.spec, failure.reason, attempt + 1, self.retry.max_retries, delay)

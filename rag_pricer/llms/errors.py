@@ -7,7 +7,7 @@ and is not retried: retrying a bug only hides it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import openai
@@ -52,9 +52,7 @@ def _sdk_retries(exc: BaseException) -> int:
 
 def classify(exc: BaseException) -> Failure:
     """The ``LLMError`` reason of ``exc`` (see ``rag_pricer.llms.reply.REASONS``)."""
-    failure = _classify(exc)
-    retries = _sdk_retries(exc)
-    return Failure(failure.reason, failure.retry_after_s, retries) if retries else failure
+    return replace(_classify(exc), sdk_retries=_sdk_retries(exc))
 
 
 def _classify(exc: BaseException) -> Failure:

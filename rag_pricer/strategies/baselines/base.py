@@ -24,7 +24,6 @@ from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.query import Query
 
 
-
 class Baseline(ABC):
     """Fit on training items, predict prices of items, queries or texts, save, load."""
 
@@ -109,7 +108,8 @@ class Baseline(ABC):
             raise ModelFormatError(
                 f"cannot read {directory / MANIFEST} ({error}): retrain it with `rag-pricer train-baselines`"
             ) from error
-        if not isinstance(manifest, dict) or manifest.get("kind") != cls.kind or manifest.get("format") != cls.file_format:
+        expected = (cls.kind, cls.file_format)
+        if not isinstance(manifest, dict) or (manifest.get("kind"), manifest.get("format")) != expected:
             raise ModelFormatError(
                 f"{directory} does not hold a {cls.kind!r} baseline of format {cls.file_format}: retrain it with "
                 "`rag-pricer train-baselines`"
