@@ -137,9 +137,9 @@ class PricingLLM:
             except LLMError as error:
                 return error
 
-        # Not LangChain's batch(config={"max_concurrency": n}): as fast without a deadline (8 calls of
-        # 1 s, concurrency 2: 4.0 s both), but it returns only when every call has ended, so a hung
-        # endpoint holds a service request past its deadline (deadline 0.2 s, queued calls skipped:
+        # Not LangChain's batch(config={"max_concurrency": n}): as fast without a deadline, but it
+        # returns only when every call has ended, so a hung endpoint holds a service request past
+        # its deadline (benchmarks/llm_batch.py: 8 calls of 1 s, concurrency 2, deadline 0.2 s:
         # batch 1.0 s, this 0.2 s); and its limit is per batch, where the semaphore bounds them all.
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(prepared)), thread_name_prefix="llm")
         futures = [pool.submit(one, messages) for messages in prepared]
