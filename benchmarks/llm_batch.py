@@ -21,7 +21,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 
 from rag_pricer.llms.client import PricingLLM, llm_deadline
 from rag_pricer.llms.reply import LLMError
@@ -68,7 +68,7 @@ def main() -> None:
                 return LLMError("timeout", "deadline passed", attempts=0)
             return llm.ask(messages)
 
-        config = {"max_concurrency": args.concurrency}
+        config = RunnableConfig(max_concurrency=args.concurrency)
         return RunnableLambda(one).batch(conversations, config=config, return_exceptions=True)
 
     def ask_many_by_deadline(llm: PricingLLM) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from langchain_core.messages import HumanMessage
+from pydantic import SecretStr
 
 from rag_pricer.llms import LLMError, PricingLLM, build_llm
 from rag_pricer.settings import Settings
@@ -66,7 +67,9 @@ def server() -> Iterator[tuple[str, Script]]:
 
 
 def llm_for(url: str, tmp_path: Path, retries: int) -> PricingLLM:
-    settings = Settings(_env_file=None, llm_api_key="k", llm_base_url=None, llm_cache_dir=None, llm_max_retries=retries)
+    settings = Settings(
+        _env_file=None, llm_api_key=SecretStr("k"), llm_base_url=None, llm_cache_dir=None, llm_max_retries=retries
+    )
     return build_llm(f"openai-compatible:m@{url}", settings)
 
 
