@@ -108,15 +108,16 @@ class PricingLLM:
         """One completion for ``messages``; raises ``LLMError`` when the model cannot answer."""
         messages = self._prepare(messages)
         started = time.perf_counter()
-        key = self._cache_key(messages) if self.cache is not None else None
-        if key is not None and (hit := self.cache.get(key)) is not None:
+        cache = self.cache
+        key = self._cache_key(messages) if cache is not None else None
+        if cache is not None and key is not None and (hit := cache.get(key)) is not None:
             with self._lock:
                 self.cache_hits += 1
             usage = Usage(hit.prompt_tokens, hit.completion_tokens, 0.0, cached=True)
             return LLMReply(hit.text, usage, time.perf_counter() - started)
         text, usage = self._call_with_retries(messages)
-        if key is not None:
-            self.cache.put(key, CachedReply(text, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd))
+        if cache is not None and key is not None:
+            cache.put(key, CachedReply(text, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd))
         return LLMReply(text, usage, time.perf_counter() - started)
 
     def ask_many(self, conversations: Sequence[Sequence[BaseMessage]]) -> list[LLMReply | LLMError]:
