@@ -19,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
 from rag_pricer.evaluation.metrics import mae
 from rag_pricer.evaluation.paired import paired_differences

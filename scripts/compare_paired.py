@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_pricer.cli.common import parse_options
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
 from rag_pricer.evaluation.metrics import hit_rate, mae
 from rag_pricer.evaluation.paired import paired_differences

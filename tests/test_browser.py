@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.items import Item
 from rag_pricer.service import create_app
 from rag_pricer.settings import Settings

@@ -14,13 +14,13 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from rag_pricer.embeddings import Embedder
-from rag_pricer.estimate import Query
+from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.pricing.values import Query
 from rag_pricer.items import Item
-from rag_pricer.langchain_store import EmbedderEmbeddings, ProductVectorStore
-from rag_pricer.parsing import parse_price
-from rag_pricer.retrieval import Retriever, SearchOptions
-from rag_pricer.store import ProductStore, StoreError
+from rag_pricer.knowledge.langchain import EmbedderEmbeddings, ProductVectorStore
+from rag_pricer.strategies.prompting.answers import parse_price
+from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
+from rag_pricer.knowledge.store import ProductStore, StoreError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -18,16 +18,17 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 import rag_pricer.strategies.knn as knn_strategy
-from rag_pricer.estimate import Estimate, Query
-from rag_pricer.estimator import Estimator
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
+from rag_pricer.api import Estimator
 from rag_pricer.items import Item
-from rag_pricer.pricer import Pricer
-from rag_pricer.registry import Strategy, registry
-from rag_pricer.ranges import RangeCalibration
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.registry import Strategy, registry
+from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.service import create_app
 from rag_pricer.service.schemas import MAX_DESCRIPTION_CHARS
 from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore
+from rag_pricer.knowledge.store import ProductStore
 
 TOKEN = "tok-Zq81-never-shown"
 API_KEY = "sk-test-Wm4n-never-shown"
@@ -86,7 +87,7 @@ def scripted_strategies(release: threading.Event) -> Iterator[None]:
         for behaviour in ("slow", "raise", "nan", "zero"):
             name = f"test-{behaviour}"
             factory = lambda resources, _b=behaviour: ScriptedPricer(_b, release)  # noqa: E731
-            patch.setitem(registry._strategies, name, Strategy(name, f"test: {behaviour}", factory, ("llm", "store")))
+            patch.setitem(registry._entries, name, Strategy(name, f"test: {behaviour}", factory, ("llm", "store")))
         yield
 
 

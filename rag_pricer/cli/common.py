@@ -9,10 +9,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from rag_pricer.estimator import Estimator
-from rag_pricer.registry import UnknownStrategy
+from rag_pricer.api import Estimator
+from rag_pricer.pricing.registry import UnknownStrategy
 from rag_pricer.settings import InvalidSettings, Settings
-from rag_pricer.store import StoreError
+from rag_pricer.knowledge.store import StoreError
 
 #: errors that mean "the request or the set-up is wrong", shown as one line, not a traceback:
 #: bad descriptions (InvalidQuery), bad LLM specs, untrained models (FileNotFoundError), ...
@@ -78,7 +78,7 @@ def tracker_for(settings: Settings) -> Any:
     ends here with one line (exit 2), before any work is done."""
     if not settings.track:
         return None
-    from rag_pricer.tracking import Tracker, TrackingUnavailable
+    from rag_pricer.evaluation.tracking import Tracker, TrackingUnavailable
 
     tracker = Tracker.from_settings(settings)
     try:

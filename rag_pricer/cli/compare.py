@@ -17,8 +17,8 @@ from rag_pricer.cli.evaluate import ItemsOpt, LimitOpt, ProgressOpt, ResamplesOp
 from rag_pricer.evaluation import Bootstrap, Comparison, LeakageError, resolve_strategies
 from rag_pricer.evaluation.metrics import format_value
 from rag_pricer.evaluation.report import ranked
-from rag_pricer.registry import UnknownStrategy
-from rag_pricer.resources import Resources
+from rag_pricer.pricing.registry import UnknownStrategy
+from rag_pricer.pricing.resources import Resources
 
 
 def compare(

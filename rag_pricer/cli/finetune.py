@@ -79,8 +79,8 @@ def finetune(
     """
     import torch
 
-    from rag_pricer.finetune.config import FinetuneConfig
-    from rag_pricer.finetune.run import FinetuneRun
+    from rag_pricer.strategies.finetune.config import FinetuneConfig
+    from rag_pricer.strategies.finetune.run import FinetuneRun
 
     settings = settings_with(items_path=items, store_path=store, track=track_run)
     tracker = tracker_for(settings)
@@ -128,8 +128,8 @@ def finetune(
 
 def retrieve(settings: Any, k: int, items: list[Any], cache: Path) -> dict[str, Any]:
     """The k comparables of each item from the store, as the strategy will retrieve them."""
-    from rag_pricer.finetune.comparables import ComparablesCache
-    from rag_pricer.resources import Resources
+    from rag_pricer.strategies.finetune.comparables import ComparablesCache
+    from rag_pricer.pricing.resources import Resources
 
     if len({i.id for i in items}) != len(items):
         raise ValueError("the training and evaluation items hold duplicate ids")

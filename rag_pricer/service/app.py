@@ -18,9 +18,9 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag_pricer import __version__
-from rag_pricer.estimate import InvalidQuery
-from rag_pricer.estimator import Estimator
-from rag_pricer.registry import UnknownStrategy, registry
+from rag_pricer.query import InvalidQuery
+from rag_pricer.api import Estimator
+from rag_pricer.pricing.registry import UnknownStrategy, registry
 from rag_pricer.service.auth import BearerAuth
 from rag_pricer.service.limits import BodyLimit
 from rag_pricer.service.pricing import NotReady, PricingService, PricingUnavailable

@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from rag_pricer.estimate import Estimate, InvalidQuery
-from rag_pricer.estimator import Estimator
+from rag_pricer.pricing.values import Estimate
+
+from rag_pricer.query import InvalidQuery
+from rag_pricer.api import Estimator
 from rag_pricer.llms.client import llm_deadline
-from rag_pricer.pricer import UnusablePrice
-from rag_pricer.registry import Strategy, UnknownStrategy, registry
+from rag_pricer.pricing.pricer import UnusablePrice
+from rag_pricer.pricing.registry import Strategy, UnknownStrategy, registry
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
-from rag_pricer.store import StoreError
+from rag_pricer.knowledge.store import StoreError
 
 log = logging.getLogger("rag_pricer.service")
 

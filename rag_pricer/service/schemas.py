@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag_pricer.estimate import Estimate
+from rag_pricer.pricing.values import Estimate
 
 #: longer descriptions are refused (422); those between ``Settings.max_description_chars`` and
 #: this are accepted and truncated by the pricer, with a note saying so
