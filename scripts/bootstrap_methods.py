@@ -30,7 +30,9 @@ from rag_pricer.evaluation.metrics import Metric, hit_rate, mae, rmsle
 METRICS: dict[str, Metric] = {"mae": mae, "hit_rate": hit_rate, "rmsle": rmsle}
 
 
-def scipy_interval(metric: Metric, truth: np.ndarray, estimate: np.ndarray, method: str, resamples: int, seed: int) -> tuple[float, float]:
+def scipy_interval(
+    metric: Metric, truth: np.ndarray, estimate: np.ndarray, method: str, resamples: int, seed: int
+) -> tuple[float, float]:
     found = stats.bootstrap(
         (truth, estimate), lambda t, e, axis=-1: metric(t, e), paired=True, vectorized=True, method=method,
         n_resamples=resamples, rng=np.random.default_rng(seed),
@@ -53,7 +55,9 @@ def side_by_side(truth: np.ndarray, estimate: np.ndarray, resamples: int, seeds:
     return table
 
 
-def coverage(truth: np.ndarray, estimate: np.ndarray, size: int, trials: int, resamples: int, seed: int) -> dict[str, Any]:
+def coverage(
+    truth: np.ndarray, estimate: np.ndarray, size: int, trials: int, resamples: int, seed: int
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     population = {name: float(metric(truth, estimate)) for name, metric in METRICS.items()}
     covered = {name: {"percentile": 0, "bca": 0} for name in METRICS}
@@ -63,7 +67,10 @@ def coverage(truth: np.ndarray, estimate: np.ndarray, size: int, trials: int, re
         t, e = truth[pick], estimate[pick]
         ours = Bootstrap(resamples, seed=trial).intervals(t, e, METRICS)
         for name, metric in METRICS.items():
-            intervals = {"percentile": (ours[name].low, ours[name].high), "bca": scipy_interval(metric, t, e, "BCa", resamples, trial)}
+            intervals = {
+                "percentile": (ours[name].low, ours[name].high),
+                "bca": scipy_interval(metric, t, e, "BCa", resamples, trial),
+            }
             for method, (low, high) in intervals.items():
                 covered[name][method] += int(low <= population[name] <= high)
                 widths[name][method].append(high - low)
@@ -80,7 +87,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("result", type=Path, help="an evaluation's JSON (rag-pricer evaluate --json)")
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=20, help="seeds over which the endpoints' Monte-Carlo noise is measured")
+    parser.add_argument(
+        "--seeds", type=int, default=20, help="seeds over which the endpoints' Monte-Carlo noise is measured"
+    )
     parser.add_argument("--sizes", default="100,500", help="sample sizes of the coverage check")
     parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--out", type=Path)
@@ -89,8 +98,14 @@ def main() -> None:
     result = EvaluationResult.load(args.result)
     truth = np.array([r.truth for r in result.scored])
     estimate = np.array([r.estimate for r in result.scored])
-    report: dict[str, Any] = {"result": str(args.result), "strategy": result.strategy, "n": len(truth), "resamples": args.resamples,
-                              "intervals": side_by_side(truth, estimate, args.resamples, args.seeds), "coverage": {}}  # fmt: skip
+    report: dict[str, Any] = {
+        "result": str(args.result),
+        "strategy": result.strategy,
+        "n": len(truth),
+        "resamples": args.resamples,
+        "intervals": side_by_side(truth, estimate, args.resamples, args.seeds),
+        "coverage": {},
+    }
     for size in (int(s) for s in args.sizes.split(",")):
         report["coverage"][size] = coverage(truth, estimate, size, args.trials, args.resamples, seed=size)
         print(f"coverage at n={size} done", flush=True)
@@ -105,19 +120,33 @@ def shown(metric: str, value: float) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"`{report['strategy']}` on {report['n']} items, {report['resamples']} resamples", "",
-             "| metric | value | percentile (ours) | ± MC sd | percentile (scipy) | BCa (scipy) |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"`{report['strategy']}` on {report['n']} items, {report['resamples']} resamples",
+        "",
+        "| metric | value | percentile (ours) | ± MC sd | percentile (scipy) | BCa (scipy) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, row in report["intervals"].items():
         cells = [shown(name, row["value"])] + [
-            " – ".join(shown(name, v) for v in row[key]) for key in ("percentile", "percentile_endpoint_sd", "scipy_percentile", "bca")
+            " – ".join(shown(name, v) for v in row[key])
+            for key in ("percentile", "percentile_endpoint_sd", "scipy_percentile", "bca")
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "| sample size | metric | percentile coverage | BCa coverage | percentile median width | BCa median width |",
-              "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "| sample size | metric | percentile coverage | BCa coverage | percentile median width | BCa median width |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
     for size, rows in report["coverage"].items():
         for name, row in rows.items():
             p, b = row["percentile"], row["bca"]
-            lines.append(f"| {size} | {name} | {p['coverage']:.1%} | {b['coverage']:.1%} | {p['median_width']:.4g} | {b['median_width']:.4g} |")
+            cells = [
+                f"{p['coverage']:.1%}",
+                f"{b['coverage']:.1%}",
+                f"{p['median_width']:.4g}",
+                f"{b['median_width']:.4g}",
+            ]
+            lines.append(f"| {size} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

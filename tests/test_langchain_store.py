@@ -14,13 +14,13 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.pricing.values import Query
 from rag_pricer.items import Item
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.knowledge.langchain import EmbedderEmbeddings, ProductVectorStore
-from rag_pricer.strategies.prompting.answers import parse_price
 from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
 from rag_pricer.knowledge.store import ProductStore, StoreError
+from rag_pricer.query import Query
+from rag_pricer.strategies.prompting.answers import parse_price
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -87,9 +87,13 @@ def redundancy(embedder: Embedder, docs: list[Any]) -> float:
     return float(similarity[np.triu_indices(len(docs), 1)].mean())
 
 
-def test_category_and_price_filters(vector_store: ProductVectorStore, retriever: Retriever, train_items: list[Item]) -> None:
+def test_category_and_price_filters(
+    vector_store: ProductVectorStore, retriever: Retriever, train_items: list[Item]
+) -> None:
     query = "replacement part with mounting hardware"
-    category = max({i.category for i in train_items if i.category}, key=lambda c: sum(i.category == c for i in train_items))
+    category = max(
+        {i.category for i in train_items if i.category}, key=lambda c: sum(i.category == c for i in train_items)
+    )
     in_category = vector_store.similarity_search(query, k=8, filter=ProductVectorStore.where(category=category))
     assert in_category and all(d.metadata["category"] == category for d in in_category)
 
@@ -148,13 +152,17 @@ def test_writes_are_refused(vector_store: ProductVectorStore, small_store: Produ
     assert small_store.count() == before
 
 
-def test_lcel_chain_prices_an_item_from_the_retrieved_comparables(vector_store: ProductVectorStore, dev_items: list[Item]) -> None:
+def test_lcel_chain_prices_an_item_from_the_retrieved_comparables(
+    vector_store: ProductVectorStore, dev_items: list[Item]
+) -> None:
     item = dev_items[0]
     retriever = vector_store.as_retriever(search_kwargs={"k": 4})
     prompt = ChatPromptTemplate.from_messages(
         [("system", "Estimate the price in USD."), ("human", "Comparables:\n{comparables}\n\nItem:\n{description}")]
     )
-    listing = RunnableLambda(lambda docs: "\n".join(f"- {d.metadata['title']}: ${d.metadata['price']:.2f}" for d in docs))
+    listing = RunnableLambda(
+        lambda docs: "\n".join(f"- {d.metadata['title']}: ${d.metadata['price']:.2f}" for d in docs)
+    )
     chain = (
         {"comparables": retriever | listing, "description": RunnablePassthrough()}
         | prompt

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app
-from rag_pricer.settings import Settings
 from rag_pricer.evaluation.tracking import Tracker
+from rag_pricer.settings import Settings
 
 runner = CliRunner()
 mlflow = pytest.importorskip("mlflow", reason="the track extra (mlflow-skinny) is not installed")
@@ -58,17 +58,26 @@ def test_compare_track_logs_params_metrics_and_charts(
     assert knn.data.metrics["mae"] == pytest.approx(written["mae"])
     assert [knn.data.metrics["mae_ci95_low"], knn.data.metrics["mae_ci95_high"]] == pytest.approx(written["mae_ci95"])
     assert knn.data.metrics["hit_rate"] == pytest.approx(written["hit_rate"]) and knn.data.metrics["n"] == 20
-    assert knn.data.params["strategy"] == "knn" and knn.data.params["split"] == "dev" and knn.data.params["n_items"] == "20"
+    assert (
+        knn.data.params["strategy"] == "knn"
+        and knn.data.params["split"] == "dev"
+        and knn.data.params["n_items"] == "20"
+    )
     assert {"knn.json", "knn.png"} <= artifacts(mlruns, knn.info.run_id)
     assert {"comparison.md", "comparison.png"} <= artifacts(mlruns, parent.info.run_id)
 
 
-def test_track_without_mlflow_is_one_line_and_exit_2(mlruns: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_track_without_mlflow_is_one_line_and_exit_2(
+    mlruns: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in [m for m in sys.modules if m == "mlflow" or m.startswith("mlflow.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` now fails as if not installed
     out = tmp_path / "compare"
-    for args in (["compare", "--strategies", "knn", "--out", str(out), "--track"], ["finetune", "--out", str(tmp_path / "ft"), "--track"]):
+    for args in (
+        ["compare", "--strategies", "knn", "--out", str(out), "--track"],
+        ["finetune", "--out", str(tmp_path / "ft"), "--track"],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         assert "rag-pricer[track]" in result.output and "Traceback" not in result.output
@@ -90,22 +99,34 @@ def test_finetune_run_folder_is_logged_with_its_curve(mlruns: Path, tmp_path: Pa
 
     folder = tmp_path / "finetuned"
     folder.mkdir()
-    record = {"config": {"r": 8, "learning_rate": 2e-4, "k": 0}, "base": {"spec": "smollm2"},
-              "data": {"split": "train", "n_train": 64}, "final": {"train_loss": 1.25, "eval_loss": 1.5, "steps": 4}}  # fmt: skip
+    record = {
+        "config": {"r": 8, "learning_rate": 2e-4, "k": 0},
+        "base": {"spec": "smollm2"},
+        "data": {"split": "train", "n_train": 64},
+        "final": {"train_loss": 1.25, "eval_loss": 1.5, "steps": 4},
+    }
     (folder / "run.json").write_text(json.dumps(record))
     (folder / "training.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     with open(folder / "metrics.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, FIELDS)
         writer.writeheader()
         writer.writerow({"step": 0, "kind": "eval", "loss": 2.0, "perplexity": 7.389})
-        writer.writerow({"step": 2, "kind": "train", "loss": 1.6, "perplexity": 4.953, "learning_rate": 2e-4, "tokens_per_s": 900})
-        writer.writerow({"step": 4, "kind": "train", "loss": 1.25, "perplexity": 3.49, "learning_rate": 1e-4, "tokens_per_s": 950})
+        writer.writerow(
+            {"step": 2, "kind": "train", "loss": 1.6, "perplexity": 4.953, "learning_rate": 2e-4, "tokens_per_s": 900}
+        )
+        writer.writerow(
+            {"step": 4, "kind": "train", "loss": 1.25, "perplexity": 3.49, "learning_rate": 1e-4, "tokens_per_s": 950}
+        )
         writer.writerow({"step": 4, "kind": "eval", "loss": 1.5, "perplexity": 4.48})
 
     run_id = Tracker(mlruns).log_finetune(record, folder)
     client = mlflow.tracking.MlflowClient(mlruns.resolve().as_uri())
     run = client.get_run(run_id)
-    assert run.data.params["config.r"] == "8" and run.data.params["base"] == "smollm2" and run.data.params["data.n_train"] == "64"
+    assert (
+        run.data.params["config.r"] == "8"
+        and run.data.params["base"] == "smollm2"
+        and run.data.params["data.n_train"] == "64"
+    )
     assert run.data.metrics["final_eval_loss"] == pytest.approx(1.5) and run.data.metrics["final_steps"] == 4
     curve = sorted((m.step, m.value) for m in client.get_metric_history(run_id, "train_loss"))
     assert curve == [(2, pytest.approx(1.6)), (4, pytest.approx(1.25))]

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rag_pricer.api import Estimator
 from rag_pricer.pricing.registry import UnknownStrategy
@@ -63,7 +64,8 @@ def estimator_with(**overrides: Any) -> Estimator:
 
 def fail(message: str, code: int = 2) -> None:
     """Print a clear error and exit non-zero (no traceback for user errors)."""
-    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however narrow the terminal
+    # one line, however narrow the terminal; the message is text, not markup: `rag-pricer[track]` stays whole
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -85,8 +85,9 @@ class Tracker:
         if outcome.skipped:
             self.client.set_tag(parent, "skipped", "; ".join(f"{k}: {v}" for k, v in outcome.skipped.items())[:5000])
         for result in outcome.results:
-            child = self._start(result.strategy, {**params, "strategy": result.strategy, **_prefixed("option", result.options)},
-                                tags={"mlflow.parentRunId": parent, "rag_pricer.command": "compare"})  # fmt: skip
+            child_params = {**params, "strategy": result.strategy, **_prefixed("option", result.options)}
+            child_tags = {"mlflow.parentRunId": parent, "rag_pricer.command": "compare"}
+            child = self._start(result.strategy, child_params, tags=child_tags)
             self._metrics(child, result_metrics(result))
             for name in (f"{result.strategy}.json", f"{result.strategy}.png"):
                 self._artifact(child, out_dir / name)
@@ -141,7 +142,12 @@ class Tracker:
 
 def result_metrics(result: EvaluationResult) -> dict[str, float]:
     """An evaluation's metrics with their interval bounds, and its counts."""
-    values: dict[str, float] = {"n": result.n, "failed": result.failed, "fallbacks": result.fallbacks, "seconds": result.seconds}
+    values: dict[str, float] = {
+        "n": result.n,
+        "failed": result.failed,
+        "fallbacks": result.fallbacks,
+        "seconds": result.seconds,
+    }
     label = result.bootstrap.label
     for name, interval in result.metrics.items():
         values |= {name: interval.value, f"{name}_{label}_low": interval.low, f"{name}_{label}_high": interval.high}

@@ -37,10 +37,12 @@ from langchain_core.embeddings import Embeddings
 
 from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.knowledge.retrieval import SearchOptions
-from rag_pricer.settings import Settings
 from rag_pricer.knowledge.store import ProductStore
+from rag_pricer.settings import Settings
 
-READ_ONLY = "the knowledge base is read-only through LangChain: add products with `rag-pricer-ingest index ITEMS --store DIR`"
+READ_ONLY = (
+    "the knowledge base is read-only through LangChain: add products with `rag-pricer-ingest index ITEMS --store DIR`"
+)
 
 
 class EmbedderEmbeddings(Embeddings):
@@ -60,7 +62,8 @@ class ProductVectorStore(Chroma):
     """The store's products as a read-only LangChain ``VectorStore`` (see the module docstring).
 
     >>> store = ProductVectorStore.from_settings()
-    >>> store.similarity_search_with_relevance_scores("fuel pump module", k=5, filter=ProductVectorStore.where(max_price=300))
+    >>> cheap = ProductVectorStore.where(max_price=300)
+    >>> store.similarity_search_with_relevance_scores("fuel pump module", k=5, filter=cheap)
     >>> store.as_retriever(search_type="mmr", search_kwargs={"k": 5, "fetch_k": 20})
     """
 
@@ -81,11 +84,15 @@ class ProductVectorStore(Chroma):
     def from_settings(cls, settings: Settings | None = None) -> ProductVectorStore:
         """The store and embedder named by settings (environment and ``.env``), as ``Resources`` builds them."""
         settings = settings or Settings()
-        embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size, backend=settings.embedding_backend)
+        embedder = Embedder(
+            settings.embedding_model, batch_size=settings.embedding_batch_size, backend=settings.embedding_backend
+        )
         return cls.open(ProductStore.from_settings(settings), embedder)
 
     @staticmethod
-    def where(category: str | None = None, min_price: float | None = None, max_price: float | None = None) -> dict[str, Any] | None:
+    def where(
+        category: str | None = None, min_price: float | None = None, max_price: float | None = None
+    ) -> dict[str, Any] | None:
         """A metadata ``filter`` for the search methods: one category and/or a price range (inclusive)."""
         return SearchOptions(category=category, min_price=min_price, max_price=max_price).where()
 
