@@ -103,7 +103,7 @@ class ProductVectorStore(Chroma):
     def add_images(self, uris: Any, metadatas: Any = None, ids: Any = None) -> list[str]:
         raise NotImplementedError(READ_ONLY)
 
-    def update_documents(self, ids: Sequence[str], documents: Any) -> None:  # type: ignore[override]
+    def update_documents(self, ids: Sequence[str], documents: Any) -> None:
         raise NotImplementedError(READ_ONLY)
 
     def delete(self, ids: Any = None, **kwargs: Any) -> None:
