@@ -175,7 +175,9 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         store_problem = pricing.detail if pricing.status == "failed" else None
         listed = []
         for s in registry.all():
-            state, hint = strategy_status(s, estimator.settings.models_dir, backends, estimator.settings.llm, store_problem)
+            state, hint = strategy_status(
+                s, estimator.settings.models_dir, backends, estimator.settings.llm, store_problem
+            )
             listed.append(
                 StrategyOut(
                     name=s.name, summary=s.summary, needs=list(s.needs), options=s.options(),
@@ -188,7 +190,7 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         "/llms",
         response_model=LLMsResponse,
         summary="List the LLM backends",
-        description="The backends an estimate request may name in `llm` (for the LLM strategies `rag` and `zero-shot`).",
+        description="The backends an estimate request may name in `llm` (for the LLM strategies: `rag`, `zero-shot`).",
     )
     async def llms() -> LLMsResponse:
         from rag_pricer.llms import available_backends

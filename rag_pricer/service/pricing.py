@@ -211,7 +211,9 @@ class PricingService:
         priced = await asyncio.gather(
             *(
                 self._price_group(
-                    registry.get(name), [requests[i].description for i in indices], {"k": k, "category": category, "llm": llm}
+                    registry.get(name),
+                    [requests[i].description for i in indices],
+                    {"k": k, "category": category, "llm": llm},
                 )
                 for (name, k, category, llm), indices in groups.items()
             )
@@ -241,7 +243,9 @@ class PricingService:
             log.warning("product lookup failed: %s", self.redact(str(error)))
             raise PricingUnavailable("the knowledge base is unavailable") from None
 
-    async def _price_group(self, spec: Strategy, descriptions: list[str], options: dict[str, object]) -> list[EstimateResponse]:
+    async def _price_group(
+        self, spec: Strategy, descriptions: list[str], options: dict[str, object]
+    ) -> list[EstimateResponse]:
         started = time.perf_counter()
         estimates, problem = await self._attempt(spec, descriptions, options)
         if problem is not None:

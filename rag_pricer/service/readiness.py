@@ -39,7 +39,8 @@ def strategy_status(
     if "llm" in spec.needs:
         backend = llm.partition(":")[0].strip()
         if backend not in llm_backends:
-            return "needs-llm", f"the server's LLM backend {backend!r} is unknown: set RAG_PRICER_LLM to one of `rag-pricer llms`"
+            hint = f"the server's LLM backend {backend!r} is unknown: set RAG_PRICER_LLM to one of `rag-pricer llms`"
+            return "needs-llm", hint
     if "store" in spec.needs and store_problem is not None:
         return "needs-store", store_problem
     if "gpu" in spec.needs:

@@ -234,9 +234,7 @@ class LLMsResponse(BaseModel):
             "examples": [
                 {
                     "default": "local",
-                    "llms": [
-                        {"name": "local", "summary": "SmolLM2-135M-Instruct in process; offline, free.", "default": True}
-                    ],
+                    "llms": [{"name": "local", "summary": "SmolLM2-135M-Instruct in process.", "default": True}],
                 }
             ]
         }
