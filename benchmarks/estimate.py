@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_pricer.estimator import Estimator  # noqa: E402
+from rag_pricer.api import Estimator  # noqa: E402
 from rag_pricer.items import read_items  # noqa: E402
 
 
@@ -98,7 +98,7 @@ def main() -> None:
 
 
 def _query(item):
-    from rag_pricer.estimate import Query
+    from rag_pricer.query import Query
 
     return Query.of(item.description)
 

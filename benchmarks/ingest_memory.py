@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scale import SIGMA, Base, ChromaServer, memory_mb, read_base  # noqa: E402
 
-from rag_pricer.embeddings import Embedder  # noqa: E402
 from rag_pricer.items import Item, ItemReader  # noqa: E402
+from rag_pricer.knowledge.embeddings import Embedder  # noqa: E402
 
 
 class PrecomputedEmbedder(Embedder):
@@ -85,7 +85,7 @@ def streamed_items(path: Path, count: int, split: str = "train") -> Iterator[Ite
 
 def ingest_worker(job: dict[str, Any]) -> dict[str, Any]:
     from ingest.index import Indexer
-    from rag_pricer.store import ProductStore
+    from rag_pricer.knowledge.store import ProductStore
 
     embedder = PrecomputedEmbedder(Base.load(Path(job["work"])))
     location = job["location"]

@@ -428,8 +428,8 @@ def _scored(result: dict[str, Any], exact: dict[str, list[list[str]]]) -> dict[s
 
 
 def embed_queries(items_path: Path, count: int) -> np.ndarray:
-    from rag_pricer.embeddings import Embedder
     from rag_pricer.items import read_items
+    from rag_pricer.knowledge.embeddings import Embedder
 
     dev = read_items(items_path, split="dev", limit=count)
     return Embedder().encode([item.description for item in dev])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag_pricer.items import Item, write_items
-from rag_pricer.store import ProductStore
+from rag_pricer.knowledge.store import ProductStore
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
