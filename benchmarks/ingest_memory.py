@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(results, indent=2))
                 server = row.get("server", {}).get("peak_rss_mb", "-")
-                cells = (count, row["report"]["stored"], row["report"]["items_per_s"], row["before_indexing"]["rss_mb"])
-                cells += (row["after"]["peak_rss_mb"], server)
+                cells = [count, row["report"]["stored"], row["report"]["items_per_s"], row["before_indexing"]["rss_mb"]]
+                cells += [row["after"]["peak_rss_mb"], server]
                 print(f"{mode:<11} " + " ".join(f"{cell:>14}" for cell in cells), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

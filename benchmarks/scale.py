@@ -120,8 +120,8 @@ def read_base(store: Path, work: Path, collection: str = COLLECTION) -> Base:
         page = found.get(limit=step, offset=offset, include=["embeddings", "metadatas", "documents"])
         ids += page["ids"]
         vectors.append(np.asarray(page["embeddings"], dtype=np.float32))
-        metadatas += [dict(m or {}) for m in page["metadatas"]]
-        documents += [d or "" for d in page["documents"]]
+        metadatas += [dict(m or {}) for m in page["metadatas"] or []]
+        documents += [d or "" for d in page["documents"] or []]
     del found, client
     shutil.rmtree(copy, ignore_errors=True)
     return Base(ids, _normalised(np.concatenate(vectors)), metadatas, documents)
