@@ -178,11 +178,18 @@ class BatchResponse(BaseModel):
     latency_ms: float = Field(..., description="Time spent on the whole batch, in milliseconds.")
 
 
+class OptionOut(BaseModel):
+    name: str
+    type: str = Field(..., description="Its type as text: int, str | None, arithmetic | geometric, ...")
+    default: Any = Field(None, description="Its value when not given.")
+    description: str = ""
+
+
 class StrategyOut(BaseModel):
     name: str
     summary: str
     needs: list[str] = Field(..., description="What it needs: store, llm, trained, gpu.")
-    options: list[str] = Field(..., description="Options its factory accepts.")
+    options: list[OptionOut] = Field(..., description="The options it accepts; any other is refused (422).")
 
 
 class StrategiesResponse(BaseModel):
@@ -199,7 +206,7 @@ class StrategiesResponse(BaseModel):
                             "name": "knn",
                             "summary": "Similarity-weighted price of the k nearest stored products (no LLM).",
                             "needs": ["store"],
-                            "options": ["k", "power", "category"],
+                            "options": [{"name": "k", "type": "int", "default": 7, "description": "Comparable products to retrieve."}],
                         }
                     ],
                 }
