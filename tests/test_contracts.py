@@ -41,7 +41,9 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory, few_items: list[Item]) 
     """A real Chroma store of 12 items with random MiniLM-sized vectors: no model loaded to build it."""
     path = tmp_path_factory.mktemp("tiny-store")
     vectors = np.random.default_rng(0).normal(size=(len(few_items), 384)).astype(np.float32)
-    ProductStore(path, collection="products").upsert(few_items, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    ProductStore(path, collection="products").upsert(
+        few_items, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    )
     return path
 
 
@@ -97,7 +99,18 @@ def test_cli_refuses_a_mistyped_option_in_one_line(items_path: Path, tmp_path: P
     for command in (
         ["estimate", "-s", "knn", "-o", "contxt_chars=300", "a steel water bottle", *store[:2]],
         ["evaluate", "-s", "knn", "-o", "contxt_chars=300", "--limit", "2", "--no-progress", *store],
-        ["compare", "--strategies", "knn,rag", "-o", "contxt_chars=300", "--limit", "2", "--out", str(tmp_path / "out"), *store],
+        [
+            "compare",
+            "--strategies",
+            "knn,rag",
+            "-o",
+            "contxt_chars=300",
+            "--limit",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+            *store,
+        ],
     ):
         result = runner.invoke(app, command)
         assert result.exit_code == 2, (command, result.output)
@@ -121,7 +134,9 @@ def test_http_refuses_an_option_the_strategy_does_not_have_with_422(tmp_path: Pa
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_options" and "unknown option 'k'" in response.json()["message"]
     listed = client.get("/v1/strategies").json()["strategies"]
-    assert {"name": "k", "type": "int", "default": 7}.items() <= next(s for s in listed if s["name"] == "knn")["options"][0].items()
+    assert {"name": "k", "type": "int", "default": 7}.items() <= next(s for s in listed if s["name"] == "knn")[
+        "options"
+    ][0].items()
 
 
 class Priced(Pricer):
@@ -138,7 +153,14 @@ def test_a_mistyped_option_is_never_cached_as_the_plain_run_and_defaults_share_a
 
     def compare(**options: object) -> object:
         comparison = Comparison(
-            resources, ["close"], few_items, tmp_path / "out", registry=test_registry, options=options, workers=1, charts=False,
+            resources,
+            ["close"],
+            few_items,
+            tmp_path / "out",
+            registry=test_registry,
+            options=options,
+            workers=1,
+            charts=False,
             bootstrap=Bootstrap(resamples=50),
         )
         return comparison.run()
@@ -158,7 +180,9 @@ def build(name: str, settings: Settings, **options: object) -> Pricer:
     return registry.get(name).build(Resources(settings), **options)
 
 
-def test_knn_key_changes_with_the_embedding_runtime_and_the_store(tiny_store: Path, tmp_path: Path, few_items: list[Item]) -> None:
+def test_knn_key_changes_with_the_embedding_runtime_and_the_store(
+    tiny_store: Path, tmp_path: Path, few_items: list[Item]
+) -> None:
     settings = tiny_settings(tiny_store, tmp_path)
     key = run_key(build("knn", settings), few_items)
     assert key == run_key(build("knn", settings, k=7), few_items)
@@ -169,7 +193,9 @@ def test_knn_key_changes_with_the_embedding_runtime_and_the_store(tiny_store: Pa
     assert key == run_key(build("knn", settings.model_copy(update={"llm_max_tokens": 50, "llm": "fake:3"})), few_items)
 
 
-def test_rag_key_changes_with_the_llm_and_its_generation_settings(tiny_store: Path, tmp_path: Path, few_items: list[Item]) -> None:
+def test_rag_key_changes_with_the_llm_and_its_generation_settings(
+    tiny_store: Path, tmp_path: Path, few_items: list[Item]
+) -> None:
     settings = tiny_settings(tiny_store, tmp_path)
     key = run_key(build("rag", settings), few_items)
     assert key == run_key(build("rag", settings), few_items)
@@ -189,16 +215,22 @@ def test_a_retrained_baseline_and_boosting_s_embedder_change_its_key(
 
     settings = tiny_settings(tiny_store, tmp_path)
     constant = BASELINES["constant"]
-    constant.make(SharedParts([i.description for i in few_items])).fit(few_items[:6]).save(settings.models_dir / "constant")
+    constant.make(SharedParts([i.description for i in few_items])).fit(few_items[:6]).save(
+        settings.models_dir / "constant"
+    )
     first = run_key(build("constant", settings), few_items)
     assert first == run_key(build("constant", settings), few_items)
-    constant.make(SharedParts([i.description for i in few_items])).fit(few_items[6:]).save(settings.models_dir / "constant")
+    constant.make(SharedParts([i.description for i in few_items])).fit(few_items[6:]).save(
+        settings.models_dir / "constant"
+    )
     assert run_key(build("constant", settings), few_items) != first
     # a baseline that embeds its input (boosting) depends on the embedding model and runtime
     model = constant.load(settings.models_dir / "constant")
     directory = settings.models_dir / "constant"
     torch_key = run_key(BaselinePricer(model, model_dir=directory, embedder=Embedder(backend="torch")), few_items)
-    assert torch_key != run_key(BaselinePricer(model, model_dir=directory, embedder=Embedder(backend="onnx")), few_items)
+    assert torch_key != run_key(
+        BaselinePricer(model, model_dir=directory, embedder=Embedder(backend="onnx")), few_items
+    )
 
 
 # --- the core install: no extras ---------------------------------------------------------------
@@ -215,21 +247,32 @@ EXTRA_MODULES = [
 
 def core_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``rag-pricer ARGS`` in a fresh interpreter where every extra's package fails to import."""
-    prelude = "\n".join([
-        "import sys",
-        f"for m in {EXTRA_MODULES!r}: sys.modules[m] = None",
-        "from rag_pricer.cli.app import main",
-        "sys.argv = ['rag-pricer', *sys.argv[1:]]",
-        "main()",
-    ])
+    prelude = "\n".join(
+        [
+            "import sys",
+            f"for m in {EXTRA_MODULES!r}: sys.modules[m] = None",
+            "from rag_pricer.cli.app import main",
+            "sys.argv = ['rag-pricer', *sys.argv[1:]]",
+            "main()",
+        ]
+    )
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-c", prelude, *args], capture_output=True, text=True, env=environment, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", prelude, *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_the_core_install_lists_every_strategy_and_refuses_llm_ones_naming_the_extra(tmp_path: Path) -> None:
     listed = core_cli("strategies", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert {"knn", "rag", "zero-shot", "finetuned", "boosting", "ensemble"} <= {s["name"] for s in json.loads(listed.stdout)}
+    assert {"knn", "rag", "zero-shot", "finetuned", "boosting", "ensemble"} <= {
+        s["name"] for s in json.loads(listed.stdout)
+    }
     refused = core_cli("estimate", "-s", "rag", "a steel water bottle", "--store", str(tmp_path / "none"))
     assert refused.returncode == 2, refused.stderr
     assert "pip install 'rag-pricer[llm]'" in " ".join(refused.stderr.split()) and "Traceback" not in refused.stderr
@@ -247,7 +290,9 @@ def test_the_core_install_estimates_with_knn(tiny_store: Path, tmp_path: Path) -
 def test_missing_extra_names_the_extra_a_strategy_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
     from rag_pricer.pricing.registry import missing_extra
 
-    assert missing_extra(registry.get("knn")) is None and missing_extra(registry.get("rag")) is None  # all installed here
+    assert (
+        missing_extra(registry.get("knn")) is None and missing_extra(registry.get("rag")) is None
+    )  # all installed here
     monkeypatch.setitem(sys.modules, "openai", None)
     assert missing_extra(registry.get("rag")) == "llm" and missing_extra(registry.get("knn")) is None
     with pytest.raises(MissingExtra, match=r"rag-pricer\[llm\]"):

@@ -7,10 +7,11 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from rag_pricer.cli.common import console
-from rag_pricer.pricing.registry import NEEDS, OptionInfo, registry
+from rag_pricer.pricing.registry import NEEDS, registry
 
 
 def strategies(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
@@ -31,14 +32,11 @@ def strategies(as_json: Annotated[bool, typer.Option("--json", help="Print as JS
     table = Table(title="Strategies")
     for column in ("name", "needs", "options", "summary"):
         table.add_column(column)
-    for row in rows:
-        options = "\n".join(_shown(OptionInfo(**o)) for o in row["options"]) or "-"
-        needs = ", ".join(row["needs"]) or "-"
-        table.add_row(row["name"], needs + (f"\n[{row['extra']}] extra" if row["extra"] else ""), options, row["summary"])
+    for strategy in registry.all():
+        options = "\n".join(f"{o.name}: {o.type} = {o.default!r}" for o in strategy.option_info()) or "-"
+        needs = ", ".join(strategy.needs) or "-"
+        extra = f"\n[{strategy.extra}] extra" if strategy.extra else ""
+        table.add_row(strategy.name, escape(needs + extra), options, strategy.summary)
     console.print(table)
     console.print("needs: " + "; ".join(f"{k} = {v}" for k, v in NEEDS.items()))
-    console.print("options: `-o NAME=VALUE` on estimate, evaluate and compare; an unknown name or a bad value is an error")
-
-
-def _shown(option: OptionInfo) -> str:
-    return f"{option.name}: {option.type} = {option.default!r}"
+    console.print("options: `-o NAME=VALUE` (estimate, evaluate, compare); unknown names and bad values are refused")

@@ -166,9 +166,9 @@ class Comparison:
         unknown = [name for name in self.options if not any(s.accepts(name) for s in strategies)]
         if unknown:
             valid = sorted({o for s in strategies for o in s.options()})
-            raise InvalidOptions(
-                f"no compared strategy has the option {', '.join(map(repr, unknown))}; their options: {', '.join(valid) or 'none'}"
-            )
+            names = ", ".join(map(repr, unknown))
+            known = ", ".join(valid) or "none"
+            raise InvalidOptions(f"no compared strategy has the option {names}; their options: {known}")
         defaults = {"k": self.resources.settings.k}
         chosen = {}
         for strategy in strategies:

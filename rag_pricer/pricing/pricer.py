@@ -6,8 +6,9 @@ import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from rag_pricer.pricing.values import Estimate
@@ -36,7 +37,7 @@ class Pricer(ABC):
     #: registry name, set by ``rag_pricer.pricing.registry.register``
     name: str = "pricer"
     #: the validated options it was built with, defaults filled in (set by ``Strategy.build``)
-    options: dict[str, Any] = {}
+    options: Mapping[str, Any] = MappingProxyType({})
     #: descriptions longer than this are truncated before pricing
     max_chars: int = 4000
     #: the strategy's conformal calibration (``Estimator.pricer`` loads it from ``models_dir``):

@@ -154,9 +154,10 @@ class Strategy:
 
     def option_info(self) -> list[OptionInfo]:
         """Each option with its type, default and description."""
+        fields = self.schema.model_fields.items()
         return [
-            OptionInfo(name, type_name(field.annotation), field.get_default(call_default_factory=True), field.description or "")
-            for name, field in self.schema.model_fields.items()
+            OptionInfo(name, type_name(f.annotation), f.get_default(call_default_factory=True), f.description or "")
+            for name, f in fields
         ]
 
     def accepts(self, name: str) -> bool:

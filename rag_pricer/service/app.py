@@ -60,7 +60,10 @@ Estimate a product's price in USD from its description, with the comparable prod
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (only when the server has one)."},
     413: {"model": ErrorResponse, "description": "Body or batch too large."},
-    422: {"model": ErrorResponse, "description": "Invalid input: empty description, wrong types, unknown strategy, an option the strategy does not have."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid input: empty description, wrong types, unknown strategy, an option the strategy lacks.",
+    },
     503: {"model": ErrorResponse, "description": "Still loading, or the knowledge base is unavailable."},
 }
 
@@ -162,7 +165,10 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
             fallback=pricing.fallback,
             strategies=[
                 StrategyOut(
-                    name=s.name, summary=s.summary, needs=list(s.needs), options=[OptionOut(**asdict(o)) for o in s.option_info()]
+                    name=s.name,
+                    summary=s.summary,
+                    needs=list(s.needs),
+                    options=[OptionOut(**asdict(o)) for o in s.option_info()],
                 )
                 for s in registry.all()
             ],

@@ -206,7 +206,9 @@ class StrategiesResponse(BaseModel):
                             "name": "knn",
                             "summary": "Similarity-weighted price of the k nearest stored products (no LLM).",
                             "needs": ["store"],
-                            "options": [{"name": "k", "type": "int", "default": 7, "description": "Comparable products to retrieve."}],
+                            "options": [
+                                {"name": "k", "type": "int", "default": 7, "description": "Comparables to retrieve."}
+                            ],
                         }
                     ],
                 }

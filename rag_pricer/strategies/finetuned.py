@@ -95,13 +95,13 @@ class FinetunedOptions(StrategyOptions):
     run: str | None = Field(None, description="The run folder of `rag-pricer finetune`; default: models_dir/finetuned.")
     decoding: Decoding = Field("expectation", description="How a price is read from the model's distribution.")
     adapter: bool = Field(True, description="Apply the LoRA adapter (false: the base model alone, for comparison).")
-    k: int = Field(DEFAULT_K, ge=1, le=100, description="Comparables retrieved to bound the answer and to fall back on.")
+    k: int = Field(DEFAULT_K, ge=1, le=100, description="Comparables retrieved to bound the answer and fall back on.")
 
 
 class RagFinetunedOptions(StrategyOptions):
-    run: str | None = Field(None, description="The run folder of `rag-pricer finetune --k`; default: models_dir/rag-finetuned.")
+    run: str | None = Field(None, description="The run folder of `finetune --k`; default: models_dir/rag-finetuned.")
     decoding: Decoding = Field("expectation", description="How a price is read from the model's distribution.")
-    k: int | None = Field(None, ge=1, le=100, description="Comparables in the prompt; default: as many as the run was trained with.")
+    k: int | None = Field(None, ge=1, le=100, description="Comparables in the prompt; default: as many as in training.")
 
 
 @register(
@@ -133,4 +133,5 @@ def build_rag(resources: Resources, options: RagFinetunedOptions) -> FinetunedPr
     if not model.k:
         raise ValueError(f"the run in {folder} was trained without comparables: use the `finetuned` strategy, or train with --k")
     model.load()
-    return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=options.k or model.k)), options.decoding)
+    knn = KnnPricer(resources.retriever, SearchOptions(k=options.k or model.k))
+    return FinetunedPricer(model, knn, options.decoding)

@@ -20,7 +20,8 @@ from rag_pricer.knowledge.store import Neighbour
 # Chosen on dev (500 items, store = train) with scripts/tune_knn.py: see README.
 DEFAULT_K = 7
 DEFAULT_POWER = 4.0
-DEFAULT_MEAN = "arithmetic"
+Mean = Literal["arithmetic", "geometric"]
+DEFAULT_MEAN: Mean = "arithmetic"
 MEANS = ("arithmetic", "geometric")
 
 
@@ -67,7 +68,8 @@ class KnnPricer(Pricer):
         return self.retriever.store.contains_any(ids)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"retrieval": self.retriever.fingerprint(), "search": asdict(self.search), "power": self.power, "mean": self.mean}
+        search = asdict(self.search)
+        return {"retrieval": self.retriever.fingerprint(), "search": search, "power": self.power, "mean": self.mean}
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         found = self.retriever.search_many(queries, self.search)
@@ -102,14 +104,17 @@ class SearchFields(StrategyOptions):
     mmr: bool = Field(False, description="Diversify the comparables (maximal marginal relevance).")
 
     def search(self) -> SearchOptions:
-        return SearchOptions(k=self.k, category=self.category, min_price=self.min_price, max_price=self.max_price, mmr=self.mmr)
+        where = {"category": self.category, "min_price": self.min_price, "max_price": self.max_price}
+        return SearchOptions(k=self.k, mmr=self.mmr, **where)
 
 
 class KnnOptions(SearchFields):
-    power: float = Field(DEFAULT_POWER, ge=0, description="Similarity exponent of the weights (higher: the closest dominate).")
-    mean: Literal["arithmetic", "geometric"] = Field(DEFAULT_MEAN, description="How the weighted prices are averaged.")
+    power: float = Field(DEFAULT_POWER, ge=0, description="Exponent of the similarity weights.")
+    mean: Mean = Field(DEFAULT_MEAN, description="How the weighted prices are averaged.")
 
 
-@register("knn", "Similarity-weighted price of the k nearest stored products (no LLM).", needs=("store",), options=KnnOptions)
+@register(
+    "knn", "Similarity-weighted price of the k nearest stored products (no LLM).", needs=("store",), options=KnnOptions
+)
 def build(resources: Resources, options: KnnOptions) -> KnnPricer:
     return KnnPricer(resources.retriever, options.search(), options.power, options.mean)

@@ -41,7 +41,7 @@ class RagPricer(LLMPricer):
 class RagOptions(SearchFields):
     k: int = Field(5, ge=1, le=100, description="Comparable products in the prompt.")
     llm: str | None = Field(None, description="LLM spec (see `rag-pricer llms`); default: settings llm.")
-    context_chars: int | None = Field(None, ge=1, description="Cut each comparable's description to this many characters.")
+    context_chars: int | None = Field(None, ge=1, description="Cut each comparable's description to this length.")
 
 
 @register(

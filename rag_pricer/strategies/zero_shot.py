@@ -35,7 +35,7 @@ class ZeroShotPricer(LLMPricer):
 
 class ZeroShotOptions(StrategyOptions):
     llm: str | None = Field(None, description="LLM spec (see `rag-pricer llms`); default: settings llm.")
-    k: int = Field(DEFAULT_K, ge=1, le=100, description="Comparables retrieved to bound the answer and to fall back on.")
+    k: int = Field(DEFAULT_K, ge=1, le=100, description="Comparables retrieved to bound the answer and fall back on.")
 
 
 @register(

@@ -23,7 +23,11 @@ class BaselinePricer(Pricer):
     ``fingerprint``."""
 
     def __init__(
-        self, baseline: Baseline, floor: float = MIN_PRICE, model_dir: Path | None = None, embedder: Embedder | None = None
+        self,
+        baseline: Baseline,
+        floor: float = MIN_PRICE,
+        model_dir: Path | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         if not floor > 0:
             raise ValueError(f"the floor must be positive, got {floor}")
@@ -36,7 +40,8 @@ class BaselinePricer(Pricer):
     def fingerprint(self) -> dict[str, Any]:
         """The model files (retrained: another digest) and, if it embeds, the embedding model and runtime."""
         model = files_digest(self.model_dir) if self.model_dir is not None else repr(self.baseline.params())
-        return {"model": model, "floor": self.floor, "embedding": self.embedder.fingerprint() if self.embedder else None}
+        embedding = self.embedder.fingerprint() if self.embedder else None
+        return {"model": model, "floor": self.floor, "embedding": embedding}
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         listings = [Listing.of(query) for query in queries]

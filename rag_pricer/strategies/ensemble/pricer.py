@@ -29,7 +29,7 @@ class EnsemblePricer(Pricer):
 
     def fingerprint(self) -> dict[str, Any]:
         """The fitted model itself and every base's options and fingerprint."""
-        bases = {name: {"options": base.options, "fingerprint": base.fingerprint()} for name, base in self.bases.items()}
+        bases = {name: {"options": dict(b.options), "fingerprint": b.fingerprint()} for name, b in self.bases.items()}
         return {"model": self.model.to_dict(), "bases": bases}
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
