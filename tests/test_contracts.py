@@ -297,3 +297,12 @@ def test_missing_extra_names_the_extra_a_strategy_lacks(monkeypatch: pytest.Monk
     assert missing_extra(registry.get("rag")) == "llm" and missing_extra(registry.get("knn")) is None
     with pytest.raises(MissingExtra, match=r"rag-pricer\[llm\]"):
         registry.get("zero-shot").build(Resources(Settings(_env_file=None)))
+
+
+def test_readiness_says_which_extra_a_strategy_lacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rag_pricer.service.readiness import strategy_status
+
+    monkeypatch.setitem(sys.modules, "openai", None)
+    state, hint = strategy_status(registry.get("rag"), tmp_path, ["fake", "local"], "fake", None)
+    assert state == "needs-extra" and hint is not None and "pip install 'rag-pricer[llm]'" in hint
+    assert strategy_status(registry.get("knn"), tmp_path, ["fake"], "fake", None) == ("ready", None)

@@ -117,7 +117,8 @@ def test_openai_specs_choose_endpoint_prefill_and_price(llm_settings: Settings) 
     keyed = llm_settings.model_copy(update={"openai_api_key": Settings(_env_file=None, openai_api_key=SECRET).openai_api_key})
     real = build_llm("openai:gpt-4o-mini", keyed)
     assert (real.model_id, real.supports_prefill, real.price) == ("gpt-4o-mini", False, OPENAI_PRICES["gpt-4o-mini"])
-    assert real.chat_model.max_retries == 0  # PricingLLM does the retrying
+    # The openai client does the retrying, PricingLLM does not retry on top of it.
+    assert (real.chat_model.max_retries, real.retry.max_retries) == (keyed.llm_max_retries, 0)
     compatible = build_llm("openai-compatible:qwen2.5:0.5b@http://127.0.0.1:11434/v1", llm_settings)
     assert (compatible.model_id, compatible.endpoint, compatible.price) == ("qwen2.5:0.5b", "http://127.0.0.1:11434/v1", None)
     via_setting = build_llm("openai:llama3", llm_settings.model_copy(update={"llm_base_url": "http://127.0.0.1:8080/v1"}))
