@@ -79,11 +79,14 @@ class PricingLLM:
         price: ModelPrice | None = None,
         secrets: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
+        generation: Mapping[str, object] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         self.chat_model = chat_model
         self.spec = spec
+        #: the settings that shape its answers (e.g. max_tokens), for ``fingerprint``
+        self.generation = dict(generation or {})
         self.model_id = model_id
         self.supports_prefill = supports_prefill
         self.endpoint = endpoint
@@ -166,16 +169,23 @@ class PricingLLM:
                 raise ValueError("a conversation needs a message before the assistant prefill")
         return messages
 
-    def _cache_key(self, messages: list[BaseMessage]) -> str:
+    def fingerprint(self) -> dict[str, object]:
+        """What its answers depend on: spec, model, endpoint, runtime, generation parameters."""
         params = getattr(self.chat_model, "_identifying_params", {})
+        return {
+            "spec": self.spec,
+            "model": self.model_id,
+            "endpoint": self.endpoint,
+            "runtime": type(self.chat_model).__name__,
+            "params": dict(params) if isinstance(params, Mapping) else str(params),
+            "generation": self.generation,
+        }
+
+    def _cache_key(self, messages: list[BaseMessage]) -> str:
+        material = self.fingerprint()
         return ResponseCache.key(
-            {
-                "model": self.model_id,
-                "endpoint": self.endpoint,
-                "runtime": type(self.chat_model).__name__,
-                "params": dict(params) if isinstance(params, Mapping) else str(params),
-                "messages": [[m.type, text_of(m)] for m in messages],
-            }
+            {key: material[key] for key in ("model", "endpoint", "runtime", "params")}
+            | {"messages": [[m.type, text_of(m)] for m in messages]}
         )
 
     def _call_with_retries(self, messages: list[BaseMessage]) -> tuple[str, Usage]:
