@@ -170,6 +170,31 @@ def test_strategies_lists_the_registry(client: TestClient) -> None:
     assert by_name["knn"]["needs"] == ["store"] and "k" in by_name["knn"]["options"]
 
 
+def test_strategies_say_which_are_ready_and_what_to_run(client: TestClient, service_settings: Settings) -> None:
+    by_name = {s["name"]: s for s in client.get("/v1/strategies").json()["strategies"]}
+    assert by_name["knn"]["status"] == "ready" and by_name["knn"]["ready"] is True and by_name["knn"]["hint"] is None
+    bow = by_name["bow"]
+    assert bow["status"] == "needs-training" and bow["ready"] is False
+    assert bow["hint"] == f"rag-pricer train-baselines --items {service_settings.items_path} --split train --only bow"
+    rag = by_name["rag"]
+    assert rag["ready"] is True and rag["llm"] == "fake" and rag["llm_checked"] is False
+    checked = {s["name"]: s for s in client.get("/v1/strategies", params={"check": "true"}).json()["strategies"]}
+    assert checked["rag"]["ready"] is True and checked["rag"]["llm_checked"] is True  # the fake LLM answered
+
+
+def test_a_strategy_that_is_not_ready_is_refused_with_what_to_run(client: TestClient, description: str) -> None:
+    response = client.post("/v1/estimate", json={"description": description, "strategy": "finetuned"})
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert body["error"] == "strategy_not_ready" and "rag-pricer finetune" in body["message"]
+    hint = body["details"][0]["hint"]
+    assert body["details"] == [{"strategy": "finetuned", "status": "needs-training", "hint": hint}]
+    assert body["details"][0]["hint"].startswith("rag-pricer finetune --items ")
+    items = [{"description": description}, {"description": description, "strategy": "bow"}]
+    batch = client.post("/v1/estimate/batch", json={"items": items})
+    assert batch.status_code == 409 and "train-baselines" in batch.json()["message"]
+
+
 def test_health_ready_docs_and_page(client: TestClient, train_items: list[Item]) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["auth_required"] is False and health["version"]

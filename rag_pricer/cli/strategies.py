@@ -1,4 +1,4 @@
-"""``rag-pricer strategies``: list the registered strategies."""
+"""``rag-pricer strategies``: list the registered strategies and which of them are ready."""
 
 from __future__ import annotations
 
@@ -8,22 +8,52 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import console
-from rag_pricer.pricing.registry import NEEDS, registry
+from rag_pricer.cli.common import LlmOpt, StoreOpt, console, settings_with
+from rag_pricer.pricing.readiness import Readiness
+from rag_pricer.pricing.registry import NEEDS, Strategy, registry
+
+STYLE = {"ready": "green"}
 
 
-def strategies(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """List the pricing strategies, what each needs, and its options."""
+def strategies(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Ask each LLM one short question (and a Chroma server if set).")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds the --check question may take.")] = 20.0,
+    llm: LlmOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """List the pricing strategies: whether each is ready here, and if not what to run; what each
+    needs and its options. Without --check, LLMs are looked at (model file, runtime installed,
+    key set) but not asked anything."""
+    readiness = Readiness(settings_with(llm=llm, store_path=store), check=check, llm_timeout_s=timeout)
     rows = [
-        {"name": s.name, "summary": s.summary, "needs": list(s.needs), "options": s.options()} for s in registry.all()
+        {"name": s.name, "summary": s.summary, "needs": list(s.needs), "options": s.options(), **_state(readiness, s)}
+        for s in registry.all()
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="Strategies")
-    for column in ("name", "needs", "options", "summary"):
-        table.add_column(column)
+    for column in ("name", "status"):
+        table.add_column(column, no_wrap=True)
+    for column in ("needs", "options", "summary"):
+        table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["name"], ", ".join(row["needs"]) or "-", ", ".join(row["options"]), row["summary"])
+        status = f"[{STYLE.get(row['status'], 'yellow')}]{row['status']}[/]"
+        if row["llm"]:
+            status += f"\nllm: {row['llm']}" + (" (answered)" if row["llm_checked"] else "")
+        table.add_row(row["name"], status, ", ".join(row["needs"]) or "-", ", ".join(row["options"]), row["summary"])
     console.print(table)
+    for row in rows:
+        if not row["ready"]:
+            hint = f"; run `{row['hint']}`" if row["hint"] else ""
+            console.print(f"[yellow]{row['name']}[/]: {row['detail']}{hint}", soft_wrap=True)
     console.print("needs: " + "; ".join(f"{k} = {v}" for k, v in NEEDS.items()))
+
+
+def _state(readiness: Readiness, strategy: Strategy) -> dict[str, object]:
+    state = readiness.of(strategy).to_dict()
+    del state["name"]
+    return state

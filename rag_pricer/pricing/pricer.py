@@ -6,6 +6,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 from rag_pricer.pricing.values import Estimate
 
@@ -74,6 +75,11 @@ class Pricer(ABC):
         """Those ``ids`` that this pricer has seen in training or can retrieve: scoring them
         would measure memory, not estimation. Pricers that learn nothing return ``[]``."""
         return []
+
+    def llm_used(self) -> dict[str, Any] | None:
+        """The LLM this pricer asks (``PricingLLM.identity()``: spec, model id, runtime), for the
+        reports of its results; ``None`` when it asks none."""
+        return None
 
 
 def _bounded(estimate: Estimate) -> Estimate:

@@ -1,7 +1,10 @@
 """Strategies register here by name; the CLI, the HTTP service and the evaluation harness all
 build their pricers through this one registry.
 
-A strategy is a factory ``(resources, **options) -> Pricer`` decorated with ``@register``.
+A strategy is a factory ``(resources, **options) -> Pricer`` decorated with ``@register``. A
+strategy that loads trained models also registers ``models``: ``(settings) -> Missing | None``,
+a cheap look at its files that says what is missing and the command that makes it (see
+``readiness.Readiness``, which uses it to list the strategies that are ready).
 Built-in strategies live in the modules of ``BUILTIN_MODULES``; other packages can add theirs
 through the ``rag_pricer.strategies`` entry-point group (each entry point names a module).
 """
@@ -17,7 +20,9 @@ from rag_pricer.plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from rag_pricer.pricing.pricer import Pricer
+    from rag_pricer.pricing.readiness import Missing
     from rag_pricer.pricing.resources import Resources
+    from rag_pricer.settings import Settings
 
 BUILTIN_MODULES = (
     "rag_pricer.strategies.knn",
@@ -35,6 +40,8 @@ NEEDS = {"store": "the knowledge base", "llm": "a chat model", "trained": "model
                        "it cannot score dev itself"}  # fmt: skip
 
 Factory = Callable[..., "Pricer"]
+#: what a strategy's trained models lack, looked at without loading them (``None``: nothing)
+ModelsCheck = Callable[["Settings"], "Missing | None"]
 
 
 class UnknownStrategy(KeyError):
@@ -52,6 +59,7 @@ class Strategy:
     summary: str
     factory: Factory
     needs: tuple[str, ...] = ()
+    models: ModelsCheck | None = None
 
     def options(self) -> list[str]:
         """The keyword options this strategy accepts (from its factory's signature)."""
@@ -69,13 +77,15 @@ class Registry(PluginRegistry[Strategy]):
     def __init__(self) -> None:
         super().__init__(BUILTIN_MODULES, "rag_pricer.strategies")
 
-    def register(self, name: str, summary: str, needs: tuple[str, ...] = ()) -> Callable[[Factory], Factory]:
+    def register(
+        self, name: str, summary: str, needs: tuple[str, ...] = (), models: ModelsCheck | None = None
+    ) -> Callable[[Factory], Factory]:
         unknown = set(needs) - set(NEEDS)
         if unknown:
             raise ValueError(f"unknown needs {sorted(unknown)}; choose from {sorted(NEEDS)}")
 
         def decorator(factory: Factory) -> Factory:
-            self.add(Strategy(name, summary, factory, tuple(needs)))
+            self.add(Strategy(name, summary, factory, tuple(needs), models))
             return factory
 
         return decorator

@@ -9,17 +9,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag_pricer import __version__
 from rag_pricer.query import InvalidQuery
 from rag_pricer.api import Estimator
+from rag_pricer.pricing.readiness import Readiness, StrategyNotReady
 from rag_pricer.pricing.registry import UnknownStrategy, registry
 from rag_pricer.service.auth import BearerAuth
 from rag_pricer.service.limits import BodyLimit
@@ -48,7 +50,10 @@ DESCRIPTION = """\
 Estimate a product's price in USD from its description, with the comparable products behind it.
 
 * `POST /v1/estimate` prices one description, `POST /v1/estimate/batch` several.
-* `GET /v1/strategies` lists the pricing strategies.
+* `GET /v1/strategies` lists the pricing strategies, which are ready on this server and what to
+  run for the others (`?check=true` also asks each LLM one short question).
+* A strategy that is not ready (untrained models, no LLM, a missing extra) is refused with 409
+  and the command that makes it ready, never answered by a silent fallback.
 * When the server has a token (`RAG_PRICER_API_TOKEN`), `/v1/*` need `Authorization: Bearer <token>`.
 * An LLM strategy that fails, answers nonsense or overruns the deadline is answered with the
   `knn` estimate and `fallback: true` with the reason, never with a server error.
@@ -57,6 +62,7 @@ Estimate a product's price in USD from its description, with the comparable prod
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (only when the server has one)."},
+    409: {"model": ErrorResponse, "description": "The strategy is not ready here; the message says what to run."},
     413: {"model": ErrorResponse, "description": "Body or batch too large."},
     422: {"model": ErrorResponse, "description": "Invalid input: empty description, wrong types, unknown strategy."},
     503: {"model": ErrorResponse, "description": "Still loading, or the knowledge base is unavailable."},
@@ -126,7 +132,7 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
             "Prices `description` with `strategy` (default: the server's) and returns the comparable "
             f"products used as evidence. Bodies over {MAX_BODY_BYTES // 1024} KiB are refused (413)."
         ),
-        responses={k: ERRORS[k] for k in (413, 422, 503)},
+        responses={k: ERRORS[k] for k in (409, 413, 422, 503)},
     )
     async def estimate(request: EstimateRequest) -> EstimateResponse:
         return await pricing.estimate(request)
@@ -141,7 +147,7 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
             "deadline whatever its size: LLM answers still missing at 80% of it are replaced by the "
             "knn price (`fallback: true`)."
         ),
-        responses={k: ERRORS[k] for k in (413, 422, 503)},
+        responses={k: ERRORS[k] for k in (409, 413, 422, 503)},
     )
     async def estimate_batch(batch: BatchRequest) -> BatchResponse:
         if len(batch.items) > settings.max_batch_items:
@@ -153,14 +159,29 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         items = await pricing.estimate_batch(batch.items)
         return BatchResponse(items=items, count=len(items), latency_ms=round((time.perf_counter() - started) * 1000, 2))
 
-    @v1.get("/strategies", response_model=StrategiesResponse, summary="List the pricing strategies")
-    async def strategies() -> StrategiesResponse:
+    @v1.get(
+        "/strategies",
+        response_model=StrategiesResponse,
+        summary="List the pricing strategies and which are ready",
+        description=(
+            "Each strategy with `status` (`ready` or what it needs first), `ready` and `hint` (what to run). "
+            "LLMs are looked at (model file, runtime, key) without being called, unless `check=true`: then each "
+            "is asked one short question, which takes up to a few seconds per LLM."
+        ),
+    )
+    async def strategies(
+        check: bool = Query(False, description="Ask each LLM one short question to see that it answers."),
+    ) -> StrategiesResponse:
+        # A real question gets a fresh LLM with a short timeout; a listing reuses the server's LLMs.
+        readiness = Readiness(estimator.settings, check=check, llm_factory=None if check else estimator.resources.llm)
+        states = await run_in_threadpool(readiness.all)
         return StrategiesResponse(
             default=pricing.default_strategy,
             fallback=pricing.fallback,
             strategies=[
-                StrategyOut(name=s.name, summary=s.summary, needs=list(s.needs), options=s.options())
-                for s in registry.all()
+                StrategyOut(name=s.name, summary=s.summary, needs=list(s.needs), options=s.options(),
+                            **{k: v for k, v in state.to_dict().items() if k != "name"})
+                for s, state in zip(registry.all(), states)
             ],
         )
 
@@ -229,6 +250,12 @@ def _add_error_handlers(app: FastAPI, pricing: PricingService) -> None:
     @app.exception_handler(InvalidQuery)
     async def invalid_query(request: Request, error: InvalidQuery) -> JSONResponse:
         return _error(422, "invalid_request", str(error))
+
+    @app.exception_handler(StrategyNotReady)
+    async def strategy_not_ready(request: Request, error: StrategyNotReady) -> JSONResponse:
+        state = error.readiness
+        details = [{"strategy": state.name, "status": state.status, "hint": state.hint}]
+        return _error(409, "strategy_not_ready", pricing.redact(str(error)), details)
 
     @app.exception_handler(NotReady)
     async def not_ready(request: Request, error: NotReady) -> JSONResponse:

@@ -17,6 +17,7 @@ from rag_pricer.query import InvalidQuery
 from rag_pricer.api import Estimator
 from rag_pricer.llms.client import llm_deadline
 from rag_pricer.pricing.pricer import UnusablePrice
+from rag_pricer.pricing.readiness import Readiness
 from rag_pricer.pricing.registry import Strategy, UnknownStrategy, registry
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
 from rag_pricer.knowledge.store import StoreError
@@ -204,6 +205,7 @@ class PricingService:
             except UnknownStrategy as error:
                 raise (BatchUnknownStrategy(index, error) if len(requests) > 1 else error) from None
         await self.wait_ready()
+        self.require_ready({spec.name for spec in specs})
         groups: dict[tuple[str, int | None, str | None], list[int]] = {}
         for index, (spec, request) in enumerate(zip(specs, requests)):
             groups.setdefault((spec.name, request.k, request.category), []).append(index)
@@ -218,6 +220,14 @@ class PricingService:
             for index, response in zip(indices, responses):
                 results[index] = response
         return results  # type: ignore[return-value]
+
+    def require_ready(self, names: set[str]) -> None:
+        """Raise ``StrategyNotReady`` (409, with what to run) for a strategy that cannot price
+        here: untrained models, no usable LLM, a missing extra. Looked at afresh on each request
+        (a model trained meanwhile is used at once); the LLMs are the server's own, not called."""
+        readiness = Readiness(self.estimator.settings, llm_factory=self.estimator.resources.llm)
+        for name in sorted(names):
+            readiness.require(name)
 
     async def _price_group(
         self, spec: Strategy, descriptions: list[str], k: int | None, category: str | None

@@ -183,6 +183,17 @@ class StrategyOut(BaseModel):
     summary: str
     needs: list[str] = Field(..., description="What it needs: store, llm, trained, gpu.")
     options: list[str] = Field(..., description="Options its factory accepts.")
+    status: Literal["ready", "needs-training", "needs-llm", "needs-store", "needs-extra", "needs-gpu"] = Field(
+        ..., description="`ready`, or what it needs first on this server."
+    )
+    ready: bool = Field(..., description="Whether it can price here now (else its estimates are refused: 409).")
+    hint: str | None = Field(None, description="What to run or set to make it ready (one line); null when ready.")
+    detail: str | None = Field(None, description="What is missing, e.g. the model folder that holds no trained model.")
+    llm: str | None = Field(None, description="The LLM spec it uses (LLM strategies only).")
+    llm_checked: bool = Field(
+        False,
+        description="True when that LLM answered a question (`?check=true`); else only its files and key were seen.",
+    )
 
 
 class StrategiesResponse(BaseModel):
@@ -200,6 +211,24 @@ class StrategiesResponse(BaseModel):
                             "summary": "Similarity-weighted price of the k nearest stored products (no LLM).",
                             "needs": ["store"],
                             "options": ["k", "power", "category"],
+                            "status": "ready",
+                            "ready": True,
+                            "hint": None,
+                            "detail": None,
+                            "llm": None,
+                            "llm_checked": False,
+                        },
+                        {
+                            "name": "bow",
+                            "summary": "Course baseline: counts of 1,000 words, linear regression.",
+                            "needs": ["trained"],
+                            "options": [],
+                            "status": "needs-training",
+                            "ready": False,
+                            "hint": "rag-pricer train-baselines --items data/items.jsonl.gz --split train --only bow",
+                            "detail": "no trained model in var/models/bow",
+                            "llm": None,
+                            "llm_checked": False,
                         }
                     ],
                 }

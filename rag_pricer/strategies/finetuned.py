@@ -4,6 +4,7 @@ after its k comparables and their prices (``rag-finetuned``, a run trained with 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,11 @@ from rag_pricer.strategies.finetune.decoding import DECODINGS, PriceDistribution
 from rag_pricer.strategies.finetune.price_model import PriceModel
 from rag_pricer.strategies.prompting.guard import PriceGuard
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.registry import register
+from rag_pricer.pricing.readiness import Missing
+from rag_pricer.pricing.registry import ModelsCheck, register
 from rag_pricer.pricing.resources import Resources
+from rag_pricer.settings import Settings
+from rag_pricer.strategies.finetune.run import ADAPTER_DIR, RUN_FILE
 from rag_pricer.knowledge.retrieval import SearchOptions
 from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.knn import DEFAULT_K, KnnPricer
@@ -80,10 +84,32 @@ def price_model(resources: Resources, run_dir: Path, adapter: bool = True) -> Pr
     return resources.shared(key, lambda: PriceModel(run_dir, base_dir, adapter=adapter))
 
 
+def finished_run(folder: str, options: str = "") -> ModelsCheck:
+    """The check of a strategy that loads the run in ``models_dir/folder``, made by
+    ``rag-pricer finetune`` with ``options``: missing until the run has finished."""
+
+    def missing(settings: Settings) -> Missing | None:
+        run = Path(settings.models_dir) / folder
+        command = f"rag-pricer finetune --items {settings.items_path} --split train{options}"
+        try:
+            record = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return Missing("needs-training", f"no fine-tuned model in {run}", command)
+        except (OSError, ValueError) as error:
+            return Missing("needs-training", f"cannot read {run / RUN_FILE} ({error})", command + " --overwrite")
+        if not isinstance(record, dict) or record.get("status") != "finished" or not (run / ADAPTER_DIR).is_dir():
+            unfinished = f"the fine-tuning run in {run} has not finished"
+            return Missing("needs-training", unfinished, f"{command} (resumes it)")
+        return None
+
+    return missing
+
+
 @register(
     "finetuned",
     "LoRA fine-tuned LLM (`rag-pricer finetune`): expectation, median or greedy over its digit-by-digit price distribution.",
     needs=("adapter", "store"),
+    models=finished_run("finetuned"),
 )
 def build(resources: Resources, run: str | None = None, decoding: str = "expectation", adapter: bool = True, k: int = DEFAULT_K) -> FinetunedPricer:
     folder = Path(run) if run else Path(resources.settings.models_dir) / "finetuned"
@@ -97,6 +123,7 @@ def build(resources: Resources, run: str | None = None, decoding: str = "expecta
     "LoRA fine-tuned LLM trained on retrieval-augmented prompts (`rag-pricer finetune --k 5`): reads the k comparables and "
     "their prices, then expectation, median or greedy over its price distribution.",
     needs=("adapter", "store"),
+    models=finished_run("rag-finetuned", " --k 5"),
 )
 def build_rag(resources: Resources, run: str | None = None, decoding: str = "expectation", k: int | None = None) -> FinetunedPricer:
     """``k`` comparables are retrieved (default: the number the run was trained with)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rag_pricer.strategies.ensemble.model import EnsembleModel
 from rag_pricer.strategies.ensemble.signals import BaseOutput, feature_matrix
@@ -43,6 +44,10 @@ class EnsemblePricer(Pricer):
                 )
             )
         return results
+
+    def llm_used(self) -> dict[str, Any] | None:
+        """The LLM of its first base that asks one (an ensemble over LLM strategies shares one)."""
+        return next((used for pricer in self.bases.values() if (used := pricer.llm_used()) is not None), None)
 
     def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         """The ids the ensemble was fitted on or that any base knows."""

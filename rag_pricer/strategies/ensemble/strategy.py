@@ -4,20 +4,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag_pricer.strategies.ensemble.model import EnsembleModel
-from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.readiness import Missing
 from rag_pricer.pricing.registry import register, registry
 from rag_pricer.pricing.resources import Resources
+from rag_pricer.settings import Settings
+from rag_pricer.strategies.ensemble.model import EnsembleModel
+from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 
 #: where ``train-ensemble`` saves the model, under settings ``models_dir``
 ENSEMBLE_DIR = "ensemble"
+
+
+def models(settings: Settings) -> Missing | None:
+    """Missing until ``train-ensemble`` saved a model, then whatever its bases' models lack."""
+    directory = Path(settings.models_dir) / ENSEMBLE_DIR
+    command = f"rag-pricer train-ensemble --items {settings.items_path} --split dev"
+    if not (directory / "ensemble.json").is_file():
+        return Missing("needs-training", f"no trained ensemble in {directory}", command)
+    try:
+        bases = EnsembleModel.load(directory).bases
+    except ValueError as error:
+        return Missing("needs-training", str(error), command)
+    for name in bases:
+        base = registry.find(name)
+        if base is None:
+            return Missing("needs-training", f"the ensemble's base strategy {name!r} is not registered here", command)
+        lacking = base.models(settings) if base.models is not None else None
+        if lacking is not None:
+            return Missing(lacking.status, f"its base {name!r}: {lacking.detail}", lacking.hint)
+    return None
 
 
 @register(
     "ensemble",
     "Base strategies' log prices combined by weights learned on dev (cross-fitted), plus a bias correction.",
     needs=("trained", "store", "dev-fitted"),
+    models=models,
 )
 def build(resources: Resources, model: str | None = None) -> EnsemblePricer:
     """``model``: the directory of a trained ensemble (default: ``models_dir/ensemble``)."""

@@ -34,6 +34,9 @@ class LLMPricer(Pricer):
     def leaked_ids(self, ids: list[str]) -> list[str]:
         return self.knn.leaked_ids(ids)
 
+    def llm_used(self) -> dict[str, Any] | None:
+        return dict(self.llm.identity())
+
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         searched = self.knn.retriever.search_many(queries, self.knn.search)
         # The prompt, the guard's band and the fallback all see the same comparables.
