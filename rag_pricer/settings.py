@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     """Every knob of rag-pricer. Each field reads ``RAG_PRICER_<FIELD>`` (case-insensitive)."""
 
     model_config = SettingsConfigDict(
+        # env_file: the name looked for; which one is read is chosen by locate_env() in __init__
         env_prefix="RAG_PRICER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 

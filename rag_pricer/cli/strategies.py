@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -53,7 +53,7 @@ def strategies(
     console.print("needs: " + "; ".join(f"{k} = {v}" for k, v in NEEDS.items()))
 
 
-def _state(readiness: Readiness, strategy: Strategy) -> dict[str, object]:
+def _state(readiness: Readiness, strategy: Strategy) -> dict[str, Any]:
     state = readiness.of(strategy).to_dict()
     del state["name"]
     return state
