@@ -10,13 +10,14 @@ import typer
 from rich.console import Console
 
 from rag_pricer.api import Estimator
+from rag_pricer.pricing.readiness import StrategyNotReady
 from rag_pricer.pricing.registry import UnknownStrategy
 from rag_pricer.settings import InvalidSettings, Settings
 from rag_pricer.knowledge.store import StoreError
 
 #: errors that mean "the request or the set-up is wrong", shown as one line, not a traceback:
-#: bad descriptions (InvalidQuery), bad LLM specs, untrained models (FileNotFoundError), ...
-USER_ERRORS = (ValueError, OSError, UnknownStrategy, StoreError)
+#: bad descriptions (InvalidQuery), bad LLM specs, untrained models (FileNotFoundError, StrategyNotReady), ...
+USER_ERRORS = (ValueError, OSError, UnknownStrategy, StoreError, StrategyNotReady)
 
 console = Console()
 errors = Console(stderr=True)

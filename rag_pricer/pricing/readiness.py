@@ -74,7 +74,7 @@ class StrategyNotReady(RuntimeError):
 
     def __init__(self, readiness: StrategyReadiness) -> None:
         self.readiness = readiness
-        hint = f"; {readiness.hint}" if readiness.hint else ""
+        hint = f"; to fix: {readiness.hint}" if readiness.hint else ""
         super().__init__(f"strategy {readiness.name!r} is not ready ({readiness.status}): {readiness.detail}{hint}")
 
 
