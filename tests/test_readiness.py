@@ -113,6 +113,8 @@ def test_finetuned_runs_and_the_ensemble_are_ready_only_when_finished_with_their
     (run / "run.json").write_text(json.dumps({"status": "finished"}))
     (run / "adapter").mkdir()
     assert Readiness(fresh).of("finetuned").ready
+    elsewhere = Readiness(fresh).of("rag-finetuned", options={"run": str(run)})  # the option names the run to load
+    assert elsewhere.ready and Readiness(fresh).of("rag-finetuned").status == "needs-training"
 
     model = EnsembleModel(["knn", "constant"], kind="blend").fit(
         np.log([[10.0, 12.0], [20.0, 18.0], [30.0, 33.0]]), np.array([11.0, 19.0, 31.0])

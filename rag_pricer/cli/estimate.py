@@ -37,7 +37,7 @@ def estimate(
         options = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
         # A strategy that cannot price here says what to run, before anything loads.
         readiness = Readiness(estimator.settings, llm_factory=estimator.resources.llm)
-        readiness.require(strategy or estimator.settings.strategy, llm)
+        readiness.require(strategy or estimator.settings.strategy, llm, options)
         # Loading apart: the latency shown is the estimate's, not the models' start-up.
         load_s = estimator.load(strategy, **options)
         result = estimator.estimate(description, strategy, **options)

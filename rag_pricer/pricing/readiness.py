@@ -13,7 +13,7 @@ trained models (the strategy's own ``models`` check), then its LLM.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -123,15 +123,18 @@ class Readiness:
     def all(self) -> list[StrategyReadiness]:
         return [self.of(strategy) for strategy in self.registry.all()]
 
-    def of(self, strategy: Strategy | str, llm: str | None = None) -> StrategyReadiness:
-        """``strategy``'s readiness; ``llm`` is the spec a request asks for (default: settings ``llm``)."""
+    def of(
+        self, strategy: Strategy | str, llm: str | None = None, options: Mapping[str, Any] | None = None
+    ) -> StrategyReadiness:
+        """``strategy``'s readiness; ``llm`` is the spec a request asks for (default: settings
+        ``llm``), ``options`` its strategy options (e.g. ``run``: another fine-tuned run)."""
         strategy = self.registry.get(strategy) if isinstance(strategy, str) else strategy
         spec = (llm or self.settings.llm) if "llm" in strategy.needs else None
         checks: list[Callable[[], Missing | None]] = [
             lambda: self._extra(strategy),
             lambda: self._remembered("gpu", self._gpu) if "gpu" in strategy.needs else None,
             lambda: self._remembered("store", self._store) if "store" in strategy.needs else None,
-            lambda: strategy.models(self.settings) if strategy.models is not None else None,
+            lambda: strategy.models(self.settings, options or {}) if strategy.models is not None else None,
             lambda: self._remembered(f"llm:{spec}", lambda: self._llm(spec)) if spec else None,
         ]
         for check in checks:
@@ -140,9 +143,11 @@ class Readiness:
                 return StrategyReadiness(strategy.name, missing.status, missing.detail, missing.hint, spec)
         return StrategyReadiness(strategy.name, "ready", llm=spec, llm_checked=bool(spec) and self.check)
 
-    def require(self, strategy: Strategy | str, llm: str | None = None) -> StrategyReadiness:
+    def require(
+        self, strategy: Strategy | str, llm: str | None = None, options: Mapping[str, Any] | None = None
+    ) -> StrategyReadiness:
         """``of(strategy)``, raising ``StrategyNotReady`` unless it is ready."""
-        readiness = self.of(strategy, llm)
+        readiness = self.of(strategy, llm, options)
         if not readiness.ready:
             raise StrategyNotReady(readiness)
         return readiness

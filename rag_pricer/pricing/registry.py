@@ -2,8 +2,8 @@
 build their pricers through this one registry.
 
 A strategy is a factory ``(resources, **options) -> Pricer`` decorated with ``@register``. A
-strategy that loads trained models also registers ``models``: ``(settings) -> Missing | None``,
-a cheap look at its files that says what is missing and the command that makes it (see
+strategy that loads trained models also registers ``models``: ``(settings, options) -> Missing |
+None``, a cheap look at its files that says what is missing and the command that makes it (see
 ``readiness.Readiness``, which uses it to list the strategies that are ready).
 Built-in strategies live in the modules of ``BUILTIN_MODULES``; other packages can add theirs
 through the ``rag_pricer.strategies`` entry-point group (each entry point names a module).
@@ -12,7 +12,7 @@ through the ``rag_pricer.strategies`` entry-point group (each entry point names 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ NEEDS = {"store": "the knowledge base", "llm": "a chat model", "trained": "model
 
 Factory = Callable[..., "Pricer"]
 #: what a strategy's trained models lack, looked at without loading them (``None``: nothing)
-ModelsCheck = Callable[["Settings"], "Missing | None"]
+ModelsCheck = Callable[["Settings", Mapping[str, Any]], "Missing | None"]
 
 
 class UnknownStrategy(KeyError):

@@ -5,6 +5,7 @@ after its k comparables and their prices (``rag-finetuned``, a run trained with 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +86,11 @@ def price_model(resources: Resources, run_dir: Path, adapter: bool = True) -> Pr
 
 
 def finished_run(folder: str, options: str = "") -> ModelsCheck:
-    """The check of a strategy that loads the run in ``models_dir/folder``, made by
-    ``rag-pricer finetune`` with ``options``: missing until the run has finished."""
+    """The check of a strategy that loads the run in ``models_dir/folder`` (or its option
+    ``run``), made by ``rag-pricer finetune`` with ``options``: missing until the run has finished."""
 
-    def missing(settings: Settings) -> Missing | None:
-        run = Path(settings.models_dir) / folder
+    def missing(settings: Settings, strategy_options: Mapping[str, Any]) -> Missing | None:
+        run = Path(strategy_options.get("run") or Path(settings.models_dir) / folder)
         command = f"rag-pricer finetune --items {settings.items_path} --split train{options}"
         try:
             record = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))

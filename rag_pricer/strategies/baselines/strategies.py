@@ -3,6 +3,9 @@ model that ``rag-pricer train-baselines`` saved under settings ``models_dir``.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rag_pricer.pricing.readiness import Missing
 from rag_pricer.pricing.registry import Factory, ModelsCheck, register
 from rag_pricer.pricing.resources import Resources
@@ -25,7 +28,7 @@ def _factory(spec: BaselineSpec) -> Factory:
 
 
 def _models(spec: BaselineSpec) -> ModelsCheck:
-    def missing(settings: Settings) -> Missing | None:
+    def missing(settings: Settings, options: Mapping[str, Any]) -> Missing | None:
         directory = settings.models_dir / spec.name
         if (directory / MANIFEST).is_file():
             return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.readiness import Missing
@@ -16,9 +18,10 @@ from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 ENSEMBLE_DIR = "ensemble"
 
 
-def models(settings: Settings) -> Missing | None:
-    """Missing until ``train-ensemble`` saved a model, then whatever its bases' models lack."""
-    directory = Path(settings.models_dir) / ENSEMBLE_DIR
+def models(settings: Settings, options: Mapping[str, Any]) -> Missing | None:
+    """Missing until ``train-ensemble`` saved a model (or the option ``model`` names one), then
+    whatever its bases' models lack."""
+    directory = Path(options.get("model") or Path(settings.models_dir) / ENSEMBLE_DIR)
     command = f"rag-pricer train-ensemble --items {settings.items_path} --split dev"
     if not (directory / "ensemble.json").is_file():
         return Missing("needs-training", f"no trained ensemble in {directory}", command)
@@ -30,7 +33,7 @@ def models(settings: Settings) -> Missing | None:
         base = registry.find(name)
         if base is None:
             return Missing("needs-training", f"the ensemble's base strategy {name!r} is not registered here", command)
-        lacking = base.models(settings) if base.models is not None else None
+        lacking = base.models(settings, {}) if base.models is not None else None
         if lacking is not None:
             return Missing(lacking.status, f"its base {name!r}: {lacking.detail}", lacking.hint)
     return None
