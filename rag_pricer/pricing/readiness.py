@@ -194,7 +194,7 @@ class Readiness:
                 )
             return None
         if not (settings.store_path / "chroma.sqlite3").is_file():  # looked at, never created
-            return Missing("needs-store", f"no knowledge base at {settings.store_path}", hint)
+            return Missing("needs-store", f"no store at {settings.store_path}", hint)
         return None
 
     def _llm(self, spec: str) -> Missing | None:
