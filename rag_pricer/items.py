@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 QUESTION = "How much does this cost to the nearest dollar?"
 PRICE_PREFIX = "Price is $"
@@ -76,13 +76,7 @@ class Item:
 
     def details_dict(self) -> dict[str, Any]:
         """``details`` parsed; an unparsable or missing value gives ``{}``."""
-        if not self.details:
-            return {}
-        try:
-            value = json.loads(self.details)
-        except json.JSONDecodeError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        return parse_details(self.details)
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +118,18 @@ class Item:
         )
 
 
+def parse_details(raw: str | None) -> dict[str, Any]:
+    """The JSON object of an item's raw ``details`` (weight, rank, brand ...); ``{}`` when it is
+    missing, unparsable or not an object."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def cut_at_word(text: str, max_chars: int) -> str:
     """``text`` if it fits in ``max_chars``, else its longest prefix that ends at a word."""
     if len(text) <= max_chars:
@@ -147,11 +153,11 @@ def _as_price(value: Any) -> float | None:
     return price if price > 0 and price == price and price != float("inf") else None
 
 
-def open_text(path: str | Path, mode: str = "rt") -> TextIO:
+def open_text(path: str | Path, mode: Literal["rt", "wt"] = "rt") -> TextIO:
     """Open a text file, transparently gunzipping ``*.gz``."""
     path = Path(path)
     if path.suffix == ".gz":
-        return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]
+        return gzip.open(path, mode, encoding="utf-8")
     return open(path, mode, encoding="utf-8")
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from rag_pricer.items import Item
+from rag_pricer.items import Item, parse_details
 
 
 class InvalidQuery(ValueError):
@@ -22,6 +23,10 @@ class Query:
     #: raw details JSON of an Item (weight, rank, brand ...), for strategies that use them
     details: str | None = None
     truncated: bool = False
+
+    def details_dict(self) -> dict[str, Any]:
+        """``details`` parsed (``{}`` for a free-text query, or details that are not a JSON object)."""
+        return parse_details(self.details)
 
     @classmethod
     def of(cls, value: str | Item | Query, max_chars: int = 4000) -> Query:

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatResult
@@ -117,7 +118,8 @@ def test_openai_specs_choose_endpoint_prefill_and_price(llm_settings: Settings) 
     keyed = llm_settings.model_copy(update={"openai_api_key": Settings(_env_file=None, openai_api_key=SECRET).openai_api_key})
     real = build_llm("openai:gpt-4o-mini", keyed)
     assert (real.model_id, real.supports_prefill, real.price) == ("gpt-4o-mini", False, OPENAI_PRICES["gpt-4o-mini"])
-    assert real.chat_model.max_retries == 0  # PricingLLM does the retrying
+    # The openai client does the retrying, PricingLLM does not retry on top of it.
+    assert (real.chat_model.max_retries, real.retry.max_retries) == (keyed.llm_max_retries, 0)
     compatible = build_llm("openai-compatible:qwen2.5:0.5b@http://127.0.0.1:11434/v1", llm_settings)
     assert (compatible.model_id, compatible.endpoint, compatible.price) == ("qwen2.5:0.5b", "http://127.0.0.1:11434/v1", None)
     via_setting = build_llm("openai:llama3", llm_settings.model_copy(update={"llm_base_url": "http://127.0.0.1:8080/v1"}))
@@ -289,6 +291,25 @@ def test_local_runtime_errors_are_classified() -> None:
     assert classify(ContextWindowExceeded("long")).reason == "bad_request"
     assert classify(RuntimeCrashed("SIGSEGV")).reason == "crashed"
     assert classify(KeyError("bug")).reason == "error"
+
+
+def test_the_openai_clients_transport_errors_are_classified() -> None:
+    # openai>=3 sends through httpx2, not httpx: its raw transport errors are its own classes
+    import httpx2
+
+    request = httpx2.Request("POST", "http://fake.invalid/v1/chat/completions")
+    assert classify(httpx2.ReadTimeout("slow", request=request)).reason == "timeout"
+    assert classify(httpx2.ConnectError("refused", request=request)).reason == "connection"
+
+
+def test_fake_errors_carry_the_openai_clients_own_http_objects() -> None:
+    import httpx2
+
+    error = openai_error("rate_limit", retry_after_s=2.0)
+    assert isinstance(error, openai.RateLimitError) and isinstance(error.response, httpx2.Response)
+    assert classify(error).retry_after_s == 2.0
+    timeout = openai_error("timeout")
+    assert isinstance(timeout, openai.APITimeoutError) and isinstance(timeout.request, httpx2.Request)
 
 
 def test_unknown_failure_name_is_refused_early() -> None:

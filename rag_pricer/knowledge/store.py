@@ -55,6 +55,18 @@ class Neighbour:
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
+@dataclass(frozen=True)
+class StoredProduct:
+    """A stored product as the store holds it: its metadata and the text that was embedded."""
+
+    id: str
+    title: str
+    price: float
+    category: str | None = None
+    split: str | None = None
+    document: str = ""
+
+
 def content_hash(item: Item) -> str:
     """Fingerprint of what is embedded and stored, so a changed item is re-indexed."""
     key = f"{item.description}\x00{item.price}\x00{item.category}"
@@ -183,6 +195,21 @@ class ProductStore:
             return {}
         found = self.collection(create=True).get(ids=list(ids), include=["metadatas"])
         return {i: (m or {}).get("hash", "") for i, m in zip(found["ids"], found["metadatas"])}
+
+    def product(self, product_id: str) -> StoredProduct | None:
+        """The stored product ``product_id``, or ``None`` when the store has none of that id."""
+        found = self.collection().get(ids=[product_id], include=["metadatas", "documents"])
+        if not found["ids"]:
+            return None
+        meta, document = found["metadatas"][0] or {}, found["documents"][0]
+        return StoredProduct(
+            id=found["ids"][0],
+            title=str(meta.get("title", "")),
+            price=_price_of(meta),
+            category=meta.get("category"),
+            split=meta.get("split"),
+            document=document or "",
+        )
 
     def contains_any(self, ids: Sequence[str]) -> list[str]:
         """The subset of ``ids`` present in the store (used to refuse leaky evaluations)."""

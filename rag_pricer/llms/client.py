@@ -45,12 +45,16 @@ def llm_deadline(seconds: float) -> Iterator[None]:
 class PricingLLM:
     """Wraps a LangChain chat model with what a batch evaluation needs.
 
-    - **Retries**: rate limits, 5xx, timeouts and connection failures are retried up to
-      ``retry.max_retries`` times with exponential backoff and jitter (``Retry-After`` honoured);
-      then, or at once for any other failure, ``LLMError`` is raised with a ``reason``.
+    - **Retries**: one way per backend. The OpenAI backends leave them to the openai client
+      (``max_retries``: rate limits, 408/409, 5xx, timeouts and connection failures, with
+      backoff, ``Retry-After`` honoured) and give ``retry`` no retries; the chat models without
+      retries of their own (local runtimes, the fake) are retried here, up to
+      ``retry.max_retries`` times, with exponential backoff and jitter. Then, or at once for any
+      other failure, ``LLMError`` is raised with a ``reason`` and the ``attempts`` made.
     - **Timeout**: set on the chat model by its backend (HTTP timeout, local deadline).
     - **Concurrency**: at most ``concurrency`` calls in flight (a semaphore shared by ``ask``
-      from any thread and by ``ask_many``); backoff sleeps do not hold a slot.
+      from any thread and by ``ask_many``); the backoff sleeps of ``retry`` do not hold a slot
+      (the openai client's, inside its call, do: a rate-limited endpoint then gets fewer calls).
     - **Cache**: replies are kept in ``cache`` keyed by model, endpoint, generation parameters
       and the full messages; a hit is not a model call and reports ``usage.cached=True`` with
       the original token counts and no cost.
@@ -117,15 +121,16 @@ class PricingLLM:
         """One completion for ``messages``; raises ``LLMError`` when the model cannot answer."""
         messages = self._prepare(messages)
         started = time.perf_counter()
-        key = self._cache_key(messages) if self.cache is not None else None
-        if key is not None and (hit := self.cache.get(key)) is not None:
+        cache = self.cache
+        key = self._cache_key(messages) if cache is not None else None
+        if cache is not None and key is not None and (hit := cache.get(key)) is not None:
             with self._lock:
                 self.cache_hits += 1
             usage = Usage(hit.prompt_tokens, hit.completion_tokens, 0.0, cached=True)
             return LLMReply(hit.text, usage, time.perf_counter() - started)
         text, usage = self._call_with_retries(messages)
-        if key is not None:
-            self.cache.put(key, CachedReply(text, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd))
+        if cache is not None and key is not None:
+            cache.put(key, CachedReply(text, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd))
         return LLMReply(text, usage, time.perf_counter() - started)
 
     def ask_many(self, conversations: Sequence[Sequence[BaseMessage]]) -> list[LLMReply | LLMError]:
@@ -146,6 +151,10 @@ class PricingLLM:
             except LLMError as error:
                 return error
 
+        # Not LangChain's batch(config={"max_concurrency": n}): as fast without a deadline, but it
+        # returns only when every call has ended, so a hung endpoint holds a service request past
+        # its deadline (benchmarks/llm_batch.py: 8 calls of 1 s, concurrency 2, deadline 0.2 s:
+        # batch 1.0 s, this 0.2 s); and its limit is per batch, where the semaphore bounds them all.
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(prepared)), thread_name_prefix="llm")
         futures = [pool.submit(one, messages) for messages in prepared]
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -193,8 +202,11 @@ class PricingLLM:
                 failure = classify(exc)
                 detail = self._redact(f"{type(exc).__name__}: {exc}")
                 if failure.reason not in RETRYABLE or attempt >= self.retry.max_retries:
-                    log.warning("LLM %s failed (%s) after %d attempt(s): %s", self.spec, failure.reason, attempt + 1, detail)
-                    raise LLMError(failure.reason, detail, attempts=attempt + 1) from None
+                    attempts = attempt + 1 + failure.sdk_retries
+                    log.warning(
+                        "LLM %s failed (%s) after %d attempt(s): %s", self.spec, failure.reason, attempts, detail
+                    )
+                    raise LLMError(failure.reason, detail, attempts=attempts) from None
                 delay = self.retry.delay(attempt, failure.retry_after_s)
                 log.info("LLM %s: %s, retry %d/%d in %.2f s", self.spec, failure.reason, attempt + 1, self.retry.max_retries, delay)
                 attempt += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag_pricer.pricing.registry import Registry, Strategy
@@ -67,6 +67,19 @@ class StrategyReadiness:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ready": self.ready}
+
+    def anonymised(self, settings: Settings) -> StrategyReadiness:
+        """This state with the paths of ``settings`` named instead (ITEMS, STORE, MODELS_DIR):
+        what the HTTP service shows callers, who must not learn the server's folders."""
+        paths = (settings.items_path, settings.store_path, settings.models_dir)
+        names = dict(zip(map(str, paths), ("ITEMS", "STORE", "MODELS_DIR")))
+
+        def hide(text: str | None) -> str | None:
+            for path, name in sorted(names.items(), key=lambda pair: -len(pair[0])):  # the longest first
+                text = text.replace(path, name) if text else text
+            return text
+
+        return replace(self, detail=hide(self.detail), hint=hide(self.hint))
 
 
 class StrategyNotReady(RuntimeError):

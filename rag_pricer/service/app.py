@@ -6,10 +6,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -33,6 +33,9 @@ from rag_pricer.service.schemas import (
     EstimateRequest,
     EstimateResponse,
     HealthResponse,
+    LLMOut,
+    LLMsResponse,
+    ProductOut,
     ReadyResponse,
     StrategiesResponse,
     StrategyOut,
@@ -41,7 +44,7 @@ from rag_pricer.settings import Settings
 
 log = logging.getLogger("rag_pricer.service")
 
-STATIC = Path(__file__).parent / "static"
+STATIC = FilePath(__file__).parent / "static"
 #: request body limits in bytes: one description fits comfortably in 64 KiB; a batch gets more
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH_BODY_BYTES = 1024 * 1024
@@ -54,6 +57,8 @@ Estimate a product's price in USD from its description, with the comparable prod
   run for the others (`?check=true` also asks each LLM one short question).
 * A strategy that is not ready (untrained models, no LLM, a missing extra) is refused with 409
   and the command that makes it ready, never answered by a silent fallback.
+* `GET /v1/llms` lists the LLM backends a request may name in `llm`.
+* `GET /v1/products/{id}` returns a stored product (e.g. a comparable) with its text.
 * When the server has a token (`RAG_PRICER_API_TOKEN`), `/v1/*` need `Authorization: Bearer <token>`.
 * An LLM strategy that fails, answers nonsense or overruns the deadline is answered with the
   `knn` estimate and `fallback: true` with the reason, never with a server error.
@@ -180,9 +185,40 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
             fallback=pricing.fallback,
             strategies=[
                 StrategyOut(name=s.name, summary=s.summary, needs=list(s.needs), options=s.options(),
-                            **{k: v for k, v in state.to_dict().items() if k != "name"})
+                            **{k: v for k, v in state.anonymised(estimator.settings).to_dict().items() if k != "name"})
                 for s, state in zip(registry.all(), states)
             ],
+        )
+
+    @v1.get(
+        "/llms",
+        response_model=LLMsResponse,
+        summary="List the LLM backends",
+        description="The backends an estimate request may name in `llm` (for the LLM strategies: `rag`, `zero-shot`).",
+    )
+    async def llms() -> LLMsResponse:
+        from rag_pricer.llms import available_backends
+
+        default = estimator.settings.llm.partition(":")[0].strip()
+        return LLMsResponse(
+            default=default,
+            llms=[LLMOut(name=b.name, summary=b.summary, default=b.name == default) for b in available_backends()],
+        )
+
+    @v1.get(
+        "/products/{product_id}",
+        response_model=ProductOut,
+        summary="One product of the knowledge base",
+        description="The stored product `product_id` (the `id` of a comparable): title, price, category and its text.",
+        responses={404: {"model": ErrorResponse, "description": "No product of that id."}, 503: ERRORS[503]},
+    )
+    async def product(product_id: Annotated[str, Path(max_length=200)]) -> ProductOut:
+        found = await pricing.product(product_id)
+        if found is None:
+            raise StarletteHTTPException(status.HTTP_404_NOT_FOUND, f"no product {product_id!r} in the knowledge base")
+        return ProductOut(
+            id=found.id, title=found.title, price=found.price, category=found.category, split=found.split,
+            description=found.document,
         )
 
     app.include_router(v1)

@@ -5,7 +5,7 @@ after its k comparables and their prices (``rag-finetuned``, a run trained with 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class FinetunedPricer(Pricer):
         self.decoding = decoding
         self.guard = guard
 
-    def leaked_ids(self, ids: list[str]) -> list[str]:
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         trained = self.model.trained_ids()
         return sorted(set(self.knn.leaked_ids(ids)) | {i for i in ids if i in trained})
 

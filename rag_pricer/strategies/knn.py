@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from rag_pricer.pricing.values import Comparable, Estimate
@@ -59,7 +61,7 @@ class KnnPricer(Pricer):
         self.power = power
         self.mean = mean
 
-    def leaked_ids(self, ids: list[str]) -> list[str]:
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         return self.retriever.store.contains_any(ids)
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:

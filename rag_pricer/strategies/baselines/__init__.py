@@ -5,12 +5,17 @@ and trained by ``rag-pricer train-baselines``. The baseline classes live in thei
 
 from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.catalog import BASELINES, BaselineSpec
-from rag_pricer.strategies.baselines.listing import Listing
 from rag_pricer.strategies.baselines.pricer import BaselinePricer
 from rag_pricer.strategies.baselines.storage import ModelFormatError, ModelNotTrained
 from rag_pricer.strategies.baselines.trainer import BaselineTrainer, TrainingStep
 
 __all__ = [
-    "BASELINES", "Baseline", "BaselinePricer", "BaselineSpec", "BaselineTrainer", "Listing",
-    "ModelFormatError", "ModelNotTrained", "TrainingStep",
-]  # fmt: skip
+    "BASELINES",
+    "Baseline",
+    "BaselinePricer",
+    "BaselineSpec",
+    "BaselineTrainer",
+    "ModelFormatError",
+    "ModelNotTrained",
+    "TrainingStep",
+]

@@ -9,7 +9,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LinearRegression
 
 from rag_pricer.strategies.baselines.base import Baseline
-from rag_pricer.strategies.baselines.listing import Listing
+from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.storage import load_estimator, load_vocabulary, save_estimator, save_vocabulary
 
 
@@ -25,13 +25,13 @@ class BagOfWordsBaseline(Baseline):
     def _vectorizer(self) -> CountVectorizer:
         return CountVectorizer(stop_words="english", max_features=self.max_features)
 
-    def _fit(self, listings: list[Listing], prices: np.ndarray) -> None:
+    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
         self.vectorizer_ = self._vectorizer()
-        counts = self.vectorizer_.fit_transform([listing.text for listing in listings])
+        counts = self.vectorizer_.fit_transform([query.text for query in queries])
         self.regressor_ = LinearRegression().fit(counts, prices)
 
-    def _predict(self, listings: list[Listing]) -> np.ndarray:
-        return self.regressor_.predict(self.vectorizer_.transform([listing.text for listing in listings]))
+    def _predict(self, queries: list[Query]) -> np.ndarray:
+        return self.regressor_.predict(self.vectorizer_.transform([query.text for query in queries]))
 
     def _save_state(self, directory: Path) -> None:
         save_vocabulary(self.vectorizer_, directory, "words")

@@ -18,11 +18,10 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from rag_pricer.strategies.baselines.listing import Listing, ListingLike
 from rag_pricer.strategies.baselines.storage import MANIFEST, ModelFormatError, ModelNotTrained, read_json, write_json
 from rag_pricer.items import Item
-
-FORMAT = 1
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.query import Query
 
 
 class Baseline(ABC):
@@ -36,6 +35,8 @@ class Baseline(ABC):
     runtime_params: ClassVar[tuple[str, ...]] = ()
     #: True when predictions use ``details`` (weight, rank, brand), imputed when absent
     uses_details: ClassVar[bool] = False
+    #: version of the saved files; raised when they change, so an older model asks to be retrained
+    file_format: ClassVar[int] = 1
 
     trained_ids_: list[str]
 
@@ -43,18 +44,20 @@ class Baseline(ABC):
         if not items:
             raise ValueError("no training items")
         prices = np.array([item.price for item in items], dtype=float)
-        self._fit([Listing.of(item) for item in items], prices)
+        # The queries a Pricer makes of them: training reads what predicting will read.
+        self._fit([Query.of(item, Pricer.max_chars) for item in items], prices)
         self.trained_ids_ = sorted({item.id for item in items}) if self.learns else []
         return self
 
-    def predict(self, inputs: Sequence[ListingLike | Listing]) -> np.ndarray:
-        """Prices in USD, one per input, finite (a non-finite one is a bug and raises)."""
+    def predict(self, inputs: Sequence[Item | Query | str]) -> np.ndarray:
+        """Prices in USD, one per input, finite (a non-finite one is a bug and raises).
+        ``InvalidQuery`` for an input that is not a description (empty, not text)."""
         if not self.is_fitted:
             raise RuntimeError(f"this {type(self).__name__} is not fitted: call fit() or load()")
-        listings = [Listing.of(value) for value in inputs]
-        if not listings:
+        queries = [Query.of(value, Pricer.max_chars) for value in inputs]
+        if not queries:
             return np.zeros(0)
-        predictions = np.asarray(self._predict(listings), dtype=float).reshape(-1)
+        predictions = np.asarray(self._predict(queries), dtype=float).reshape(-1)
         if not np.all(np.isfinite(predictions)):
             raise RuntimeError(f"{type(self).__name__} predicted a non-finite price")
         return predictions
@@ -79,7 +82,7 @@ class Baseline(ABC):
         self._save_state(partial)
         manifest = {
             "kind": self.kind,
-            "format": FORMAT,
+            "format": self.file_format,
             "params": self.params(),
             "n_train": len(self.trained_ids_),
             "trained_ids": self.trained_ids_,
@@ -105,9 +108,10 @@ class Baseline(ABC):
             raise ModelFormatError(
                 f"cannot read {directory / MANIFEST} ({error}): retrain it with `rag-pricer train-baselines`"
             ) from error
-        if not isinstance(manifest, dict) or manifest.get("kind") != cls.kind or manifest.get("format") != FORMAT:
+        expected = (cls.kind, cls.file_format)
+        if not isinstance(manifest, dict) or (manifest.get("kind"), manifest.get("format")) != expected:
             raise ModelFormatError(
-                f"{directory} does not hold a {cls.kind!r} baseline of format {FORMAT}: retrain it with "
+                f"{directory} does not hold a {cls.kind!r} baseline of format {cls.file_format}: retrain it with "
                 "`rag-pricer train-baselines`"
             )
         try:
@@ -126,12 +130,12 @@ class Baseline(ABC):
         return model
 
     @abstractmethod
-    def _fit(self, listings: list[Listing], prices: np.ndarray) -> None:
-        """Learn from the training listings and their prices."""
+    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
+        """Learn from the training queries and their prices."""
 
     @abstractmethod
-    def _predict(self, listings: list[Listing]) -> np.ndarray:
-        """One price per listing."""
+    def _predict(self, queries: list[Query]) -> np.ndarray:
+        """One price per query."""
 
     def _save_state(self, directory: Path) -> None:
         """Write the learned state (beyond the manifest) into ``directory``."""

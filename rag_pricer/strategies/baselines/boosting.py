@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.features import FeatureBuilder
-from rag_pricer.strategies.baselines.listing import Listing
+from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.storage import (
     ModelFormatError, load_array, load_estimator, load_vocabulary, read_json, save_array, save_estimator,
     save_vocabulary, write_json,
@@ -61,28 +61,30 @@ class BoostingBaseline(Baseline):
             ngram_range=(1, 2), min_df=2, max_features=self.text_features, sublinear_tf=True, strip_accents="unicode"
         )
 
-    def _matrix(self, listings: list[Listing], prices: np.ndarray | None = None) -> np.ndarray:
+    def _matrix(self, queries: list[Query], prices: np.ndarray | None = None) -> np.ndarray:
         """The feature matrix; with ``prices``, the text and feature transforms are fitted first."""
-        texts = [listing.text for listing in listings]
+        texts = [query.text for query in queries]
         if prices is not None:
             tfidf = self.vectorizer_.fit_transform(texts)
             # A tiny training set has fewer terms than components: SVD needs n_components < terms.
             self.svd_ = TruncatedSVD(n_components=min(self.n_components, tfidf.shape[1] - 1), random_state=self.seed)
             components = self.svd_.fit_transform(tfidf)
-            engineered = self.features_.fit_transform(listings, prices)
+            engineered = self.features_.fit_transform(queries, prices)
         else:
             components = self.svd_.transform(self.vectorizer_.transform(texts))
-            engineered = self.features_.transform(listings)
+            engineered = self.features_.transform(queries)
         parts = [components, engineered]
         if self.embedder_ is not None:
             parts.append(self.embedder_.encode(texts))
         return np.hstack(parts).astype(np.float64)
 
-    def _fit(self, listings: list[Listing], prices: np.ndarray) -> None:
+    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
         self.vectorizer_ = self._vectorizer()
         self.features_ = FeatureBuilder()
         self.embedder_ = self.embedder
         self.embedding_model_ = self.embedder.model_name if self.embedder else None
+        # The log target by hand, not TransformedTargetRegressor: the model is saved as LightGBM's own
+        # text file (safe, exact), which a wrapped LGBMRegressor would trade for a skops file of it.
         logs = np.log1p(prices)
         self.log_range_ = (float(logs.min()), float(logs.max()))
         model = lightgbm.LGBMRegressor(
@@ -90,10 +92,10 @@ class BoostingBaseline(Baseline):
             subsample=0.8, subsample_freq=1, colsample_bytree=0.5, random_state=self.seed, n_jobs=self.n_jobs,
             deterministic=True, force_row_wise=True, verbose=-1,
         )  # fmt: skip
-        self.booster_ = model.fit(self._matrix(listings, prices), logs).booster_
+        self.booster_ = model.fit(self._matrix(queries, prices), logs).booster_
 
-    def _predict(self, listings: list[Listing]) -> np.ndarray:
-        return np.expm1(np.clip(self.booster_.predict(self._matrix(listings)), *self.log_range_))
+    def _predict(self, queries: list[Query]) -> np.ndarray:
+        return np.expm1(np.clip(self.booster_.predict(self._matrix(queries)), *self.log_range_))
 
     def _save_state(self, directory: Path) -> None:
         save_vocabulary(self.vectorizer_, directory, "words")
@@ -108,7 +110,8 @@ class BoostingBaseline(Baseline):
         self.svd_ = load_estimator(directory / "svd.skops")
         self.features_ = FeatureBuilder.from_state(read_json(directory / "features.json"))
         self.booster_ = lightgbm.Booster(model_file=str(directory / "lightgbm.txt"))
-        self.log_range_ = tuple(float(x) for x in load_array(directory / "log_range.npy"))
+        low, high = (float(x) for x in load_array(directory / "log_range.npy"))
+        self.log_range_ = (low, high)
         self.embedding_model_ = read_json(directory / "embedding.json")["model"]
         self.embedder_ = self._runtime_embedder(directory)
         expected = self.booster_.num_feature()

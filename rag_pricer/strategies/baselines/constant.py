@@ -5,28 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from sklearn.dummy import DummyRegressor
 
+from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.base import Baseline
-from rag_pricer.strategies.baselines.listing import Listing
 from rag_pricer.strategies.baselines.storage import read_json, write_json
 
 
 class ConstantBaseline(Baseline):
-    """Predicts the mean price of the training items."""
+    """Predicts the mean price of the training items (scikit-learn's ``DummyRegressor``)."""
 
     kind = "constant"
 
     def __init__(self) -> None:
         pass
 
-    def _fit(self, listings: list[Listing], prices: np.ndarray) -> None:
-        self.mean_ = float(prices.mean())
+    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
+        self.regressor_ = DummyRegressor(strategy="mean").fit(_no_features(len(queries)), prices)
 
-    def _predict(self, listings: list[Listing]) -> np.ndarray:
-        return np.full(len(listings), self.mean_)
+    def _predict(self, queries: list[Query]) -> np.ndarray:
+        return self.regressor_.predict(_no_features(len(queries)))
 
     def _save_state(self, directory: Path) -> None:
-        write_json(directory / "constant.json", {"mean": self.mean_})
+        # One number: JSON, readable and the same file as before DummyRegressor.
+        write_json(directory / "constant.json", {"mean": float(np.ravel(self.regressor_.constant_)[0])})
 
     def _load_state(self, directory: Path) -> None:
-        self.mean_ = float(read_json(directory / "constant.json")["mean"])
+        mean = float(read_json(directory / "constant.json")["mean"])
+        self.regressor_ = DummyRegressor(strategy="constant", constant=mean).fit(_no_features(1), [mean])
+
+
+def _no_features(n: int) -> np.ndarray:
+    """The regressor reads no feature; scikit-learn wants a matrix with one row per query."""
+    return np.zeros((n, 1))

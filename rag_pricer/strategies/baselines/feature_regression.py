@@ -9,13 +9,13 @@ from sklearn.linear_model import LinearRegression
 
 from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.features import FeatureBuilder
-from rag_pricer.strategies.baselines.listing import Listing
+from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.storage import load_estimator, read_json, save_estimator, write_json
 
 
 class FeatureRegressionBaseline(Baseline):
     """``LinearRegression`` of the price on ``FeatureBuilder`` features (weight, rank, length,
-    top brand, category). Listings without details (free-text queries) get imputed features."""
+    top brand, category). Queries without details (free text) get imputed features."""
 
     kind = "features"
     uses_details = True
@@ -24,12 +24,12 @@ class FeatureRegressionBaseline(Baseline):
         self.n_top_brands = n_top_brands
         self.min_brand_items = min_brand_items
 
-    def _fit(self, listings: list[Listing], prices: np.ndarray) -> None:
+    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
         self.features_ = FeatureBuilder(self.n_top_brands, self.min_brand_items)
-        self.regressor_ = LinearRegression().fit(self.features_.fit_transform(listings, prices), prices)
+        self.regressor_ = LinearRegression().fit(self.features_.fit_transform(queries, prices), prices)
 
-    def _predict(self, listings: list[Listing]) -> np.ndarray:
-        return self.regressor_.predict(self.features_.transform(listings))
+    def _predict(self, queries: list[Query]) -> np.ndarray:
+        return self.regressor_.predict(self.features_.transform(queries))
 
     def _save_state(self, directory: Path) -> None:
         write_json(directory / "features.json", self.features_.state())

@@ -8,7 +8,7 @@ from typing import Any, Self
 import numpy as np
 
 from rag_pricer.strategies.baselines.details import brand_of, parse_rank, parse_weight
-from rag_pricer.strategies.baselines.listing import Listing
+from rag_pricer.query import Query
 
 UNKNOWN_CATEGORY = "unknown"
 BASE_FEATURES = ("weight_lb", "weight_missing", "rank", "rank_missing", "text_length", "top_brand")
@@ -29,44 +29,46 @@ class FeatureBuilder:
         self.n_top_brands = n_top_brands
         self.min_brand_items = min_brand_items
 
-    def fit(self, listings: list[Listing], prices: np.ndarray) -> Self:
-        weights = [w for w in map(_weight, listings) if w is not None]
-        ranks = [r for r in map(_rank, listings) if r is not None]
+    def fit(self, queries: list[Query], prices: np.ndarray) -> Self:
+        details = [query.details_dict() for query in queries]
+        weights = [w for w in map(_weight, details) if w is not None]
+        ranks = [r for r in map(_rank, details) if r is not None]
         self.weight_mean_ = float(np.mean(weights)) if weights else 0.0
         self.rank_mean_ = float(np.mean(ranks)) if ranks else 0.0
         by_brand: dict[str, list[float]] = defaultdict(list)
-        for listing, price in zip(listings, prices):
-            brand = brand_of(listing.details)
+        for parsed, price in zip(details, prices):
+            brand = brand_of(parsed)
             if brand:
                 by_brand[brand].append(float(price))
         frequent = {b: float(np.mean(p)) for b, p in by_brand.items() if len(p) >= self.min_brand_items}
         ranked = sorted(frequent, key=lambda b: (-frequent[b], b))
         self.top_brands_ = sorted(ranked[: self.n_top_brands])
-        self.categories_ = sorted({listing.category or UNKNOWN_CATEGORY for listing in listings})
+        self.categories_ = sorted({query.category or UNKNOWN_CATEGORY for query in queries})
         self.feature_names_ = feature_names(self.categories_)
         return self
 
-    def transform(self, listings: list[Listing]) -> np.ndarray:
+    def transform(self, queries: list[Query]) -> np.ndarray:
         top_brands = set(self.top_brands_)
         column = {c: i for i, c in enumerate(self.categories_)}
-        rows = np.zeros((len(listings), len(self.feature_names_)))
-        for row, listing in zip(rows, listings):
-            weight, rank = _weight(listing), _rank(listing)
+        rows = np.zeros((len(queries), len(self.feature_names_)))
+        for row, query in zip(rows, queries):
+            details = query.details_dict()
+            weight, rank = _weight(details), _rank(details)
             row[: len(BASE_FEATURES)] = (
                 self.weight_mean_ if weight is None else weight,
                 weight is None,
                 self.rank_mean_ if rank is None else rank,
                 rank is None,
-                len(listing.text),
-                brand_of(listing.details) in top_brands,
+                len(query.text),
+                brand_of(details) in top_brands,
             )
-            category = column.get(listing.category or UNKNOWN_CATEGORY)
+            category = column.get(query.category or UNKNOWN_CATEGORY)
             if category is not None:
                 row[len(BASE_FEATURES) + category] = 1.0
         return rows
 
-    def fit_transform(self, listings: list[Listing], prices: np.ndarray) -> np.ndarray:
-        return self.fit(listings, prices).transform(listings)
+    def fit_transform(self, queries: list[Query], prices: np.ndarray) -> np.ndarray:
+        return self.fit(queries, prices).transform(queries)
 
     def state(self) -> dict[str, Any]:
         """Parameters and learned attributes as JSON-ready data."""
@@ -87,12 +89,12 @@ class FeatureBuilder:
         return builder
 
 
-def _weight(listing: Listing) -> float | None:
-    return parse_weight(listing.details.get("Item Weight"))
+def _weight(details: dict[str, Any]) -> float | None:
+    return parse_weight(details.get("Item Weight"))
 
 
-def _rank(listing: Listing) -> float | None:
-    return parse_rank(listing.details.get("Best Sellers Rank"))
+def _rank(details: dict[str, Any]) -> float | None:
+    return parse_rank(details.get("Best Sellers Rank"))
 
 
 def feature_names(categories: list[str]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rag_pricer.strategies.baselines.base import Baseline
-from rag_pricer.strategies.baselines.listing import Listing
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.query import Query
 from rag_pricer.items import MIN_PRICE
@@ -25,15 +24,14 @@ class BaselinePricer(Pricer):
         self._trained = frozenset(baseline.trained_ids_)
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
-        listings = [Listing.of(query) for query in queries]
-        predictions = self.baseline.predict(listings)
-        return [self._estimate(listing, float(p)) for listing, p in zip(listings, predictions)]
+        predictions = self.baseline.predict(queries)
+        return [self._estimate(query, float(p)) for query, p in zip(queries, predictions)]
 
-    def _estimate(self, listing: Listing, prediction: float) -> Estimate:
+    def _estimate(self, query: Query, prediction: float) -> Estimate:
         notes = []
         if prediction < self.floor:
             notes.append(f"the model predicted ${prediction:,.2f}; raised to the floor ${self.floor:,.2f}")
-        if self.baseline.uses_details and not listing.details:
+        if self.baseline.uses_details and not query.details_dict():
             notes.append("no product details: weight, rank and brand set to their training means")
         return Estimate(price=max(prediction, self.floor), strategy=self.name, notes=notes)
 

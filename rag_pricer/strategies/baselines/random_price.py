@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 
 from rag_pricer.strategies.baselines.base import Baseline
-from rag_pricer.strategies.baselines.listing import Listing
+from rag_pricer.query import Query
 
 
 class RandomBaseline(Baseline):
@@ -27,12 +27,12 @@ class RandomBaseline(Baseline):
         self.high = high
         self.seed = seed
 
-    def _fit(self, listings: list[Listing], prices: np.ndarray) -> None:
+    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
         if not 0 < self.low < self.high:
             raise ValueError(f"need 0 < low < high, got low={self.low}, high={self.high}")
 
-    def _predict(self, listings: list[Listing]) -> np.ndarray:
-        return np.array([self._draw(listing.text) for listing in listings], dtype=float)
+    def _predict(self, queries: list[Query]) -> np.ndarray:
+        return np.array([self._draw(query.text) for query in queries], dtype=float)
 
     def _draw(self, text: str) -> int:
         digest = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")

@@ -12,7 +12,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.svm import LinearSVR
 
 from rag_pricer.strategies.baselines.base import Baseline
-from rag_pricer.strategies.baselines.listing import Listing
+from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.storage import load_estimator, save_estimator
 from rag_pricer.strategies.baselines.word_vectors import Word2VecVectorizer
 
@@ -69,17 +69,17 @@ class Word2VecBaseline(Baseline):
             )  # fmt: skip
         raise ValueError(f"unknown regressor {self.regressor!r}; choose from {', '.join(REGRESSORS)}")
 
-    def _fit(self, listings: list[Listing], prices: np.ndarray) -> None:
+    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
         regressor = self._make_regressor()
-        texts = [listing.text for listing in listings]
+        texts = [query.text for query in queries]
         vectorizer = self.vectorizer or Word2VecVectorizer(seed=self.seed)
         if not vectorizer.is_fitted:
             vectorizer = Word2VecVectorizer(**vectorizer.params()).fit(texts)
         self.vectorizer_ = vectorizer
         self.regressor_ = regressor.fit(vectorizer.transform(texts), prices)
 
-    def _predict(self, listings: list[Listing]) -> np.ndarray:
-        return self.regressor_.predict(self.vectorizer_.transform([listing.text for listing in listings]))
+    def _predict(self, queries: list[Query]) -> np.ndarray:
+        return self.regressor_.predict(self.vectorizer_.transform([query.text for query in queries]))
 
     def _save_state(self, directory: Path) -> None:
         self.vectorizer_.save(directory)

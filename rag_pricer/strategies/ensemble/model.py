@@ -55,6 +55,8 @@ class EnsembleModel:
         return feature_names(self.bases, self.signal_base)
 
     def fit(self, features: np.ndarray, prices: np.ndarray, ids: Sequence[str] = ()) -> Self:
+        # The log target by hand, not TransformedTargetRegressor: the model is saved as its raw-feature
+        # coefficients in JSON (and reports them as blend weights), which a wrapped estimator is not.
         features, target = np.asarray(features, dtype=float), np.log(np.asarray(prices, dtype=float))
         if features.ndim != 2 or features.shape != (len(target), len(self.feature_names)):
             raise ValueError(f"features must be {len(target)} x {len(self.feature_names)}, not {features.shape}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -31,7 +32,7 @@ class LLMPricer(Pricer):
     def messages(self, query: Query, neighbours: list[Neighbour]) -> list[BaseMessage]:
         """The conversation sent to the LLM for ``query``."""
 
-    def leaked_ids(self, ids: list[str]) -> list[str]:
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         return self.knn.leaked_ids(ids)
 
     def llm_used(self) -> dict[str, Any] | None:
