@@ -134,6 +134,10 @@ class Settings(BaseSettings):
             # Paths passed in by the caller keep their meaning (relative to the current folder).
             if name not in values and isinstance(value, Path) and not value.is_absolute():
                 setattr(self, name, Path(os.path.normpath(base / value)))
+        # A tracking URI without a scheme is MLflow's file store: a folder, resolved like the paths.
+        uri = self.tracking_uri
+        if "tracking_uri" not in values and "://" not in uri and not Path(uri).is_absolute():
+            self.tracking_uri = os.path.normpath(base / uri)
 
     @property
     def env_file(self) -> Path | None:

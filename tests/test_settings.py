@@ -56,6 +56,7 @@ def test_the_projects_env_is_found_from_a_subfolder_and_paths_resolve_against_it
     assert settings.store_path == project.resolve() / "data" / "store"  # from .env, relative to it
     assert settings.models_dir == project.resolve() / "var" / "models"  # a default, relative to it too
     assert settings.llm_cache_dir == project.resolve() / "var" / "llm-cache"
+    assert settings.tracking_uri == str(project.resolve() / "var" / "mlruns")  # MLflow's file store, a folder too
     assert settings.items_path == project.resolve().parent / "shared" / "data" / "items.jsonl.gz"
 
 
