@@ -1,7 +1,8 @@
 """``Doctor``: checks each configured part of rag-pricer on its own and says what works.
 
 The parts are checked in the order data flows (store, embedder, retrieval, the local model, the
-configured LLM endpoint), each in isolation: one that fails is reported and the others are still
+configured LLM endpoint, then which strategies are ready: ``pricing.readiness``), each in
+isolation: one that fails is reported and the others are still
 checked. The local model answers from its own process, so even a native crash of its runtime is
 a finding, not the end of the check. Used by ``rag-pricer doctor`` (users, CI) and by tests.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rag_pricer.api import Estimator
+from rag_pricer.pricing.readiness import Readiness, ask_probe
 from rag_pricer.settings import Settings
 
 SAMPLE = "Delphi FG0166 fuel pump module for Chevrolet Silverado and GMC Sierra 1500, 2004-2007"
@@ -63,6 +65,7 @@ class Doctor:
             ("knn", self.knn, ("store", "embedder")),
             ("local LLM", self.local_llm, ()),
             ("configured LLM", self.configured_llm, ()),
+            ("strategies", self.strategies, ()),
         ]
         findings: dict[str, Finding] = {}
         for part, check, needs in checks:
@@ -118,12 +121,19 @@ class Doctor:
             raise Skipped(f"llm is {spec!r}: no endpoint configured (set RAG_PRICER_LLM, e.g. openai:gpt-4o-mini)")
         return self._ask(spec)
 
-    def _ask(self, spec: str) -> str:
-        from langchain_core.messages import AIMessage, HumanMessage
+    def strategies(self) -> str:
+        """Which strategies are ready, and what the others need (the LLMs were asked above)."""
+        by_status: dict[str, list[str]] = {}
+        for state in Readiness(self.settings, llm_factory=self.estimator.resources.llm).all():
+            by_status.setdefault(state.status, []).append(state.name)
+        ordered = sorted(by_status.items(), key=lambda kv: kv[0] != "ready")  # ready first
+        found = "; ".join(f"{status}: {', '.join(names)}" for status, names in ordered)
+        return found + ("" if set(by_status) == {"ready"} else " (`rag-pricer strategies` says what to run)")
 
+    def _ask(self, spec: str) -> str:
         from rag_pricer.strategies.prompting.answers import parse_price
 
         llm = self.estimator.resources.llm(spec)
-        reply = llm.ask([HumanMessage(f"How much does this cost to the nearest dollar?\n\n{SAMPLE}\n\nPrice is $"), AIMessage("Price is $")])
+        reply = ask_probe(llm, SAMPLE)
         price = parse_price(reply.text)
         return f"{llm.spec} answered {reply.text.strip()!r} ({'a price' if price else 'no price'}) in {reply.latency_s:.1f} s"

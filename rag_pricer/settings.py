@@ -1,18 +1,42 @@
 """All configuration in one place: environment variables (prefix ``RAG_PRICER_``) and ``.env``.
 
+The ``.env`` is the project's: the first one found walking up from the current folder, stopping
+at the project's root (a folder with ``pyproject.toml`` or ``.git``). Relative paths of the
+environment, the ``.env`` and the defaults are resolved against that file's folder (without a
+``.env``: the project's root), so a command run from a subfolder uses the project's store and
+models instead of silently making new ones there. Paths given to the constructor (and the
+commands' options) are kept as given.
+
 Secrets are ``SecretStr`` so that printing or logging a ``Settings`` never shows them; see
 ``Settings.public()`` for the dict that is safe to show.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ITEMS = Path("../shared/data/items.jsonl.gz")
+#: a folder holding one of these is a project's root: the search for ``.env`` stops there
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+_UNSET: Any = object()
+
+
+def locate_env(start: Path | None = None) -> tuple[Path | None, Path]:
+    """The project's ``.env`` (``None`` if it has none) and the folder relative paths are
+    resolved against: walking up from ``start`` (default: the current folder), the first folder
+    with a ``.env``, else the first that looks like a project's root, else ``start`` itself."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".env").is_file():
+            return folder / ".env", folder
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return None, folder
+    return None, start
 
 
 class InvalidSettings(ValueError):
@@ -23,6 +47,7 @@ class Settings(BaseSettings):
     """Every knob of rag-pricer. Each field reads ``RAG_PRICER_<FIELD>`` (case-insensitive)."""
 
     model_config = SettingsConfigDict(
+        # env_file: the name looked for; which one is read is chosen by locate_env() in __init__
         env_prefix="RAG_PRICER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
@@ -90,6 +115,39 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP service when set.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty disables CORS.")
     max_batch_items: int = Field(64, ge=1, description="Largest batch accepted by POST /v1/estimate/batch.")
+
+    #: the ``.env`` file read (``None``: none) and the folder relative paths are resolved against
+    _env_path: Path | None = PrivateAttr(None)
+    _base_dir: Path | None = PrivateAttr(None)
+
+    def __init__(self, _env_file: Any = _UNSET, **values: Any) -> None:
+        found, base = locate_env()
+        if _env_file is _UNSET:
+            _env_file = found
+        elif _env_file is not None:
+            _env_file = Path(_env_file)
+            base = _env_file.resolve().parent
+        super().__init__(_env_file=_env_file, **values)
+        self._env_path = Path(_env_file).resolve() if _env_file is not None and Path(_env_file).is_file() else None
+        self._base_dir = base
+        for name, value in self:
+            # Paths passed in by the caller keep their meaning (relative to the current folder).
+            if name not in values and isinstance(value, Path) and not value.is_absolute():
+                setattr(self, name, Path(os.path.normpath(base / value)))
+        # A tracking URI without a scheme is MLflow's file store: a folder, resolved like the paths.
+        uri = self.tracking_uri
+        if "tracking_uri" not in values and "://" not in uri and not Path(uri).is_absolute():
+            self.tracking_uri = os.path.normpath(base / uri)
+
+    @property
+    def env_file(self) -> Path | None:
+        """The ``.env`` file these settings were read from (``None``: none was found or it was disabled)."""
+        return self._env_path
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder relative paths of the environment, ``.env`` and defaults were resolved against."""
+        return self._base_dir
 
     @field_validator("chroma_host", "llm_base_url", "llm_cache_dir", "local_model_path", "openai_api_key", "llm_api_key", "api_token", "k", mode="before")
     @classmethod

@@ -265,6 +265,32 @@ def test_compare_writes_a_report_sorted_by_mae_and_reuses_finished_runs(items: l
     assert len(log["far"]) == len(items) + 6
 
 
+def test_compare_names_the_llm_of_the_llm_rows_in_the_report_and_the_json(items: list[Item], tmp_path: Path) -> None:
+    from rag_pricer.llms import build_llm
+    from rag_pricer.strategies.knn import KnnPricer
+    from rag_pricer.strategies.zero_shot import ZeroShotPricer
+
+    local = build_llm("local", Settings(_env_file=None, llm_cache_dir=None, local_model_path=None))  # built, not loaded
+    described = "local (SmolLM2-135M-Instruct.Q4_1, llama-cpp)"
+    assert local.identity()["description"] == described
+    assert ZeroShotPricer(local, KnnPricer(None)).llm_used() == local.identity()  # type: ignore[arg-type]
+
+    class Asking(TablePricer):
+        def llm_used(self) -> dict[str, object]:
+            return local.identity()
+
+    registry = comparison_registry(items, {}, asking=Asking(scaled(items, 1.1)))
+    settings = Settings(store_path=tmp_path / "store", _env_file=None)
+    for _ in range(2):  # the second run comes from the cache and still says it
+        run_comparison(registry, ["far", "asking"], items, tmp_path / "out", settings)
+        report = (tmp_path / "out" / "comparison.md").read_text()
+        assert f"## LLM\n\n- `asking`: {described}\n" in report and "`far`:" not in report.split("## LLM")[1]
+    saved = json.loads((tmp_path / "out" / "asking.json").read_text())
+    assert saved["llm"]["spec"] == "local" and saved["llm"]["model_id"] == "SmolLM2-135M-Instruct.Q4_1"
+    assert saved["llm"]["runtime"] == "llama-cpp" and saved["llm"]["description"] == described
+    assert json.loads((tmp_path / "out" / "far.json").read_text())["llm"] is None
+
+
 def test_compare_resumes_an_interrupted_strategy(items: list[Item], tmp_path: Path) -> None:
     settings = Settings(store_path=tmp_path / "store", llm="fake")
     log: dict[str, list[str]] = {}

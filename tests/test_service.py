@@ -170,6 +170,32 @@ def test_strategies_lists_the_registry(client: TestClient) -> None:
     assert by_name["knn"]["needs"] == ["store"] and "k" in {o["name"] for o in by_name["knn"]["options"]}
 
 
+def test_strategies_say_which_are_ready_and_what_to_run(client: TestClient, service_settings: Settings) -> None:
+    by_name = {s["name"]: s for s in client.get("/v1/strategies").json()["strategies"]}
+    assert by_name["knn"]["status"] == "ready" and by_name["knn"]["ready"] is True and by_name["knn"]["hint"] is None
+    bow = by_name["bow"]
+    assert bow["status"] == "needs-training" and bow["ready"] is False
+    assert bow["hint"] == "rag-pricer train-baselines --items ITEMS --split train --only bow"  # paths named, not shown
+    assert str(service_settings.models_dir) not in (bow["detail"] or "") and "MODELS_DIR/bow" in (bow["detail"] or "")
+    rag = by_name["rag"]
+    assert rag["ready"] is True and rag["llm"] == "fake" and rag["llm_checked"] is False
+    checked = {s["name"]: s for s in client.get("/v1/strategies", params={"check": "true"}).json()["strategies"]}
+    assert checked["rag"]["ready"] is True and checked["rag"]["llm_checked"] is True  # the fake LLM answered
+
+
+def test_a_strategy_that_is_not_ready_is_refused_with_what_to_run(client: TestClient, description: str) -> None:
+    response = client.post("/v1/estimate", json={"description": description, "strategy": "finetuned"})
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert body["error"] == "strategy_not_ready" and "rag-pricer finetune" in body["message"]
+    hint = body["details"][0]["hint"]
+    assert body["details"] == [{"strategy": "finetuned", "status": "needs-training", "hint": hint}]
+    assert hint == "rag-pricer finetune --items ITEMS --split train" and "MODELS_DIR" in body["message"]
+    items = [{"description": description}, {"description": description, "strategy": "bow"}]
+    batch = client.post("/v1/estimate/batch", json={"items": items})
+    assert batch.status_code == 409 and "train-baselines" in batch.json()["message"]
+
+
 def test_health_ready_docs_and_page(client: TestClient, train_items: list[Item]) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["auth_required"] is False and health["version"]
@@ -559,9 +585,11 @@ def test_strategies_say_which_are_ready_and_what_the_others_need(
         assert all(s["ready"] == (s["status"] == "ready") for s in by_name.values())
         for name in ("knn", "rag", "zero-shot", "constant"):
             assert by_name[name]["status"] == "ready" and by_name[name]["hint"] is None, by_name[name]
-        assert by_name["bow"]["status"] == "needs-training" and "`rag-pricer train-baselines`" in by_name["bow"]["hint"]
-        assert "`rag-pricer finetune`" in by_name["finetuned"]["hint"] and not by_name["finetuned"]["ready"]
-        assert "`rag-pricer finetune --k 5`" in by_name["rag-finetuned"]["hint"]
+        assert by_name["bow"]["status"] == "needs-training"
+        bow_hint = "rag-pricer train-baselines --items ITEMS --split train --only bow"
+        assert by_name["bow"]["hint"] == bow_hint  # no server path
+        assert by_name["finetuned"]["hint"].startswith("rag-pricer finetune ") and not by_name["finetuned"]["ready"]
+        assert by_name["rag-finetuned"]["hint"].endswith(" --k 5")
         assert "rag-pricer train-ensemble" in by_name["ensemble"]["hint"]
         # Ready means it prices: the trained baseline answers without falling back.
         body = estimate(trained, description=train_items[9].description, strategy="constant")

@@ -34,3 +34,70 @@ def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("RAG_PRICER_K", "0")
     with pytest.raises(ValueError, match="k"):
         Settings()
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """A project with a .env, and a subfolder to run commands from."""
+    root = tmp_path / "project"
+    (root / "notebooks" / "deeper").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (root / ".env").write_text("RAG_PRICER_COLLECTION=from_project\nRAG_PRICER_STORE_PATH=data/store\n")
+    return root
+
+
+def test_the_projects_env_is_found_from_a_subfolder_and_paths_resolve_against_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project / "notebooks" / "deeper")
+    settings = Settings()
+    assert settings.env_file == project.resolve() / ".env"
+    assert settings.collection == "from_project"
+    assert settings.store_path == project.resolve() / "data" / "store"  # from .env, relative to it
+    assert settings.models_dir == project.resolve() / "var" / "models"  # a default, relative to it too
+    assert settings.llm_cache_dir == project.resolve() / "var" / "llm-cache"
+    assert settings.tracking_uri == str(project.resolve() / "var" / "mlruns")  # MLflow's file store, a folder too
+    assert settings.items_path == project.resolve().parent / "shared" / "data" / "items.jsonl.gz"
+
+
+def test_the_search_stops_at_the_projects_root(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / ".env").unlink()
+    (project.parent / ".env").write_text("RAG_PRICER_COLLECTION=someone_elses\n")  # above the project: not ours
+    monkeypatch.chdir(project / "notebooks")
+    settings = Settings()
+    assert settings.env_file is None and settings.collection == "products"
+    assert settings.base_dir == project.resolve() and settings.store_path == project.resolve() / "var" / "store"
+
+
+def test_paths_given_by_the_caller_are_kept_and_the_env_file_can_be_disabled(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project / "notebooks")
+    settings = Settings(store_path=Path("here/store"), _env_file=None)
+    assert settings.store_path == Path("here/store") and settings.env_file is None
+    assert settings.collection == "products"  # the .env was not read
+    copied = Settings().model_copy(update={"k": 3})
+    assert copied.env_file == project.resolve() / ".env" and copied.base_dir == project.resolve()
+
+
+def test_config_shows_the_env_file_used_and_read_only_commands_create_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rag_pricer.cli.app import app
+
+    monkeypatch.chdir(project / "notebooks")
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    shown = CliRunner().invoke(app, ["config", "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["env_file"] == str(project.resolve() / ".env") and data["collection"] == "from_project"
+    assert data["store_path"] == str(project.resolve() / "data" / "store")
+    table = CliRunner().invoke(app, ["config"], terminal_width=200)
+    assert str(project.resolve() / ".env") in table.stdout.replace("\n", "")
+    listed = CliRunner().invoke(app, ["strategies", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before  # no stray store or folder

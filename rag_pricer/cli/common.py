@@ -10,14 +10,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from rag_pricer.api import Estimator
+from rag_pricer.pricing.readiness import StrategyNotReady
 from rag_pricer.pricing.registry import MissingExtra, UnknownStrategy
 from rag_pricer.settings import InvalidSettings, Settings
 from rag_pricer.knowledge.store import StoreError
 
 #: errors that mean "the request or the set-up is wrong", shown as one line, not a traceback:
-#: bad descriptions (InvalidQuery), bad strategy options (InvalidOptions), bad LLM specs,
-#: untrained models (FileNotFoundError), a strategy whose pip extra is missing (MissingExtra), ...
-USER_ERRORS = (ValueError, OSError, UnknownStrategy, StoreError, MissingExtra)
+#: bad descriptions (InvalidQuery), bad strategy options (InvalidOptions), bad LLM specs, untrained
+#: models (FileNotFoundError, StrategyNotReady), a strategy whose pip extra is missing (MissingExtra), ...
+USER_ERRORS = (ValueError, OSError, UnknownStrategy, StoreError, StrategyNotReady, MissingExtra)
 
 console = Console()
 errors = Console(stderr=True)

@@ -16,7 +16,7 @@ from rag_pricer.cli.common import (
 from rag_pricer.cli.evaluate import ItemsOpt, LimitOpt, ProgressOpt, ResamplesOpt, SeedOpt, SplitOpt, WorkersOpt, load_items
 from rag_pricer.evaluation import Bootstrap, Comparison, LeakageError, resolve_strategies
 from rag_pricer.evaluation.metrics import format_value
-from rag_pricer.evaluation.report import ranked
+from rag_pricer.evaluation.report import llms_used, ranked
 from rag_pricer.pricing.registry import UnknownStrategy
 from rag_pricer.pricing.resources import Resources
 
@@ -78,6 +78,8 @@ def compare(
     if outcome.reused:
         table.caption = "* cached: finished earlier with the same options and items (--fresh to rerun)"
     console.print(table)
+    for described, names in llms_used(outcome.results).items():
+        console.print(f"LLM of {', '.join(names)}: {described}")
     for line in skipped_lines(outcome.skipped):
         console.print(f"[yellow]{line}[/]")
     console.print(f"wrote {out / 'comparison.md'}")

@@ -12,6 +12,7 @@ from rag_pricer.cli.common import (
     USER_ERRORS, ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, StrategyOptionsOpt, console,
     estimator_with, fail, parse_options,
 )
+from rag_pricer.pricing.readiness import Readiness
 from rag_pricer.pricing.values import Estimate
 
 
@@ -34,6 +35,9 @@ def estimate(
     estimator = estimator_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port)
     try:
         options = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
+        # A strategy that cannot price here says what to run, before anything loads.
+        readiness = Readiness(estimator.settings, llm_factory=estimator.resources.llm)
+        readiness.require(strategy or estimator.settings.strategy, llm, options)
         # Loading apart: the latency shown is the estimate's, not the models' start-up.
         load_s = estimator.load(strategy, **options)
         result = estimator.estimate(description, strategy, **options)

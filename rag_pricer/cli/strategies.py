@@ -1,21 +1,36 @@
-"""``rag-pricer strategies``: list the registered strategies."""
+"""``rag-pricer strategies``: list the registered strategies and which of them are ready."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rag_pricer.cli.common import console
-from rag_pricer.pricing.registry import NEEDS, registry
+from rag_pricer.cli.common import LlmOpt, StoreOpt, console, settings_with
+from rag_pricer.pricing.readiness import Readiness
+from rag_pricer.pricing.registry import NEEDS, Strategy, registry
+
+STYLE = {"ready": "green"}
 
 
-def strategies(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """List the pricing strategies, what each needs, and its options (type, default)."""
+def strategies(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Ask each LLM one short question (and a Chroma server if set).")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds the --check question may take.")] = 20.0,
+    llm: LlmOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """List the pricing strategies: whether each is ready here, and if not what to run; what each
+    needs, the pip extra it needs beyond the core install, and its options (type, default).
+    Without --check, LLMs are looked at (model file, runtime installed, key set) but not asked
+    anything."""
+    readiness = Readiness(settings_with(llm=llm, store_path=store), check=check, llm_timeout_s=timeout)
     rows = [
         {
             "name": s.name,
@@ -23,20 +38,36 @@ def strategies(as_json: Annotated[bool, typer.Option("--json", help="Print as JS
             "needs": list(s.needs),
             "extra": s.extra,
             "options": [asdict(option) for option in s.option_info()],
+            **_state(readiness, s),
         }
         for s in registry.all()
     ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps(rows, indent=2, default=repr))
         return
     table = Table(title="Strategies")
-    for column in ("name", "needs", "options", "summary"):
-        table.add_column(column)
-    for strategy in registry.all():
-        options = "\n".join(f"{o.name}: {o.type} = {o.default!r}" for o in strategy.option_info()) or "-"
-        needs = ", ".join(strategy.needs) or "-"
-        extra = f"\n[{strategy.extra}] extra" if strategy.extra else ""
-        table.add_row(strategy.name, escape(needs + extra), options, strategy.summary)
+    for column in ("name", "status"):
+        table.add_column(column, no_wrap=True)
+    for column in ("needs", "options", "summary"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        status = f"[{STYLE.get(row['status'], 'yellow')}]{row['status']}[/]"
+        if row["llm"]:
+            status += escape(f"\nllm: {row['llm']}") + (" (answered)" if row["llm_checked"] else "")
+        needs = ", ".join(row["needs"]) or "-"
+        extra = f"\n[{row['extra']}] extra" if row["extra"] else ""
+        options = "\n".join(f"{o['name']}: {o['type']} = {o['default']!r}" for o in row["options"]) or "-"
+        table.add_row(row["name"], status, escape(needs + extra), escape(options), row["summary"])
     console.print(table)
+    for row in rows:
+        if not row["ready"]:
+            hint = f"; run `{row['hint']}`" if row["hint"] else ""
+            console.print(f"[yellow]{row['name']}[/]: {escape(str(row['detail']) + hint)}", soft_wrap=True)
     console.print("needs: " + "; ".join(f"{k} = {v}" for k, v in NEEDS.items()))
     console.print("options: `-o NAME=VALUE` (estimate, evaluate, compare); unknown names and bad values are refused")
+
+
+def _state(readiness: Readiness, strategy: Strategy) -> dict[str, Any]:
+    state = readiness.of(strategy).to_dict()
+    del state["name"]
+    return state

@@ -182,6 +182,7 @@ class Comparison:
         cached = None if self.fresh else self.cache.load(name, plan.key, self.bootstrap)
         if cached is not None and not cached.failed and len(cached.rows) == len(self.items):
             outcome.reused.append(name)
+            cached.llm = cached.llm or plan.pricer.llm_used()  # runs saved before results named their LLM
             return cached
         checkpoint = self.cache.checkpoint_path(name, plan.key)
         if self.fresh:

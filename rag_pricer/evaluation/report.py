@@ -28,6 +28,24 @@ def _ranges(result: EvaluationResult) -> tuple[str, str]:
     return f"{ranges['coverage']:.1%} ({ranges['nominal']:.0%})", f"${ranges['median_width']:,.0f}"
 
 
+def llms_used(results: Sequence[EvaluationResult]) -> dict[str, list[str]]:
+    """The LLMs asked, each with the strategies that asked it: ``{"local (SmolLM2-..., llama-cpp)": ["rag", ...]}``."""
+    asked: dict[str, list[str]] = {}
+    for result in results:
+        if result.llm:
+            described = result.llm.get("description") or result.llm.get("spec") or "an unnamed LLM"
+            asked.setdefault(str(described), []).append(result.strategy)
+    return asked
+
+
+def _llm_lines(results: Sequence[EvaluationResult]) -> list[str]:
+    asked = llms_used(results)
+    if not asked:
+        return []
+    lines = [f"- {', '.join(f'`{name}`' for name in names)}: {described}" for described, names in asked.items()]
+    return ["", "## LLM", "", *lines]
+
+
 def comparison_markdown(
     results: Sequence[EvaluationResult],
     skipped: Mapping[str, str] | None = None,
@@ -60,6 +78,7 @@ def comparison_markdown(
         "inside the strategy's calibrated range (its stated coverage in brackets), on the items it was not "
         "calibrated on; width: the median of high - low ('-': not calibrated, or calibrated on these very items).",
     ]
+    lines += _llm_lines(results)
     if skipped:
         lines += ["", "## Not run", ""] + [f"- `{name}`: {reason}" for name, reason in sorted(skipped.items())]
     return "\n".join(lines) + "\n"

@@ -68,6 +68,8 @@ class EvaluationResult:
     settings: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     model_metrics: dict[str, Any] | None = None
+    #: the LLM the strategy asked (``Pricer.llm_used()``: spec, model id, runtime, description)
+    llm: dict[str, Any] | None = None
     #: rows taken over from an earlier, interrupted run instead of being scored again
     resumed: int = 0
     #: the stated coverage of the price ranges (the pricer's calibration), when it has one
@@ -153,6 +155,7 @@ class EvaluationResult:
             data[f"{name}_{suffix}"] = [_finite(interval.low), _finite(interval.high)] if interval else None
         data["bootstrap"] = {"resamples": self.bootstrap.resamples, "confidence": self.bootstrap.confidence, "seed": self.bootstrap.seed}
         data["model_metrics"] = self.model_metrics
+        data["llm"] = self.llm
         data["range_coverage"] = self.range_coverage
         data["ranges"] = self.ranges()
         data["usage"] = self.usage()
@@ -182,6 +185,7 @@ class EvaluationResult:
             settings=data.get("settings") or {},
             options=data.get("options") or {},
             model_metrics=data.get("model_metrics"),
+            llm=data.get("llm"),
             resumed=int(data.get("resumed", 0)),
             range_coverage=data.get("range_coverage"),
         )

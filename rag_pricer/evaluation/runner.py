@@ -109,6 +109,7 @@ class Evaluation:
             settings=self.settings,
             options=self.options,
             model_metrics=self._model_metrics(),
+            llm=self.pricer.llm_used(),
             resumed=resumed,
             range_coverage=self.pricer.calibration.coverage if self.pricer.calibration else None,
         )

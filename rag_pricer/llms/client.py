@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextvars import ContextVar
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -101,6 +102,18 @@ class PricingLLM:
         self.totals = Usage()
         self.calls = 0
         self.cache_hits = 0
+
+    def identity(self) -> dict[str, Any]:
+        """Which model answers: spec, model id, runtime and endpoint (no secret: backends mask
+        passwords in it), and the one line that says it, e.g. ``local (SmolLM2-135M-Instruct.Q4_1, llama-cpp)``."""
+        runtime = self.chat_model._llm_type
+        return {
+            "spec": self.spec,
+            "model_id": self.model_id,
+            "runtime": runtime,
+            "endpoint": self.endpoint,
+            "description": f"{self.spec} ({self.model_id}, {runtime})",
+        }
 
     def __repr__(self) -> str:
         return f"PricingLLM(spec={self.spec!r}, model_id={self.model_id!r}, supports_prefill={self.supports_prefill}, cache={self.cache!r})"

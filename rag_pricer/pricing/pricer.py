@@ -88,6 +88,11 @@ class Pricer(ABC):
         would measure memory, not estimation. Pricers that learn nothing return ``[]``."""
         return []
 
+    def llm_used(self) -> dict[str, Any] | None:
+        """The LLM this pricer asks (``PricingLLM.identity()``: spec, model id, runtime), for the
+        reports of its results; ``None`` when it asks none."""
+        return None
+
 
 def files_digest(path: str | Path) -> str:
     """A hash of the files under ``path`` (names and contents), ``"absent"`` when there are none:

@@ -12,6 +12,10 @@ options (defaults filled in) in ``Pricer.options``. A factory registered without
 that extra's packages only when building, so the registry lists every strategy on any install
 and ``missing_extra`` says which ones cannot be built there.
 
+A strategy that loads trained models also registers ``models``: ``(settings, options) ->
+Missing | None``, a cheap look at its files that says what is missing and the command that makes
+it (``readiness.Readiness`` uses it to list the strategies that are ready).
+
 Built-in strategies live in the modules of ``BUILTIN_MODULES``; other packages can add theirs
 through the ``rag_pricer.strategies`` entry-point group (each entry point names a module).
 """
@@ -31,7 +35,9 @@ from rag_pricer.plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from rag_pricer.pricing.pricer import Pricer
+    from rag_pricer.pricing.readiness import Missing
     from rag_pricer.pricing.resources import Resources
+    from rag_pricer.settings import Settings
 
 BUILTIN_MODULES = (
     "rag_pricer.strategies.knn",
@@ -57,6 +63,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 }
 
 Factory = Callable[..., "Pricer"]
+#: what a strategy's trained models lack, looked at without loading them (``None``: nothing)
+ModelsCheck = Callable[["Settings", Mapping[str, Any]], "Missing | None"]
 
 
 class UnknownStrategy(KeyError):
@@ -147,6 +155,8 @@ class Strategy:
     @cached_property
     def schema(self) -> type[StrategyOptions]:
         return self.options_model or _options_from_signature(self.name, self.factory)
+    #: a cheap look at the strategy's trained files (``None``: it trains nothing)
+    models: ModelsCheck | None = None
 
     def options(self) -> list[str]:
         """The names of the options this strategy accepts."""
@@ -209,6 +219,7 @@ class Registry(PluginRegistry[Strategy]):
         needs: tuple[str, ...] = (),
         options: type[StrategyOptions] | None = None,
         extra: str | None = None,
+        models: ModelsCheck | None = None,
     ) -> Callable[[Factory], Factory]:
         unknown = set(needs) - set(NEEDS)
         if unknown:
@@ -217,7 +228,7 @@ class Registry(PluginRegistry[Strategy]):
             raise ValueError(f"unknown extra {extra!r}; choose from {sorted(EXTRAS)}")
 
         def decorator(factory: Factory) -> Factory:
-            self.add(Strategy(name, summary, factory, tuple(needs), options, extra))
+            self.add(Strategy(name, summary, factory, tuple(needs), options, extra, models))
             return factory
 
         return decorator

@@ -10,21 +10,22 @@ from dataclasses import asdict
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag_pricer import __version__
 from rag_pricer.query import InvalidQuery
 from rag_pricer.api import Estimator
+from rag_pricer.pricing.readiness import Readiness, StrategyNotReady
 from rag_pricer.pricing.registry import InvalidOptions, UnknownStrategy, registry
 from rag_pricer.service.auth import BearerAuth
 from rag_pricer.service.limits import BodyLimit
-from rag_pricer.service.readiness import strategy_status
 from rag_pricer.service.pricing import NotReady, PricingService, PricingUnavailable
 from rag_pricer.service.schemas import (
     BatchRequest,
@@ -54,7 +55,10 @@ DESCRIPTION = """\
 Estimate a product's price in USD from its description, with the comparable products behind it.
 
 * `POST /v1/estimate` prices one description, `POST /v1/estimate/batch` several.
-* `GET /v1/strategies` lists the pricing strategies and whether each is ready on this server.
+* `GET /v1/strategies` lists the pricing strategies, which are ready on this server and what to
+  run for the others (`?check=true` also asks each LLM one short question).
+* A strategy that is not ready (untrained models, no LLM, a missing extra) is refused with 409
+  and the command that makes it ready, never answered by a silent fallback.
 * `GET /v1/llms` lists the LLM backends a request may name in `llm`.
 * `GET /v1/products/{id}` returns a stored product (e.g. a comparable) with its text.
 * When the server has a token (`RAG_PRICER_API_TOKEN`), `/v1/*` need `Authorization: Bearer <token>`.
@@ -65,6 +69,7 @@ Estimate a product's price in USD from its description, with the comparable prod
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (only when the server has one)."},
+    409: {"model": ErrorResponse, "description": "The strategy is not ready here; the message says what to run."},
     413: {"model": ErrorResponse, "description": "Body or batch too large."},
     422: {
         "model": ErrorResponse,
@@ -137,7 +142,7 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
             "Prices `description` with `strategy` (default: the server's) and returns the comparable "
             f"products used as evidence. Bodies over {MAX_BODY_BYTES // 1024} KiB are refused (413)."
         ),
-        responses={k: ERRORS[k] for k in (413, 422, 503)},
+        responses={k: ERRORS[k] for k in (409, 413, 422, 503)},
     )
     async def estimate(request: EstimateRequest) -> EstimateResponse:
         return await pricing.estimate(request)
@@ -152,7 +157,7 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
             "deadline whatever its size: LLM answers still missing at 80% of it are replaced by the "
             "knn price (`fallback: true`)."
         ),
-        responses={k: ERRORS[k] for k in (413, 422, 503)},
+        responses={k: ERRORS[k] for k in (409, 413, 422, 503)},
     )
     async def estimate_batch(batch: BatchRequest) -> BatchResponse:
         if len(batch.items) > settings.max_batch_items:
@@ -167,34 +172,28 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
     @v1.get(
         "/strategies",
         response_model=StrategiesResponse,
-        summary="List the pricing strategies",
+        summary="List the pricing strategies and which are ready",
         description=(
-            "Each with `status`: `ready`, or what it lacks on this server (`needs-training`, `needs-llm`, "
-            "`needs-store`, `needs-extra`, `needs-gpu`), and a `hint` saying what to do."
+            "Each strategy with `status` (`ready` or what it needs first), `ready` and `hint` (what to run). "
+            "LLMs are looked at (model file, runtime, key) without being called, unless `check=true`: then each "
+            "is asked one short question, which takes up to a few seconds per LLM."
         ),
     )
-    async def strategies() -> StrategiesResponse:
-        from rag_pricer.llms import available_backends
-
-        backends = [b.name for b in available_backends()]
-        store_problem = pricing.detail if pricing.status == "failed" else None
-        listed = []
-        for s in registry.all():
-            state, hint = strategy_status(
-                s, estimator.settings.models_dir, backends, estimator.settings.llm, store_problem
-            )
-            listed.append(
-                StrategyOut(
-                    name=s.name,
-                    summary=s.summary,
-                    needs=list(s.needs),
-                    options=[OptionOut(**asdict(o)) for o in s.option_info()],
-                    status=state,
-                    ready=state == "ready",
-                    hint=hint,
-                )
-            )
-        return StrategiesResponse(default=pricing.default_strategy, fallback=pricing.fallback, strategies=listed)
+    async def strategies(
+        check: bool = Query(False, description="Ask each LLM one short question to see that it answers."),
+    ) -> StrategiesResponse:
+        # A real question gets a fresh LLM with a short timeout; a listing reuses the server's LLMs.
+        readiness = Readiness(estimator.settings, check=check, llm_factory=None if check else estimator.resources.llm)
+        states = await run_in_threadpool(readiness.all)
+        return StrategiesResponse(
+            default=pricing.default_strategy,
+            fallback=pricing.fallback,
+            strategies=[
+                StrategyOut(name=s.name, summary=s.summary, needs=list(s.needs), options=[OptionOut(**asdict(o)) for o in s.option_info()],
+                            **{k: v for k, v in state.anonymised(estimator.settings).to_dict().items() if k != "name"})
+                for s, state in zip(registry.all(), states)
+            ],
+        )
 
     @v1.get(
         "/llms",
@@ -296,6 +295,12 @@ def _add_error_handlers(app: FastAPI, pricing: PricingService) -> None:
     @app.exception_handler(InvalidQuery)
     async def invalid_query(request: Request, error: InvalidQuery) -> JSONResponse:
         return _error(422, "invalid_request", str(error))
+
+    @app.exception_handler(StrategyNotReady)
+    async def strategy_not_ready(request: Request, error: StrategyNotReady) -> JSONResponse:
+        state = error.readiness
+        details = [{"strategy": state.name, "status": state.status, "hint": state.hint}]
+        return _error(409, "strategy_not_ready", pricing.redact(str(error)), details)
 
     @app.exception_handler(NotReady)
     async def not_ready(request: Request, error: NotReady) -> JSONResponse:

@@ -17,6 +17,7 @@ from rag_pricer.query import InvalidQuery
 from rag_pricer.api import Estimator
 from rag_pricer.llms.client import llm_deadline
 from rag_pricer.pricing.pricer import UnusablePrice
+from rag_pricer.pricing.readiness import Readiness, StrategyNotReady
 from rag_pricer.pricing.registry import InvalidOptions, Strategy, UnknownStrategy, registry
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
 from rag_pricer.knowledge.store import StoredProduct, StoreError
@@ -209,6 +210,8 @@ class PricingService:
                 raise (InvalidOptions(f"items[{index}]: {error}") if len(requests) > 1 else error) from None
             specs.append(spec)
         await self.wait_ready()
+        wanted = {(s.name, self.llm_spec(r.llm) if "llm" in s.needs else None) for s, r in zip(specs, requests)}
+        self.require_ready(wanted)
         groups: dict[tuple[str, int | None, str | None, str | None], list[int]] = {}
         for index, (spec, request) in enumerate(zip(specs, requests)):
             llm = self.llm_spec(request.llm) if "llm" in spec.needs else None
@@ -228,6 +231,17 @@ class PricingService:
             for index, response in zip(indices, responses):
                 results[index] = response
         return results  # type: ignore[return-value]
+
+    def require_ready(self, wanted: set[tuple[str, str | None]]) -> None:
+        """Raise ``StrategyNotReady`` (409, with what to run, no server path) for a strategy and
+        LLM spec that cannot price here: untrained models, no usable LLM, a missing extra. Looked
+        at afresh on each request (a model trained meanwhile is used at once); LLMs are not called."""
+        settings = self.estimator.settings
+        readiness = Readiness(settings, llm_factory=self.estimator.resources.llm)
+        for name, llm in sorted(wanted, key=str):
+            state = readiness.of(name, llm)
+            if not state.ready:
+                raise StrategyNotReady(state.anonymised(settings))
 
     def llm_spec(self, backend: str | None) -> str | None:
         """The LLM spec for a request naming ``backend``: the server's own spec when it is the

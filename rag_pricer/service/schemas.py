@@ -222,9 +222,15 @@ class StrategyOut(BaseModel):
     summary: str
     needs: list[str] = Field(..., description="What it needs: store, llm, trained, gpu.")
     options: list[OptionOut] = Field(..., description="The options it accepts; any other is refused (422).")
-    status: StrategyStatus = Field("ready", description="Whether it can price on this server now, or what it lacks.")
-    ready: bool = Field(True, description="True when `status` is `ready`.")
-    hint: str | None = Field(None, description="What to do to make it ready (e.g. the training command).")
+    status: StrategyStatus = Field(..., description="`ready`, or what it needs first on this server.")
+    ready: bool = Field(..., description="Whether it can price here now (else its estimates are refused: 409).")
+    hint: str | None = Field(None, description="What to run or set to make it ready (one line); null when ready.")
+    detail: str | None = Field(None, description="What is missing, e.g. the model folder that holds no trained model.")
+    llm: str | None = Field(None, description="The LLM spec it uses (LLM strategies only).")
+    llm_checked: bool = Field(
+        False,
+        description="True when that LLM answered a question (`?check=true`); else only its files and key were seen.",
+    )
 
 
 class LLMOut(BaseModel):
@@ -294,6 +300,24 @@ class StrategiesResponse(BaseModel):
                             "options": [
                                 {"name": "k", "type": "int", "default": 7, "description": "Comparables to retrieve."}
                             ],
+                            "status": "ready",
+                            "ready": True,
+                            "hint": None,
+                            "detail": None,
+                            "llm": None,
+                            "llm_checked": False,
+                        },
+                        {
+                            "name": "bow",
+                            "summary": "Course baseline: counts of 1,000 words, linear regression.",
+                            "needs": ["trained"],
+                            "options": [],
+                            "status": "needs-training",
+                            "ready": False,
+                            "hint": "rag-pricer train-baselines --items data/items.jsonl.gz --split train --only bow",
+                            "detail": "no trained model in var/models/bow",
+                            "llm": None,
+                            "llm_checked": False,
                         }
                     ],
                 }

@@ -4,7 +4,8 @@ after its k comparables and their prices (``rag-finetuned``, a run trained with 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +20,11 @@ from rag_pricer.strategies.finetune.run import run_fingerprint
 from rag_pricer.strategies.prompting.guard import PriceGuard
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.registry import StrategyOptions, register
+from rag_pricer.pricing.readiness import Missing
+from rag_pricer.pricing.registry import ModelsCheck, register
 from rag_pricer.pricing.resources import Resources
+from rag_pricer.settings import Settings
+from rag_pricer.strategies.finetune.run import ADAPTER_DIR, RUN_FILE
 from rag_pricer.knowledge.retrieval import SearchOptions
 from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.knn import DEFAULT_K, KnnPricer
@@ -103,6 +108,25 @@ class RagFinetunedOptions(StrategyOptions):
     run: str | None = Field(None, description="The run folder of `finetune --k`; default: models_dir/rag-finetuned.")
     decoding: Decoding = Field("expectation", description="How a price is read from the model's distribution.")
     k: int | None = Field(None, ge=1, le=100, description="Comparables in the prompt; default: as many as in training.")
+def finished_run(folder: str, options: str = "") -> ModelsCheck:
+    """The check of a strategy that loads the run in ``models_dir/folder`` (or its option
+    ``run``), made by ``rag-pricer finetune`` with ``options``: missing until the run has finished."""
+
+    def missing(settings: Settings, strategy_options: Mapping[str, Any]) -> Missing | None:
+        run = Path(strategy_options.get("run") or Path(settings.models_dir) / folder)
+        command = f"rag-pricer finetune --items {settings.items_path} --split train{options}"
+        try:
+            record = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return Missing("needs-training", f"no fine-tuned model in {run}", command)
+        except (OSError, ValueError) as error:
+            return Missing("needs-training", f"cannot read {run / RUN_FILE} ({error})", command + " --overwrite")
+        if not isinstance(record, dict) or record.get("status") != "finished" or not (run / ADAPTER_DIR).is_dir():
+            unfinished = f"the fine-tuning run in {run} has not finished"
+            return Missing("needs-training", unfinished, f"{command} (resumes it)")
+        return None
+
+    return missing
 
 
 @register(
@@ -111,6 +135,7 @@ class RagFinetunedOptions(StrategyOptions):
     needs=("adapter", "store"),
     options=FinetunedOptions,
     extra="finetune",
+    models=finished_run("finetuned"),
 )
 def build(resources: Resources, options: FinetunedOptions) -> FinetunedPricer:
     folder = Path(options.run) if options.run else Path(resources.settings.models_dir) / "finetuned"
@@ -126,6 +151,7 @@ def build(resources: Resources, options: FinetunedOptions) -> FinetunedPricer:
     needs=("adapter", "store"),
     options=RagFinetunedOptions,
     extra="finetune",
+    models=finished_run("rag-finetuned", " --k 5"),
 )
 def build_rag(resources: Resources, options: RagFinetunedOptions) -> FinetunedPricer:
     """``k`` comparables are retrieved (default: the number the run was trained with)."""

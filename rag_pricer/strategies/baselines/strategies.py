@@ -3,10 +3,18 @@ model that ``rag-pricer train-baselines`` saved under settings ``models_dir``.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from rag_pricer.pricing.readiness import Missing
+from rag_pricer.pricing.registry import Factory, ModelsCheck, register
+from rag_pricer.pricing.resources import Resources
+from rag_pricer.settings import Settings
 from rag_pricer.strategies.baselines.catalog import BASELINES, BaselineSpec
 from rag_pricer.strategies.baselines.pricer import BaselinePricer
 from rag_pricer.pricing.registry import Factory, StrategyOptions, register
 from rag_pricer.pricing.resources import Resources
+from rag_pricer.strategies.baselines.storage import MANIFEST
 
 
 class BaselineOptions(StrategyOptions):
@@ -25,5 +33,18 @@ def _factory(spec: BaselineSpec) -> Factory:
     return build
 
 
+def _models(spec: BaselineSpec) -> ModelsCheck:
+    def missing(settings: Settings, options: Mapping[str, Any]) -> Missing | None:
+        directory = settings.models_dir / spec.name
+        if (directory / MANIFEST).is_file():
+            return None
+        command = f"rag-pricer train-baselines --items {settings.items_path} --split train --only {spec.name}"
+        return Missing("needs-training", f"no trained model in {directory}", command)
+
+    return missing
+
+
 for _spec in BASELINES.values():
-    register(_spec.name, _spec.summary, needs=("trained",), options=BaselineOptions, extra="ml")(_factory(_spec))
+    register(_spec.name, _spec.summary, needs=("trained",), options=BaselineOptions, extra="ml", models=_models(_spec))(
+        _factory(_spec)
+    )

@@ -50,6 +50,10 @@ class EnsemblePricer(Pricer):
             )
         return results
 
+    def llm_used(self) -> dict[str, Any] | None:
+        """The LLM of its first base that asks one (an ensemble over LLM strategies shares one)."""
+        return next((used for pricer in self.bases.values() if (used := pricer.llm_used()) is not None), None)
+
     def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         """The ids the ensemble was fitted on or that any base knows."""
         known = {i for i in ids if i in self._fitted}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -10,7 +12,13 @@ from rag_pricer.strategies.ensemble.model import EnsembleModel
 from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.registry import StrategyOptions, register, registry
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.readiness import Missing
+from rag_pricer.pricing.registry import register, registry
 from rag_pricer.pricing.resources import Resources
+from rag_pricer.settings import Settings
+from rag_pricer.strategies.ensemble.model import EnsembleModel
+from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 
 #: where ``train-ensemble`` saves the model, under settings ``models_dir``
 ENSEMBLE_DIR = "ensemble"
@@ -18,6 +26,25 @@ ENSEMBLE_DIR = "ensemble"
 
 class EnsembleOptions(StrategyOptions):
     model: str | None = Field(None, description="The folder of a trained ensemble; default: models_dir/ensemble.")
+def models(settings: Settings, options: Mapping[str, Any]) -> Missing | None:
+    """Missing until ``train-ensemble`` saved a model (or the option ``model`` names one), then
+    whatever its bases' models lack."""
+    directory = Path(options.get("model") or Path(settings.models_dir) / ENSEMBLE_DIR)
+    command = f"rag-pricer train-ensemble --items {settings.items_path} --split dev"
+    if not (directory / "ensemble.json").is_file():
+        return Missing("needs-training", f"no trained ensemble in {directory}", command)
+    try:
+        bases = EnsembleModel.load(directory).bases
+    except ValueError as error:
+        return Missing("needs-training", str(error), command)
+    for name in bases:
+        base = registry.find(name)
+        if base is None:
+            return Missing("needs-training", f"the ensemble's base strategy {name!r} is not registered here", command)
+        lacking = base.models(settings, {}) if base.models is not None else None
+        if lacking is not None:
+            return Missing(lacking.status, f"its base {name!r}: {lacking.detail}", lacking.hint)
+    return None
 
 
 @register(
@@ -26,6 +53,7 @@ class EnsembleOptions(StrategyOptions):
     needs=("trained", "store", "dev-fitted"),
     options=EnsembleOptions,
     extra="ml",
+    models=models,
 )
 def build(resources: Resources, options: EnsembleOptions) -> EnsemblePricer:
     folder = Path(options.model) if options.model else Path(resources.settings.models_dir) / ENSEMBLE_DIR

@@ -44,6 +44,9 @@ class LLMPricer(Pricer):
         """What shapes the prompt besides the query and its comparables (budgets, cuts)."""
         return {"kind": type(self).__name__}
 
+    def llm_used(self) -> dict[str, Any] | None:
+        return dict(self.llm.identity())
+
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         searched = self.knn.retriever.search_many(queries, self.knn.search)
         # The prompt, the guard's band and the fallback all see the same comparables.
