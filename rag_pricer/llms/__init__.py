@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rag_pricer.llms.cache import ResponseCache
     from rag_pricer.llms.client import PricingLLM
-    from rag_pricer.llms.registry import BackendInfo, InvalidLLMSpec, backend_registry, register_backend
+    from rag_pricer.llms.registry import BackendInfo, InvalidLLMSpec, register_backend
     from rag_pricer.llms.reply import LLMError, LLMReply
     from rag_pricer.llms.retry import RetryPolicy
     from rag_pricer.settings import Settings

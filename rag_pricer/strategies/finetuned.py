@@ -21,7 +21,7 @@ from rag_pricer.strategies.prompting.guard import PriceGuard
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.registry import StrategyOptions, register
 from rag_pricer.pricing.readiness import Missing
-from rag_pricer.pricing.registry import ModelsCheck, register
+from rag_pricer.pricing.registry import ModelsCheck
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.run import ADAPTER_DIR, RUN_FILE

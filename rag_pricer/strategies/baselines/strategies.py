@@ -12,8 +12,7 @@ from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.baselines.catalog import BASELINES, BaselineSpec
 from rag_pricer.strategies.baselines.pricer import BaselinePricer
-from rag_pricer.pricing.registry import Factory, StrategyOptions, register
-from rag_pricer.pricing.resources import Resources
+from rag_pricer.pricing.registry import StrategyOptions
 from rag_pricer.strategies.baselines.storage import MANIFEST
 
 

@@ -12,13 +12,9 @@ from rag_pricer.strategies.ensemble.model import EnsembleModel
 from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.registry import StrategyOptions, register, registry
-from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.readiness import Missing
-from rag_pricer.pricing.registry import register, registry
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
-from rag_pricer.strategies.ensemble.model import EnsembleModel
-from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 
 #: where ``train-ensemble`` saves the model, under settings ``models_dir``
 ENSEMBLE_DIR = "ensemble"
