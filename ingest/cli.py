@@ -65,7 +65,12 @@ def index(
         console.print(f"[bold red]error:[/] items file not found: {', '.join(missing)}")
         raise typer.Exit(2)
     product_store = ProductStore.from_settings(settings)
-    embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size, backend=settings.embedding_backend)
+    embedder = Embedder(
+        settings.embedding_model,
+        batch_size=settings.embedding_batch_size,
+        backend=settings.embedding_backend,
+        threads=settings.embedding_threads,
+    )
     indexer = Indexer(product_store, embedder, progress=progress and not as_json)
     report = IndexReport()
     for path in paths:

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from rag_pricer.embeddings import Embedder
+from rag_pricer.query_cache import QueryCache
 from rag_pricer.retrieval import Retriever
 from rag_pricer.settings import Settings
 from rag_pricer.store import ProductStore
@@ -27,10 +28,13 @@ class Resources:
 
     @cached_property
     def embedder(self) -> Embedder:
+        size = self.settings.embedding_cache_size
         return Embedder(
             self.settings.embedding_model,
             batch_size=self.settings.embedding_batch_size,
             backend=self.settings.embedding_backend,
+            threads=self.settings.embedding_threads,
+            query_cache=QueryCache(size) if size else None,
         )
 
     @cached_property

@@ -7,7 +7,7 @@ Secrets are ``SecretStr`` so that printing or logging a ``Settings`` never shows
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,8 +41,19 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or path; all-MiniLM-L6-v2 resolves to the packaged copy.",
     )
     embedding_batch_size: int = Field(32, ge=1, description="Texts per forward pass of the embedding model.")
-    embedding_backend: str = Field(
-        "torch", description="torch (reference), onnx (same vectors, faster on CPU) or onnx-int8 (fastest, cosine ~0.997)."
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description="onnx (torch's vectors, exported once from the packaged model, faster on CPU), torch (the reference) "
+        "or onnx-int8 (fastest, cosine ~0.997, moves some neighbours: needs a store built with it).",
+    )
+    embedding_threads: int | None = Field(
+        None,
+        ge=1,
+        description="onnxruntime threads per embedding call; empty = one per core (batch indexing). "
+        "`rag-pricer serve` uses its --torch-threads (default 1) instead: requests already run in parallel.",
+    )
+    embedding_cache_size: int = Field(
+        1024, ge=0, description="Query embeddings kept in memory (LRU, ~2 KB each); 0 disables the cache."
     )
 
     # Estimation
@@ -86,7 +97,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty disables CORS.")
     max_batch_items: int = Field(64, ge=1, description="Largest batch accepted by POST /v1/estimate/batch.")
 
-    @field_validator("chroma_host", "llm_base_url", "llm_cache_dir", "local_model_path", "openai_api_key", "llm_api_key", "api_token", "k", mode="before")
+    @field_validator("chroma_host", "llm_base_url", "llm_cache_dir", "local_model_path", "openai_api_key", "llm_api_key", "api_token", "k", "embedding_threads", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `RAG_PRICER_LLM_CACHE_DIR=` in .env means "off", not the current directory.

@@ -18,6 +18,7 @@ from ingest.cli import app
 from ingest.index import Indexer
 from rag_pricer.embeddings import Embedder
 from rag_pricer.items import Item, write_items
+from rag_pricer.settings import Settings
 from rag_pricer.store import ProductStore, StoreError
 
 
@@ -79,6 +80,36 @@ def test_store_refuses_vectors_of_another_model(tmp_path: Path) -> None:
         ProductStore(tmp_path / "s", model="model-b").count()
     with pytest.raises(StoreError, match="rag-pricer-ingest index"):
         ProductStore(tmp_path / "empty").count()
+
+
+def test_store_refuses_to_mix_int8_and_fp32_vectors(tmp_path: Path) -> None:
+    item = Item(id="1", title="t", text="x", price=3.0)
+    ProductStore(tmp_path / "fp32").upsert([item], np.ones((1, 4), dtype=np.float32))
+    assert ProductStore(tmp_path / "fp32").collection().metadata["embedding_vectors"] == "fp32"
+    # torch and ONNX fp32 make the same vectors: a store built by either serves both
+    torch_settings = Settings(_env_file=None, store_path=tmp_path / "fp32", embedding_backend="torch")
+    assert ProductStore.from_settings(torch_settings).count() == 1
+    assert ProductStore.from_settings(torch_settings.model_copy(update={"embedding_backend": "onnx"})).count() == 1
+    int8 = ProductStore.from_settings(torch_settings.model_copy(update={"embedding_backend": "onnx-int8"}))
+    with pytest.raises(StoreError, match="holds fp32 vectors, this embedder makes int8"):
+        int8.count()
+    with pytest.raises(StoreError, match="holds fp32 vectors"):  # refused again, not remembered as opened
+        int8.upsert([item], np.ones((1, 4), dtype=np.float32))
+    ProductStore(tmp_path / "int8", vectors="int8").upsert([item], np.ones((1, 4), dtype=np.float32))
+    with pytest.raises(StoreError, match="holds int8 vectors.*onnx-int8"):
+        ProductStore(tmp_path / "int8").count()
+
+
+def test_a_store_that_recorded_no_vector_kind_is_fp32(tmp_path: Path) -> None:
+    import chromadb
+
+    # what stores built before the kind was recorded hold: the model only
+    client = chromadb.PersistentClient(path=str(tmp_path / "old"))
+    old = client.get_or_create_collection("products", embedding_function=None, metadata={"embedding_model": "all-MiniLM-L6-v2"})
+    old.add(ids=["1"], embeddings=np.ones((1, 4), dtype=np.float32), metadatas=[{"price": 3.0, "title": "t"}])
+    assert ProductStore(tmp_path / "old").count() == 1
+    with pytest.raises(StoreError, match="holds fp32 vectors"):
+        ProductStore(tmp_path / "old", vectors="int8").count()
 
 
 def test_cli_reports_counts_and_skips(tmp_path: Path, train_items: list[Item]) -> None:

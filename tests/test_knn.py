@@ -91,3 +91,43 @@ def test_bad_input(settings: Settings) -> None:
         estimator.estimate("   ", "knn")
     long = estimator.estimate("cordless drill 18V " * 2000, "knn")
     assert long.price > 0 and any("truncated" in note for note in long.notes)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"category": "Automotive"}, {"min_price": 20.0, "max_price": 80.0}, {"category": "Automotive", "max_price": 50.0}],
+)
+def test_over_fetched_filtering_finds_what_chroma_filtering_finds(
+    settings: Settings, dev_items: list[Item], filters, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from rag_pricer.resources import Resources
+
+    retriever = Resources(settings).retriever
+    queries = [Query.of(item) for item in dev_items[:8]]
+    vectors = retriever.embedder.encode([query.text for query in queries])
+    by_chroma = retriever.search_vectors(queries, vectors, SearchOptions(k=5, filter_overfetch=0, **filters))
+    assert all(len(found) == 5 for found in by_chroma)
+    wheres: list = []
+    query = retriever.store.query
+    monkeypatch.setattr(retriever.store, "query", lambda *a, **kw: wheres.append(kw.get("where")) or query(*a, **kw))
+    # the 8 nearest of 400 stored items leave queries short (Chroma filters those); all 400, none
+    for overfetch, chroma_filtered in ((8, True), (400, False)):
+        wheres.clear()
+        options = replace(SearchOptions(k=5, **filters), filter_overfetch=overfetch)
+        here = retriever.search_vectors(queries, vectors, options)
+        assert [[n.id for n in found] for found in here] == [[n.id for n in found] for found in by_chroma]
+        assert all(options.matches(n) for found in here for n in found)
+        assert (wheres[-1] is not None) == chroma_filtered and wheres[0] is None
+
+
+def test_the_python_filter_is_the_where_filter() -> None:
+    options = SearchOptions(category="Automotive", min_price=10, max_price=20)
+    assert options.where() == {"$and": [{"category": "Automotive"}, {"price": {"$gte": 10.0}}, {"price": {"$lte": 20.0}}]}
+    assert options.matches(Neighbour("1", "t", 10.0, 0.9, "Automotive"))
+    assert options.matches(Neighbour("1", "t", 20.0, 0.9, "Automotive"))
+    assert not options.matches(Neighbour("1", "t", 20.01, 0.9, "Automotive"))
+    assert not options.matches(Neighbour("1", "t", 15.0, 0.9, "Appliances"))
+    assert not options.matches(Neighbour("1", "t", 15.0, 0.9, None))
+    assert SearchOptions(max_price=5).matches(Neighbour("1", "t", 4.0, 0.9, None))

@@ -36,7 +36,10 @@ def serve(
     ] = None,
     torch_threads: Annotated[
         int,
-        typer.Option(min=1, help="torch threads per request; requests already run in parallel, so 1 avoids oversubscribing the cores."),
+        typer.Option(
+            min=1,
+            help="torch and onnxruntime threads per request; requests already run in parallel, so 1 avoids oversubscribing the cores.",
+        ),
     ] = 1,
     log_level: Annotated[LogLevel, typer.Option(help="Log level of uvicorn and the service.")] = LogLevel.info,
     access_log: Annotated[bool, typer.Option(help="Log every request (method, path, status).")] = True,
@@ -49,7 +52,10 @@ def serve(
 
     from rag_pricer.service import create_app
 
-    settings = settings_with(store_path=store, llm=llm, strategy=strategy, chroma_host=chroma_host, chroma_port=chroma_port)
+    settings = settings_with(
+        store_path=store, llm=llm, strategy=strategy, chroma_host=chroma_host, chroma_port=chroma_port,
+        embedding_threads=torch_threads,
+    )
     try:
         registry.get(settings.strategy)
     except UnknownStrategy as error:

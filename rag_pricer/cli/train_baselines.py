@@ -54,7 +54,12 @@ def train_baselines(
     if not training:
         fail(f"no items of split {split!r} in {settings.items_path}")
     embedder = (
-        Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size, backend=settings.embedding_backend)
+        Embedder(
+            settings.embedding_model,
+            batch_size=settings.embedding_batch_size,
+            backend=settings.embedding_backend,
+            threads=settings.embedding_threads,
+        )
         if "boosting" in names
         else None
     )
