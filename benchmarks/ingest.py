@@ -234,7 +234,7 @@ def compare_indexers(items: list, rounds: int = 2) -> dict:
         threads=settings.embedding_threads,
     )
     embedders = {"torch fp32 (old default)": Embedder(batch_size=32, backend="torch"),
-                 f"{settings.embedding_backend}, {settings.embedding_threads} thread(s) (default)": default}
+                 f"{settings.embedding_backend}, {settings.embedding_threads or 'one per core'} thread(s) (default)": default}
     for embedder in embedders.values():
         embedder.encode([item.description for item in items[:8]])
     rates: dict[str, list[float]] = {name: [] for name in embedders}
