@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_pricer.estimator import Estimator  # noqa: E402
+from rag_pricer.api import Estimator  # noqa: E402
 from rag_pricer.items import read_items  # noqa: E402
 
 
@@ -134,7 +134,7 @@ def measure_rag(estimator, rag_items, llm: str) -> dict:
 
 
 def _query(item):
-    from rag_pricer.estimate import Query
+    from rag_pricer.query import Query
 
     return Query.of(item.description)
 

@@ -92,7 +92,7 @@ def hostile_items_file(items_path: Path, n: int, out: Path) -> tuple[set[str], i
 
 
 def store_ids(store: Path) -> list[str]:
-    from rag_pricer.store import ProductStore
+    from rag_pricer.knowledge.store import ProductStore
 
     product_store = ProductStore(store)
     try:

@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_pricer.embeddings import Embedder  # noqa: E402
-from rag_pricer.estimate import Query  # noqa: E402
+from rag_pricer.knowledge.embeddings import Embedder  # noqa: E402
+from rag_pricer.query import Query  # noqa: E402
 from rag_pricer.items import read_items  # noqa: E402
-from rag_pricer.retrieval import Retriever, SearchOptions  # noqa: E402
-from rag_pricer.store import ProductStore  # noqa: E402
+from rag_pricer.knowledge.retrieval import Retriever, SearchOptions  # noqa: E402
+from rag_pricer.knowledge.store import ProductStore  # noqa: E402
 
 
 def filters_of(item) -> dict[str, SearchOptions]:

@@ -32,15 +32,15 @@ from typing import Any
 
 import torch
 
-from rag_pricer.finetune.base_model import BaseModel, load_tokenizer
-from rag_pricer.finetune.config import FinetuneConfig
-from rag_pricer.finetune.comparables import Comparables
-from rag_pricer.finetune.examples import collate
-from rag_pricer.finetune.price_model import PriceModel
-from rag_pricer.finetune.rag_prompt import prompt_encoder
-from rag_pricer.finetune.run import read_run
-from rag_pricer.store import Neighbour
-from rag_pricer.finetune.trainer import completion_loss
+from rag_pricer.strategies.finetune.base_model import BaseModel, load_tokenizer
+from rag_pricer.strategies.finetune.config import FinetuneConfig
+from rag_pricer.strategies.finetune.comparables import Comparables
+from rag_pricer.strategies.finetune.examples import collate
+from rag_pricer.strategies.finetune.price_model import PriceModel
+from rag_pricer.strategies.finetune.rag_prompt import prompt_encoder
+from rag_pricer.strategies.finetune.run import read_run
+from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.strategies.finetune.trainer import completion_loss
 from rag_pricer.items import read_items
 
 ROOT = Path(__file__).resolve().parents[1]

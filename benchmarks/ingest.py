@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest.index import Indexer  # noqa: E402
-from rag_pricer.embeddings import Embedder, resolve_model  # noqa: E402
+from rag_pricer.knowledge.embeddings import Embedder, resolve_model  # noqa: E402
 from rag_pricer.items import read_items  # noqa: E402
-from rag_pricer.onnx_embedder import OnnxEmbedder  # noqa: E402
-from rag_pricer.store import ProductStore  # noqa: E402
+from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder  # noqa: E402
+from rag_pricer.knowledge.store import ProductStore  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rag_pricer.embeddings import Embedder
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import ItemReader, write_items
 from rag_pricer.settings import InvalidSettings, Settings
-from rag_pricer.store import ProductStore, StoreError
+from rag_pricer.knowledge.store import ProductStore, StoreError
 
 from ingest.curate import CurationParams, CurationReport, Curator
 from ingest.index import Indexer, IndexReport

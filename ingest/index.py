@@ -16,9 +16,9 @@ from typing import Any
 from rich.progress import MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from rich.text import Text
 
-from rag_pricer.embeddings import Embedder
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import Item
-from rag_pricer.store import ProductStore, content_hash
+from rag_pricer.knowledge.store import ProductStore, content_hash
 
 
 class PlainProgress:

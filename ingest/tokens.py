@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from rag_pricer.embeddings import resolve_model
+from rag_pricer.knowledge.embeddings import resolve_model
 
 DEFAULT_TOKENIZER = "all-MiniLM-L6-v2"
 DEFAULT_MAX_TOKENS = 160  # the course's budget: room for the question and the price in a prompt

@@ -4,11 +4,13 @@
 >>> Estimator.from_settings().estimate("Delphi FG0166 fuel pump module").price  # doctest: +SKIP
 """
 
-from rag_pricer.estimate import Comparable, Estimate, InvalidQuery, Query, Usage
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.items import Item, read_items
-from rag_pricer.pricer import Pricer
-from rag_pricer.registry import register, registry
+from rag_pricer.llms.usage import Usage
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.registry import register, registry
+from rag_pricer.pricing.values import Comparable, Estimate
+from rag_pricer.query import InvalidQuery, Query
 from rag_pricer.settings import Settings
 
 __all__ = [

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.settings import Settings
 
 SAMPLE = "Delphi FG0166 fuel pump module for Chevrolet Silverado and GMC Sierra 1500, 2004-2007"
@@ -121,7 +121,7 @@ class Doctor:
     def _ask(self, spec: str) -> str:
         from langchain_core.messages import AIMessage, HumanMessage
 
-        from rag_pricer.parsing import parse_price
+        from rag_pricer.strategies.prompting.answers import parse_price
 
         llm = self.estimator.resources.llm(spec)
         reply = llm.ask([HumanMessage(f"How much does this cost to the nearest dollar?\n\n{SAMPLE}\n\nPrice is $"), AIMessage("Price is $")])

@@ -76,13 +76,7 @@ class Item:
 
     def details_dict(self) -> dict[str, Any]:
         """``details`` parsed; an unparsable or missing value gives ``{}``."""
-        if not self.details:
-            return {}
-        try:
-            value = json.loads(self.details)
-        except json.JSONDecodeError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        return parse_details(self.details)
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +116,18 @@ class Item:
             split=record.get("split") or None,
             source=record.get("source") or None,
         )
+
+
+def parse_details(raw: str | None) -> dict[str, Any]:
+    """The JSON object of an item's raw ``details`` (weight, rank, brand ...); ``{}`` when it is
+    missing, unparsable or not an object."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def cut_at_word(text: str, max_chars: int) -> str:

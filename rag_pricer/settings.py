@@ -35,6 +35,11 @@ class Settings(BaseSettings):
 
     models_dir: Path = Field(Path("var/models"), description="Where trained baselines and adapters are saved.")
 
+    # Experiment tracking (the `track` extra: MLflow)
+    track: bool = Field(False, description="Log `compare` and `finetune` runs to MLflow (as --track does).")
+    tracking_uri: str = Field("var/mlruns", description="MLflow tracking URI; a folder is MLflow's local file store.")
+    tracking_experiment: str = Field("rag-pricer", description="MLflow experiment the runs are logged under.")
+
     # Embeddings
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",

@@ -19,10 +19,10 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
+from rag_pricer.evaluation.metrics import mae
+from rag_pricer.evaluation.paired import paired_differences
 from rag_pricer.evaluation.report import comparison_markdown
 from rag_pricer.items import read_items
 from rag_pricer.settings import Settings
@@ -38,12 +38,9 @@ VARIANTS = {
 
 def paired_difference(a: EvaluationResult, b: EvaluationResult, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
     """Mean of |error of a| - |error of b| over the items both scored, with a 95% interval."""
-    b_rows = {r.id: r for r in b.scored}
-    pairs = [(abs(r.estimate - r.truth), abs(b_rows[r.id].estimate - r.truth)) for r in a.scored if r.id in b_rows]
-    diff = np.array([x - y for x, y in pairs])
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
-    return {"mean": float(diff.mean()), "low": float(np.percentile(means, 2.5)), "high": float(np.percentile(means, 97.5)), "n": len(diff)}
+    n, found = paired_differences(a, b, {"abs_error": mae}, Bootstrap(resamples, seed=seed))
+    d = found["abs_error"]
+    return {"mean": d.value, "low": d.low, "high": d.high, "n": n}
 
 
 def main() -> None:

@@ -20,12 +20,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rag_pricer.cli.common import parse_options
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
-from rag_pricer.evaluation.metrics import hits
+from rag_pricer.evaluation.metrics import hit_rate, mae
+from rag_pricer.evaluation.paired import paired_differences
 from rag_pricer.evaluation.report import comparison_markdown
 from rag_pricer.items import read_items
 from rag_pricer.settings import Settings
@@ -41,18 +40,8 @@ def parse_variant(text: str) -> tuple[str, str, dict[str, Any]]:
 
 def paired(a: EvaluationResult, b: EvaluationResult, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Mean differences (a - b) of absolute error and hit rate, with bootstrap 95% intervals."""
-    rows = {r.id: r for r in b.scored}
-    common = [(r, rows[r.id]) for r in a.scored if r.id in rows]
-    truth = np.array([r.truth for r, _ in common])
-    ours, theirs = np.array([r.estimate for r, _ in common]), np.array([s.estimate for _, s in common])
-    differences = {"abs_error": np.abs(ours - truth) - np.abs(theirs - truth),
-                   "hit": hits(truth, ours).astype(float) - hits(truth, theirs).astype(float)}  # fmt: skip
-    sample = np.random.default_rng(seed).integers(0, len(common), size=(resamples, len(common)))
-    found: dict[str, Any] = {"n": len(common)}
-    for key, diff in differences.items():
-        means = diff[sample].mean(axis=1)
-        found[key] = {"mean": float(diff.mean()), "low": float(np.percentile(means, 2.5)), "high": float(np.percentile(means, 97.5))}
-    return found
+    n, found = paired_differences(a, b, {"abs_error": mae, "hit": hit_rate}, Bootstrap(resamples, seed=seed))
+    return {"n": n, **{key: {"mean": d.value, "low": d.low, "high": d.high} for key, d in found.items()}}
 
 
 def main() -> None:

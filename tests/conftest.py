@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rag_pricer.embeddings import Embedder
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import Item, read_items
 from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore
+from rag_pricer.knowledge.store import ProductStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -66,18 +66,18 @@ def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The packaged GGUF converted once to an fp32 checkpoint (what every fine-tuning test trains)."""
-    from rag_pricer.finetune.base_model import BaseModel
+    from rag_pricer.strategies.finetune.base_model import BaseCheckpoint
 
     cache = tmp_path_factory.mktemp("base-models")
-    BaseModel.resolve("smollm2").checkpoint(cache)
+    BaseCheckpoint.resolve("smollm2").checkpoint(cache)
     return cache
 
 
 @pytest.fixture(scope="session")
 def checkpoint(base_cache: Path) -> str:
-    from rag_pricer.finetune.base_model import BaseModel
+    from rag_pricer.strategies.finetune.base_model import BaseCheckpoint
 
-    return BaseModel.resolve("smollm2").checkpoint(base_cache)
+    return BaseCheckpoint.resolve("smollm2").checkpoint(base_cache)
 
 
 #: fixtures that load or build something heavy: a test that uses one is slow, whatever its marks

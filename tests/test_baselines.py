@@ -11,21 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rag_pricer.baselines import BASELINES, Baseline, BaselinePricer, Listing, ModelFormatError, ModelNotTrained
-from rag_pricer.baselines.catalog import SharedParts
-from rag_pricer.baselines.details import parse_rank, parse_weight
-from rag_pricer.baselines.features import FeatureBuilder
+from rag_pricer.strategies.baselines import BASELINES, Baseline, BaselinePricer, ModelFormatError, ModelNotTrained
+from rag_pricer.strategies.baselines.catalog import SharedParts
+from rag_pricer.strategies.baselines.details import parse_rank, parse_weight
+from rag_pricer.strategies.baselines.features import FeatureBuilder
 from rag_pricer.cli.app import app
-from rag_pricer.estimate import Query
+from rag_pricer.query import InvalidQuery, Query
 from rag_pricer.items import MIN_PRICE, Item, read_items
-from rag_pricer.registry import registry
-from rag_pricer.resources import Resources
+from rag_pricer.pricing.registry import registry
+from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 
 TEXT_BASELINES = ["bow", "word2vec-lr", "word2vec-svr", "word2vec-rf", "tfidf-ridge", "boosting"]
@@ -118,15 +119,16 @@ def test_parse_rank_gives_none_for_unusable_values(value: object) -> None:
 
 
 def test_feature_builder_learns_brands_and_categories_and_imputes_missing_values() -> None:
-    def listing(brand: str, category: str | None, weight: str | None = None) -> Listing:
+    def listing(brand: str, category: str | None, weight: str | None = None) -> Query:
         details = {"Brand": brand, **({"Item Weight": weight} if weight else {})}
-        return Listing("some text", category, details)
+        return Query("some text", category=category, details=json.dumps(details))
 
     train = [listing("Pricey", "Tools", "2 pounds")] * 3 + [listing("Cheap", "Toys", "4 pounds")] * 3 + [listing("Rare", None)]
     builder = FeatureBuilder(n_top_brands=1, min_brand_items=2).fit(train, np.array([500.0] * 3 + [5.0] * 3 + [999.0]))
     assert builder.top_brands_ == ["pricey"]  # "rare" is priciest but has too few items
     assert builder.categories_ == ["Tools", "Toys", "unknown"]
-    rows = builder.transform([listing("PRICEY", "Toys", "32 ounces"), Listing("free text, no details"), listing("x", "Garden")])
+    free_text = Query("free text, no details")
+    rows = builder.transform([listing("PRICEY", "Toys", "32 ounces"), free_text, listing("x", "Garden")])
     names = builder.feature_names_
     first, free, unseen = (dict(zip(names, row)) for row in rows)
     assert (first["weight_lb"], first["weight_missing"], first["top_brand"], first["category=Toys"]) == (2.0, 0, 1, 1)
@@ -176,6 +178,39 @@ def test_random_is_uniform_whole_dollars_and_repeatable(fitted: dict[str, Baseli
 def test_constant_predicts_the_training_mean(fitted: dict[str, Baseline], train_items: list[Item]) -> None:
     mean = np.mean([item.price for item in train_items])
     assert fitted["constant"].predict(["anything", "else"]) == pytest.approx([mean, mean])
+
+
+def test_constant_saved_as_before_dummy_regressor_still_loads(tmp_path: Path) -> None:
+    # What ConstantBaseline wrote before it used DummyRegressor: the manifest and one number.
+    manifest = {"kind": "constant", "format": 1, "params": {}, "n_train": 2, "trained_ids": ["a", "b"]}
+    (tmp_path / "baseline.json").write_text(json.dumps(manifest))
+    (tmp_path / "constant.json").write_text(json.dumps({"mean": 12.5}))
+    loaded = BASELINES["constant"].load(tmp_path)
+    assert loaded.predict(["a lamp", "a desk"]).tolist() == [12.5, 12.5] and loaded.trained_ids_ == ["a", "b"]
+
+
+def test_tfidf_ridge_predicts_what_the_hand_written_log_target_did(
+    fitted: dict[str, Baseline], train_items: list[Item], dev50: list[Item]
+) -> None:
+    from sklearn.linear_model import Ridge
+
+    model = fitted["tfidf-ridge"]
+    logs = np.log1p([item.price for item in train_items])
+    ridge = Ridge(alpha=model.alpha).fit(model._matrix([Query.of(item).text for item in train_items]), logs)
+    predicted_logs = ridge.predict(model._matrix([item.description for item in dev50]))
+    by_hand = np.expm1(np.clip(predicted_logs, logs.min(), logs.max()))
+    np.testing.assert_allclose(model.predict(dev50), by_hand, rtol=1e-6)
+
+
+def test_tfidf_ridge_of_the_old_format_asks_to_be_retrained(
+    fitted: dict[str, Baseline], models_dir: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "tfidf-ridge"
+    shutil.copytree(models_dir / "tfidf-ridge", old)
+    manifest = json.loads((old / "baseline.json").read_text())
+    (old / "baseline.json").write_text(json.dumps({**manifest, "format": 1}))  # a bare Ridge on log prices
+    with pytest.raises(ModelFormatError, match="retrain it with `rag-pricer train-baselines`"):
+        BASELINES["tfidf-ridge"].load(old)
 
 
 def test_word2vec_training_is_reproducible(train_items: list[Item], fitted: dict[str, Baseline], dev50: list[Item]) -> None:
@@ -302,10 +337,16 @@ def test_boosting_refuses_an_embedder_other_than_its_own(fitted: dict[str, Basel
 
 def test_query_details_are_read_when_a_query_carries_them() -> None:
     details = json.dumps({"Item Weight": "2 pounds"})
-    assert Listing.of(Item("a", "Title", "text", 5.0, details=details)).details == {"Item Weight": "2 pounds"}
-    assert Listing.of(Query("Title\ntext")).details == {}
-    with pytest.raises(TypeError, match="cannot price"):
-        Listing.of(42)  # type: ignore[arg-type]
+    assert Query.of(Item("a", "Title", "text", 5.0, details=details)).details_dict() == {"Item Weight": "2 pounds"}
+    assert Query.of("Title\ntext").details_dict() == {}
+    assert Query("x", details="not json").details_dict() == {} and Query("x", details="[1, 2]").details_dict() == {}
+
+
+def test_baselines_refuse_what_is_not_a_description(fitted: dict[str, Baseline]) -> None:
+    with pytest.raises(InvalidQuery, match="must be text"):
+        fitted["constant"].predict([42])  # type: ignore[list-item]
+    with pytest.raises(InvalidQuery, match="empty"):
+        fitted["tfidf-ridge"].predict(["a lamp", "  "])
 
 
 # --- rag-pricer train-baselines ------------------------------------------------------------

@@ -17,8 +17,9 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.items import Item
+from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.service import create_app
 from rag_pricer.settings import Settings
 
@@ -53,9 +54,13 @@ TOKEN = "page-token-5c1e"
 
 @pytest.fixture(scope="module")
 def estimator(small_store, tmp_path_factory: pytest.TempPathFactory) -> Estimator:
+    # knn calibrated (so its estimates carry a range); nothing trained (so the trained strategies
+    # are unavailable, as on a fresh install)
+    models_dir = tmp_path_factory.mktemp("models")
+    RangeCalibration("knn", 0.8, -0.5, 0.75, 200).save(models_dir)
     settings = Settings(
         store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=None,
-        models_dir=tmp_path_factory.mktemp("models"), strategy="knn", _env_file=None,
+        models_dir=models_dir, strategy="knn", _env_file=None,
     )
     return Estimator.from_settings(settings)
 
@@ -205,4 +210,167 @@ def test_page_asks_for_the_token_when_the_server_has_one(auth_url: str, browser,
     sync_api.expect(page.locator("#comparables tbody tr")).to_have_count(7)
     assert page.inner_text("#price").startswith("$")
     assert TOKEN not in page.content()  # the token stays in the password field's value only
+    page.close()
+
+
+def watched_page(browser, problems: list[str], **options):
+    """A new page whose script errors are collected in ``problems``."""
+    page = browser.new_page(**options)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    return page
+
+
+def test_page_fits_a_phone_and_its_chart_stays_readable(base_url: str, browser, tmp_path: Path) -> None:
+    problems: list[str] = []
+    page = watched_page(browser, problems, viewport={"width": 390, "height": 844})
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#strategy option[value='knn']", state="attached")
+
+    # The example button fills a real description; it prices like any other.
+    page.click("#example")
+    example = page.input_value("#description")
+    assert example.startswith("Delphi FG0166 Fuel Pump Module")
+    page.click("#submit")
+    sync_api.expect(page.locator("#comparables tbody tr")).to_have_count(7)
+    sync_api.expect(page.locator("#result")).to_be_visible()
+
+    # Nothing wider than the screen: no sideways scrolling of the page.
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1] == 390, width
+    for selector in ("#price", "#range", "#chart svg", "#submit", "#comparables"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (selector, box)
+
+    # The price range of the calibrated strategy, as the API gives it.
+    api = httpx.post(f"{base_url}/v1/estimate", json={"description": example}).json()
+    assert api["coverage"] == 0.8
+    assert page.inner_text("#range") == f"80% range: ${api['low']:,.2f} – ${api['high']:,.2f}"
+    assert page.locator("#chart svg rect.range-band").count() == 1
+
+    # The chart is drawn at the phone's width: its text is as tall on screen as the stylesheet
+    # says (11-12 px), not a desktop drawing shrunk to a third.
+    heights = page.locator("#chart svg text").evaluate_all("ts => ts.map(t => t.getBoundingClientRect().height)")
+    assert heights and min(heights) >= 10, heights
+    svg_width = float(page.locator("#chart svg").get_attribute("width"))
+    assert svg_width <= 390
+    page.locator("#comparables tbody tr").first.locator("button.link").click()  # a description opened
+    sync_api.expect(page.locator("#comparables .product-text")).to_be_visible()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    screenshot = Path(os.environ.get("RAG_PRICER_SCREENSHOT_DIR", tmp_path)) / "service-page-phone.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+
+    # Turned to a desktop width, the chart is drawn again for the new width.
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.wait_for_function("() => Number(document.querySelector('#chart svg').getAttribute('width')) > 800")
+    assert problems == [], problems
+    page.close()
+
+
+def test_unavailable_strategies_are_shown_with_their_hint_and_cannot_be_chosen(base_url: str, browser) -> None:
+    problems: list[str] = []
+    page = watched_page(browser, problems)
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#strategy option[value='knn']", state="attached")
+    listed = {s["name"]: s for s in httpx.get(f"{base_url}/v1/strategies").json()["strategies"]}
+    assert listed["finetuned"]["ready"] is False and listed["knn"]["ready"] is True
+
+    enabled = page.locator("#strategy option:not([disabled])").evaluate_all("os => os.map(o => o.value)")
+    disabled = page.locator("#strategy option[disabled]").evaluate_all("os => os.map(o => o.value)")
+    assert sorted(enabled) == sorted(n for n, s in listed.items() if s["ready"])
+    assert sorted(disabled) == sorted(n for n, s in listed.items() if not s["ready"])
+    assert "finetuned" in disabled and "bow" in disabled and page.input_value("#strategy") == "knn"
+
+    # Each unavailable strategy is listed with what to do.
+    page.click("#unavailable summary")
+    finetuned = page.locator("#unavailable-list li[data-strategy='finetuned']")
+    sync_api.expect(finetuned).to_be_visible()
+    sync_api.expect(finetuned).to_contain_text("rag-pricer finetune")
+    sync_api.expect(page.locator("#unavailable-list li[data-strategy='bow']")).to_contain_text("rag-pricer train-baselines")
+    assert problems == [], problems
+    page.close()
+
+
+def test_llm_strategies_offer_the_llm_backends(base_url: str, browser, train_items: list[Item]) -> None:
+    problems: list[str] = []
+    page = watched_page(browser, problems)
+    sent: list[dict] = []
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/estimate") else None)
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#strategy option[value='rag']", state="attached")
+    assert page.is_hidden("#llm-field")  # knn needs no LLM
+
+    page.select_option("#strategy", "rag")
+    sync_api.expect(page.locator("#llm-field")).to_be_visible()
+    names = page.locator("#llm option").evaluate_all("os => os.map(o => o.value)")
+    assert names == [b["name"] for b in httpx.get(f"{base_url}/v1/llms").json()["llms"]]
+    assert page.input_value("#llm") == "fake"  # the server's default
+
+    page.fill("#description", train_items[11].description)
+    page.click("#submit")
+    sync_api.expect(page.locator("#llm-answer")).to_contain_text("LLM answer:")
+    assert sent[-1]["strategy"] == "rag" and sent[-1]["llm"] == "fake"
+
+    page.select_option("#strategy", "knn")
+    assert page.is_hidden("#llm-field")
+    page.click("#submit")
+    sync_api.expect(page.locator("#meta")).to_contain_text("knn")
+    assert sent[-1]["strategy"] == "knn" and "llm" not in sent[-1]
+    assert problems == [], problems
+    page.close()
+
+
+def test_network_errors_read_as_sentences(base_url: str, browser, train_items: list[Item]) -> None:
+    problems: list[str] = []
+    page = watched_page(browser, problems)
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#strategy option[value='knn']", state="attached")
+    page.fill("#description", train_items[2].description)
+
+    page.route("**/v1/estimate", lambda route: route.abort("connectionrefused"))
+    page.click("#submit")
+    error = page.locator("#error")
+    sync_api.expect(error).to_contain_text("Could not reach the rag-pricer server")
+    assert "Failed to fetch" not in error.inner_text()
+    assert page.is_hidden("#result") and page.is_enabled("#submit")
+
+    # A proxy's HTML error page, not the API's JSON: the status, said plainly.
+    page.unroute("**/v1/estimate")
+    page.route("**/v1/estimate", lambda route: route.fulfill(status=502, body="<html>Bad Gateway</html>"))
+    page.click("#submit")
+    sync_api.expect(error).to_contain_text("The server could not answer (502")
+
+    # Back to the real server: the estimate replaces the error.
+    page.unroute("**/v1/estimate")
+    page.click("#submit")
+    sync_api.expect(page.locator("#result")).to_be_visible()
+    assert page.is_hidden("#error")
+    assert problems == [], problems
+    page.close()
+
+
+def test_a_comparable_opens_to_its_description(base_url: str, browser, train_items: list[Item]) -> None:
+    problems: list[str] = []
+    page = watched_page(browser, problems)
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#strategy option[value='knn']", state="attached")
+    description = train_items[4].description
+    page.fill("#description", description)
+    page.click("#submit")
+    sync_api.expect(page.locator("#comparables tbody tr")).to_have_count(7)
+    first = httpx.post(f"{base_url}/v1/estimate", json={"description": description}).json()["comparables"][0]
+    product = httpx.get(f"{base_url}/v1/products/{first['id']}").json()
+
+    opener = page.locator("#comparables tbody tr").first.locator("button.link")
+    assert opener.inner_text() == first["title"]
+    opener.click()
+    opened = page.locator("#comparables tr.product-row")
+    sync_api.expect(opened).to_have_count(1)
+    sync_api.expect(opened.locator(".product-text")).to_have_text(product["description"])
+    sync_api.expect(opened.locator(".product-facts")).to_contain_text(f"${product['price']:,.2f}")
+    assert opener.get_attribute("aria-expanded") == "true"
+
+    opener.click()  # and closes again
+    sync_api.expect(opened).to_have_count(0)
+    assert opener.get_attribute("aria-expanded") == "false"
+    assert problems == [], problems
     page.close()

@@ -102,7 +102,7 @@ def test_compare_collapses_strategies_skipped_for_the_same_reason() -> None:
 
 
 def test_load_prepares_what_the_first_estimate_would_load(settings: Settings) -> None:
-    from rag_pricer.estimator import Estimator
+    from rag_pricer.api import Estimator
 
     estimator = Estimator.from_settings(settings)
     assert "model" not in estimator.resources.embedder.__dict__

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from rag_pricer.finetune.decoding import PriceDecoder, PriceDistribution
+from rag_pricer.strategies.finetune.decoding import PriceDecoder, PriceDistribution
 
 # a digit tokenizer like SmolLM2's: ids 0-9 are "0".."9", 10 is ".", 11 is some word
 DIGIT_VOCAB = {i: str(i) for i in range(10)}

@@ -11,15 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app
-from rag_pricer.ensemble import BaseOutput, EnsembleModel, EnsemblePricer, cross_fit, feature_matrix
-from rag_pricer.ensemble.trainer import EnsembleTrainer
-from rag_pricer.estimate import Comparable, Estimate, Query
-from rag_pricer.estimator import Estimator
+from rag_pricer.strategies.ensemble import BaseOutput, EnsembleModel, EnsemblePricer, cross_fit, feature_matrix
+from rag_pricer.evaluation.ensemble_trainer import EnsembleTrainer
+from rag_pricer.pricing.values import Comparable, Estimate
+from rag_pricer.query import Query
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, LeakageError, resolve_strategies
 from rag_pricer.items import Item
-from rag_pricer.pricer import Pricer
-from rag_pricer.ranges import RangeCalibration
-from rag_pricer.registry import registry
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.ranges import RangeCalibration
+from rag_pricer.pricing.registry import registry
 from rag_pricer.settings import Settings
 
 FAST = Bootstrap(resamples=100)
@@ -212,8 +213,8 @@ def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
 
 
 def test_the_base_table_prices_only_items_missing_from_its_cache(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag_pricer.ensemble.table import BaseTable
-    from rag_pricer.registry import Strategy
+    from rag_pricer.evaluation.base_table import BaseTable
+    from rag_pricer.pricing.registry import Strategy
 
     items = make_items(8, start=300)
     seen: list[str] = []
@@ -226,7 +227,7 @@ def test_the_base_table_prices_only_items_missing_from_its_cache(settings: Setti
     prices = {i.id: i.price for i in items}
     registry.all()
     factory = lambda resources: Counting(prices, 0.5, known=(items[7].id,))  # noqa: E731
-    monkeypatch.setitem(registry._strategies, "test-table", Strategy("test-table", "test", factory, ("trained",)))
+    monkeypatch.setitem(registry._entries, "test-table", Strategy("test-table", "test", factory, ("trained",)))
     table = BaseTable(Estimator.from_settings(settings), tmp_path / "cache")
     first = table.outputs("test-table", items[:5])
     assert seen == [i.id for i in items[:5]] and [o.price for o in first] == [i.price * 0.5 for i in items[:5]]

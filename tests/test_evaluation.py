@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app
-from rag_pricer.estimate import Estimate, Query
-from rag_pricer.estimator import Estimator
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import (
     Bootstrap,
     Comparison,
@@ -25,9 +26,9 @@ from rag_pricer.evaluation import (
 )
 from rag_pricer.evaluation.runner import read_checkpoint
 from rag_pricer.items import Item
-from rag_pricer.pricer import Pricer
-from rag_pricer.registry import Registry, UnknownStrategy
-from rag_pricer.resources import Resources
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.registry import Registry, UnknownStrategy
+from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 
 FAST = Bootstrap(resamples=100)

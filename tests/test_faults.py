@@ -22,14 +22,15 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app as rag_app
-from rag_pricer.embeddings import Embedder
-from rag_pricer.estimate import Estimate, Query
-from rag_pricer.estimator import Estimator
-from rag_pricer.guard import CEILING, FLOOR
+from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
+from rag_pricer.api import Estimator
+from rag_pricer.pricing.values import CEILING, FLOOR
 from rag_pricer.items import MAX_PRICE, MAX_TEXT_CHARS, MAX_TITLE_CHARS, InvalidRecord, Item, write_items
-from rag_pricer.pricer import Pricer, UnusablePrice
+from rag_pricer.pricing.pricer import Pricer, UnusablePrice
 from rag_pricer.settings import Settings
-from rag_pricer.store import DiskFull, ProductStore, StoreError, _metadata
+from rag_pricer.knowledge.store import DiskFull, ProductStore, StoreError, _metadata
 
 from ingest.cli import app as ingest_app
 from ingest.index import Indexer
@@ -337,7 +338,7 @@ def test_a_batch_against_a_hung_llm_takes_one_deadline(tmp_path: Path, small_sto
         models_dir=tmp_path / "m", _env_file=None,
     )
     estimator = Estimator.from_settings(settings)
-    estimator.resources._llms["hung"] = PricingLLM(SlowChat(hang=hang), spec="hung", model_id="hung", supports_prefill=False, concurrency=2)
+    estimator.resources.shared(("llm", "hung"), lambda: PricingLLM(SlowChat(hang=hang), spec="hung", model_id="hung", supports_prefill=False, concurrency=2))
     deadline_s = 2.0
     try:
         with TestClient(create_app(estimator, settings, deadline_s=deadline_s)) as client:
@@ -369,8 +370,8 @@ def _prompt_bytes(messages) -> int:
 
 
 def test_a_prompt_is_bounded_whatever_the_comparables_and_query() -> None:
-    from rag_pricer.prompts import PromptBudget, rag_messages, zero_shot_messages
-    from rag_pricer.store import Neighbour
+    from rag_pricer.strategies.prompting.prompts import PromptBudget, rag_messages, zero_shot_messages
+    from rag_pricer.knowledge.store import Neighbour
 
     budget = PromptBudget(max_tokens=3000, product_tokens=800, query_tokens=1000)
     neighbours = [Neighbour(str(n), "t", 10.0 + n, 0.9, document="é" * 500_000) for n in range(20)]
@@ -404,7 +405,7 @@ def test_a_poisoned_description_cannot_blow_up_another_user_s_prompt(poisoned_se
     )
     estimator = Estimator.from_settings(settings.model_copy(update={"llm": "recording"}))
     RecordingChat.prompts = []
-    estimator.resources._llms["recording"] = PricingLLM(RecordingChat(), spec="recording", model_id="r", supports_prefill=False)
+    estimator.resources.shared(("llm", "recording"), lambda: PricingLLM(RecordingChat(), spec="recording", model_id="r", supports_prefill=False))
     estimator.estimate(query.description + " (pack)", "rag")
     sent = RecordingChat.prompts[-1]
     assert _prompt_bytes(sent) <= settings.llm_max_prompt_tokens
@@ -416,7 +417,7 @@ def test_a_poisoned_description_cannot_blow_up_another_user_s_prompt(poisoned_se
 def test_a_nearly_full_disk_stops_the_indexer_before_chroma_breaks(
     tmp_path: Path, train_items: list[Item], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag_pricer.store as store_module
+    import rag_pricer.knowledge.store as store_module
 
     path = tmp_path / "items.jsonl"
     write_items(train_items[:40], path)

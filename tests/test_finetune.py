@@ -15,13 +15,13 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app
-from rag_pricer.estimator import Estimator
-from rag_pricer.finetune.base_model import load_tokenizer
-from rag_pricer.finetune.config import FinetuneConfig
-from rag_pricer.finetune.examples import IGNORE, PromptEncoder, collate
-from rag_pricer.finetune.price_model import PriceModel
-from rag_pricer.finetune.run import FinetuneRun, RunConflict, ids_hash
-from rag_pricer.finetune.trainer import completion_loss
+from rag_pricer.api import Estimator
+from rag_pricer.strategies.finetune.base_model import load_tokenizer
+from rag_pricer.strategies.finetune.config import FinetuneConfig
+from rag_pricer.strategies.finetune.examples import IGNORE, PromptEncoder, collate
+from rag_pricer.strategies.finetune.price_model import PriceModel
+from rag_pricer.strategies.finetune.run import FinetuneRun, RunConflict, ids_hash
+from rag_pricer.strategies.finetune.trainer import completion_loss
 from rag_pricer.items import Item
 from rag_pricer.settings import Settings
 

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from ingest.cli import app
 from ingest.index import Indexer
-from rag_pricer.embeddings import Embedder
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import Item, write_items
 from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore, StoreError
+from rag_pricer.knowledge.store import ProductStore, StoreError
 
 
 class CrashingEmbedder(Embedder):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_pricer.estimate import InvalidQuery, Query
+from rag_pricer.query import InvalidQuery, Query
 from rag_pricer.items import InvalidRecord, Item, ItemReader, read_items, write_items
 
 

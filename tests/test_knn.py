@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from rag_pricer.estimate import InvalidQuery, Query
-from rag_pricer.estimator import Estimator
+from rag_pricer.query import InvalidQuery, Query
+from rag_pricer.api import Estimator
 from rag_pricer.items import Item
-from rag_pricer.retrieval import SearchOptions, mmr
+from rag_pricer.knowledge.retrieval import SearchOptions, mmr
 from rag_pricer.settings import Settings
-from rag_pricer.store import Neighbour
+from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.knn import weighted_price
 
 
@@ -102,7 +102,7 @@ def test_over_fetched_filtering_finds_what_chroma_filtering_finds(
 ) -> None:
     from dataclasses import replace
 
-    from rag_pricer.resources import Resources
+    from rag_pricer.pricing.resources import Resources
 
     retriever = Resources(settings).retriever
     queries = [Query.of(item) for item in dev_items[:8]]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from rag_pricer.estimate import Query
-from rag_pricer.estimator import Estimator
-from rag_pricer.guard import PriceGuard
+from rag_pricer.query import Query
+from rag_pricer.api import Estimator
+from rag_pricer.strategies.prompting.guard import PriceGuard
 from rag_pricer.items import Item
 from rag_pricer.llms.client import PricingLLM
 from rag_pricer.llms.fake import FakePricingChatModel
 from rag_pricer.llms.retry import RetryPolicy
-from rag_pricer.prompts import rag_messages, zero_shot_messages
+from rag_pricer.strategies.prompting.prompts import rag_messages, zero_shot_messages
 from rag_pricer.settings import Settings
-from rag_pricer.store import Neighbour
+from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.rag import RagPricer
 from rag_pricer.strategies.zero_shot import ZeroShotPricer
 

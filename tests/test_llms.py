@@ -13,7 +13,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatResult
 
-from rag_pricer.estimate import Usage
+from rag_pricer.llms.usage import Usage
 from rag_pricer.llms import (
     InvalidLLMSpec,
     LLMError,
@@ -29,7 +29,7 @@ from rag_pricer.llms.fake import DEFAULT_PRICE, FakePricingChatModel, openai_err
 from rag_pricer.llms.llama_cpp_chat import ChatLlamaCpp
 from rag_pricer.llms.local_chat import default_gguf_path
 from rag_pricer.llms.messages import to_chat_dicts
-from rag_pricer.llms.prices import OPENAI_PRICES, ModelPrice, price_of
+from rag_pricer.llms.token_costs import OPENAI_PRICES, ModelPrice, price_of
 from rag_pricer.settings import Settings
 
 SECRET = "sk-test-DO-NOT-LEAK-1234567890"
@@ -117,7 +117,8 @@ def test_openai_specs_choose_endpoint_prefill_and_price(llm_settings: Settings) 
     keyed = llm_settings.model_copy(update={"openai_api_key": Settings(_env_file=None, openai_api_key=SECRET).openai_api_key})
     real = build_llm("openai:gpt-4o-mini", keyed)
     assert (real.model_id, real.supports_prefill, real.price) == ("gpt-4o-mini", False, OPENAI_PRICES["gpt-4o-mini"])
-    assert real.chat_model.max_retries == 0  # PricingLLM does the retrying
+    # The openai client does the retrying, PricingLLM does not retry on top of it.
+    assert (real.chat_model.max_retries, real.retry.max_retries) == (keyed.llm_max_retries, 0)
     compatible = build_llm("openai-compatible:qwen2.5:0.5b@http://127.0.0.1:11434/v1", llm_settings)
     assert (compatible.model_id, compatible.endpoint, compatible.price) == ("qwen2.5:0.5b", "http://127.0.0.1:11434/v1", None)
     via_setting = build_llm("openai:llama3", llm_settings.model_copy(update={"llm_base_url": "http://127.0.0.1:8080/v1"}))

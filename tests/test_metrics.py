@@ -191,3 +191,30 @@ def test_result_with_every_item_failed_is_valid_json() -> None:
     assert data["n"] == 0 and data["failed"] == 1
     assert data["mae"] is None and data["mae_ci95"] is None
     assert "NaN" not in result.to_json()
+
+
+def test_paired_differences_resample_both_runs_together() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.lognormal(4, 1, size=300)
+    ours, theirs = truth * rng.lognormal(0, 0.3, size=300), truth * rng.lognormal(0, 0.6, size=300)
+    found = Bootstrap(resamples=500, seed=4).differences(truth, ours, theirs, {"mae": mae, "hit_rate": hit_rate})
+    # the point value is the difference of the metrics ...
+    assert found["mae"].value == pytest.approx(mae(truth, ours) - mae(truth, theirs))
+    assert found["hit_rate"].value == pytest.approx(hit_rate(truth, ours) - hit_rate(truth, theirs))
+    # ... and the interval the percentile interval of the mean per-item difference over the same resamples
+    index = np.random.default_rng(4).integers(0, 300, size=(500, 300))
+    per_item = np.abs(ours - truth) - np.abs(theirs - truth)
+    assert [found["mae"].low, found["mae"].high] == pytest.approx(np.percentile(per_item[index].mean(axis=1), [2.5, 97.5]))
+    assert found["mae"].high < 0  # the better run is better with confidence: pairing removes the items' spread
+
+
+def test_paired_differences_of_two_runs_use_the_items_both_scored() -> None:
+    from rag_pricer.evaluation.paired import paired_differences
+
+    run = EvaluationResult("a", _rows(), seconds=1.0)  # scored a, b, d
+    reference = EvaluationResult("b", [ItemResult("a", 100.0, 100.0), ItemResult("d", 10.0, 30.0), ItemResult("z", 5.0, 5.0)], seconds=1.0)
+    n, found = paired_differences(run, reference, {"mae": mae}, Bootstrap(resamples=50))
+    assert n == 2  # a and d
+    assert found["mae"].value == pytest.approx((20 + 0) / 2 - (0 + 20) / 2)
+    with pytest.raises(ValueError, match="no item in common"):
+        paired_differences(run, EvaluationResult("c", [ItemResult("z", 5.0, 5.0)], seconds=1.0), {"mae": mae}, Bootstrap(resamples=50))

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from rag_pricer.llms import LLMError, LLMReply, PricingLLM, RetryPolicy, build_llm
+from rag_pricer.llms import LLMError, LLMReply, PricingLLM, build_llm
 from rag_pricer.llms.local_chat import default_gguf_path
 from rag_pricer.settings import Settings
 
@@ -116,17 +116,15 @@ def test_wrong_key_is_an_auth_error_that_is_not_retried(server_url: str, tmp_pat
 
 @pytest.mark.slow
 def test_timeout_is_retried_then_reported(server_url: str, tmp_path: Path) -> None:
-    llm = client(server_url, tmp_path, llm_timeout_s=0.001, llm_cache_dir=None)
-    llm.retry = RetryPolicy(max_retries=1, base_delay_s=0.01)
+    llm = client(server_url, tmp_path, llm_timeout_s=0.001, llm_cache_dir=None, llm_max_retries=1)
     with pytest.raises(LLMError) as caught:
         llm.ask(conversation("Cordless drill, 18 V"))
     assert caught.value.reason == "timeout" and caught.value.attempts == 2
 
 
 def test_unreachable_server_is_a_connection_error(tmp_path: Path) -> None:
-    llm = client(f"http://127.0.0.1:{free_port()}/v1", tmp_path, llm_cache_dir=None)  # nothing listens there
-    sleeps: list[float] = []
-    llm.retry, llm._sleep = RetryPolicy(max_retries=2, base_delay_s=0.01), sleeps.append
+    # Nothing listens there; the openai client retries twice (its backoff: about 0.5 s, then 1 s).
+    llm = client(f"http://127.0.0.1:{free_port()}/v1", tmp_path, llm_cache_dir=None, llm_max_retries=2)
     with pytest.raises(LLMError) as caught:
         llm.ask(conversation("Guitar strings"))
-    assert caught.value.reason == "connection" and caught.value.attempts == 3 and len(sleeps) == 2
+    assert caught.value.reason == "connection" and caught.value.attempts == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag_pricer.parsing import parse_price, parse_price_details
+from rag_pricer.strategies.prompting.answers import parse_price, parse_price_details
 
 CASES = [
     # plain and US-formatted

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from rag_pricer.embeddings import Embedder
-from rag_pricer.estimate import Query
-from rag_pricer.query_cache import QueryCache
-from rag_pricer.retrieval import Retriever
+from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.query import Query
+from rag_pricer.knowledge.query_cache import QueryCache
+from rag_pricer.knowledge.retrieval import Retriever
 from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore
+from rag_pricer.knowledge.store import ProductStore
 
 
 class CountingEmbedder(Embedder):
@@ -100,7 +100,7 @@ def test_retrieval_through_the_cache_finds_the_same_neighbours(small_store: Prod
 
 
 def test_the_service_settings_build_a_bounded_cache(settings: Settings) -> None:
-    from rag_pricer.resources import Resources
+    from rag_pricer.pricing.resources import Resources
 
     embedder = Resources(settings.model_copy(update={"embedding_cache_size": 5})).embedder
     assert embedder.query_cache is not None and embedder.query_cache.maxsize == 5

@@ -13,18 +13,18 @@ import pytest
 from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app
-from rag_pricer.estimator import Estimator
-from rag_pricer.finetune.base_model import load_tokenizer
-from rag_pricer.finetune.comparables import ComparablesCache
-from rag_pricer.finetune.config import FinetuneConfig
-from rag_pricer.finetune.examples import COMPLETION_BUDGET, IGNORE, PromptEncoder
-from rag_pricer.finetune.price_model import PriceModel
-from rag_pricer.finetune.rag_prompt import RagPromptEncoder, prompt_encoder
+from rag_pricer.api import Estimator
+from rag_pricer.strategies.finetune.base_model import load_tokenizer
+from rag_pricer.strategies.finetune.comparables import ComparablesCache
+from rag_pricer.strategies.finetune.config import FinetuneConfig
+from rag_pricer.strategies.finetune.examples import COMPLETION_BUDGET, IGNORE, PromptEncoder
+from rag_pricer.strategies.finetune.price_model import PriceModel
+from rag_pricer.strategies.finetune.rag_prompt import RagPromptEncoder, prompt_encoder
 from rag_pricer.items import Item
-from rag_pricer.estimate import Query
-from rag_pricer.retrieval import Retriever, SearchOptions
+from rag_pricer.query import Query
+from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
 from rag_pricer.settings import Settings
-from rag_pricer.store import Neighbour
+from rag_pricer.knowledge.store import Neighbour
 
 pytestmark = pytest.mark.slow  # loads and trains the real 135M model
 

@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pricer.estimate import Estimate, Query
-from rag_pricer.estimator import attach_calibration
+from rag_pricer.pricing.values import Estimate
+
+from rag_pricer.query import Query
+from rag_pricer.api import attach_calibration
 from rag_pricer.evaluation import Bootstrap, Evaluation
 from rag_pricer.items import Item
-from rag_pricer.pricer import Pricer
-from rag_pricer.ranges import CalibrationError, RangeCalibration, calibration_path, conformal_bounds
-from rag_pricer.ranges.crossfit import cross_fitted_coverage
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.ranges import CalibrationError, RangeCalibration, calibration_path, conformal_bounds
+from rag_pricer.pricing.ranges.crossfit import cross_fitted_coverage
 
 
 def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

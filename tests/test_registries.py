@@ -7,12 +7,13 @@ import importlib
 import pytest
 
 # By module path: the package re-exports the name `registry` as the registry object.
-registry_module = importlib.import_module("rag_pricer.registry")
+plugins = importlib.import_module("rag_pricer.plugins")
+registry_module = importlib.import_module("rag_pricer.pricing.registry")
 llm_registry_module = importlib.import_module("rag_pricer.llms.registry")
 
 
 def test_a_failed_plugin_import_is_retried_not_half_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    for module, registry in ((registry_module, registry_module.Registry()), (llm_registry_module, llm_registry_module.BackendRegistry())):
+    for registry in (registry_module.Registry(), llm_registry_module.BackendRegistry()):
         attempts = []
 
         def flaky(builtin: object, group: str, registry: object = registry, attempts: list = attempts) -> None:
@@ -21,7 +22,7 @@ def test_a_failed_plugin_import_is_retried_not_half_loaded(monkeypatch: pytest.M
                 raise ImportError("a plugin's dependency is missing")
             registry.register("late", "registered by the second import", *(("late",) if group.endswith("llms") else ()))(lambda *a: None)
 
-        monkeypatch.setattr(module, "import_plugins", flaky)
+        monkeypatch.setattr(plugins, "import_plugins", flaky)
         with pytest.raises(ImportError):
             registry.all()
         assert [entry.name for entry in registry.all()] == ["late"] and len(attempts) == 2

@@ -14,7 +14,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from runtime_doubles import MisbehavingChat
 
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.items import Item
 from rag_pricer.llms.client import PricingLLM
 from rag_pricer.llms.errors import RuntimeCrashed
@@ -22,7 +22,7 @@ from rag_pricer.llms.reply import LLMError
 from rag_pricer.llms.retry import RetryPolicy
 from rag_pricer.llms.runtime_process import RuntimeProcess
 from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore
+from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.strategies.rag import RagPricer
 
 

@@ -18,16 +18,17 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 import rag_pricer.strategies.knn as knn_strategy
-from rag_pricer.estimate import Estimate, Query
-from rag_pricer.estimator import Estimator
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
+from rag_pricer.api import Estimator
 from rag_pricer.items import Item
-from rag_pricer.pricer import Pricer
-from rag_pricer.registry import Strategy, registry
-from rag_pricer.ranges import RangeCalibration
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.registry import Strategy, registry
+from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.service import create_app
 from rag_pricer.service.schemas import MAX_DESCRIPTION_CHARS
 from rag_pricer.settings import Settings
-from rag_pricer.store import ProductStore
+from rag_pricer.knowledge.store import ProductStore
 
 TOKEN = "tok-Zq81-never-shown"
 API_KEY = "sk-test-Wm4n-never-shown"
@@ -86,7 +87,7 @@ def scripted_strategies(release: threading.Event) -> Iterator[None]:
         for behaviour in ("slow", "raise", "nan", "zero"):
             name = f"test-{behaviour}"
             factory = lambda resources, _b=behaviour: ScriptedPricer(_b, release)  # noqa: E731
-            patch.setitem(registry._strategies, name, Strategy(name, f"test: {behaviour}", factory, ("llm", "store")))
+            patch.setitem(registry._entries, name, Strategy(name, f"test: {behaviour}", factory, ("llm", "store")))
         yield
 
 
@@ -472,3 +473,109 @@ def test_serve_refuses_an_unknown_default_strategy() -> None:
     result = CliRunner().invoke(app, ["serve", "--strategy", "crystal-ball", "--port", "1"])
     assert result.exit_code == 2
     assert "unknown strategy 'crystal-ball'" in result.output
+
+
+# what the page reads: products, LLM backends, readiness of the strategies ------------------------
+
+
+def test_a_comparable_opens_as_the_stored_product(client: TestClient, description: str, train_items: list[Item]) -> None:
+    comparable = estimate(client, description=description)["comparables"][0]
+    response = client.get(f"/v1/products/{comparable['id']}")
+    assert response.status_code == 200, response.text
+    product = response.json()
+    stored = next(item for item in train_items if item.id == comparable["id"])
+    assert product == {
+        "id": stored.id, "title": comparable["title"], "price": comparable["price"], "category": stored.category,
+        "split": "train", "description": stored.description,
+    }
+
+
+def test_an_unknown_product_is_404(client: TestClient) -> None:
+    response = client.get("/v1/products/no-such-id")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found" and "no-such-id" in response.json()["message"]
+    assert client.get(f"/v1/products/{'x' * 201}").status_code == 422
+    spec = client.get("/openapi.json").json()["paths"]["/v1/products/{product_id}"]["get"]
+    assert {"200", "404"} <= set(spec["responses"])
+
+
+def test_llms_lists_the_backends_with_the_servers_default(client: TestClient) -> None:
+    from rag_pricer.llms import available_backends
+
+    body = client.get("/v1/llms").json()
+    assert body["default"] == "fake"
+    assert [b["name"] for b in body["llms"]] == [b.name for b in available_backends()]
+    assert [b["name"] for b in body["llms"] if b["default"]] == ["fake"]
+
+
+@pytest.fixture()
+def fixed_llm() -> Iterator[str]:
+    """A backend answering "123" whatever it is asked, registered for one test."""
+    from rag_pricer.llms.backends import wrap
+    from rag_pricer.llms.fake import FakePricingChatModel
+    from rag_pricer.llms.registry import BackendInfo, backend_registry
+
+    def build(argument: str, settings: Settings):
+        return wrap(FakePricingChatModel(answers=["123"]), settings, spec="test-fixed", model_id="fake", supports_prefill=True)
+
+    backend_registry.all()  # the built-in backends first, so that ours is added
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(backend_registry._entries, "test-fixed", BackendInfo("test-fixed", "test", "test-fixed", build))
+        yield "test-fixed"
+
+
+def test_an_estimate_uses_the_llm_it_names(client: TestClient, fixed_llm: str, description: str) -> None:
+    default = estimate(client, description=description, strategy="rag")
+    chosen = estimate(client, description=description, strategy="rag", llm=fixed_llm)
+    assert chosen["llm_answer"] == "123" and default["llm_answer"] != "123"
+    assert estimate(client, description=description, strategy="zero-shot", llm=fixed_llm)["llm_answer"] == "123"
+    # The server's own backend by name is the server's spec; a strategy without an LLM ignores it.
+    assert estimate(client, description=description, strategy="rag", llm="fake")["price"] == default["price"]
+    assert estimate(client, description=description, llm=fixed_llm)["price"] == estimate(client, description=description)["price"]
+
+
+@pytest.mark.parametrize("llm", ["crystal-ball", "local:/etc/passwd", "openai-compatible:m@http://evil.example/v1"])
+def test_an_unknown_llm_or_a_spec_with_an_argument_is_a_422(client: TestClient, llm: str) -> None:
+    response = client.post("/v1/estimate", json={"description": "a lamp", "strategy": "rag", "llm": llm})
+    assert response.status_code == 422
+    error = response.json()
+    assert error["error"] == "invalid_request" and error["message"].startswith("body.llm: unknown LLM backend")
+    assert "local" in error["message"]  # the known ones are listed
+    batch = client.post("/v1/estimate/batch", json={"items": [{"description": "a lamp"}, {"description": "a", "llm": llm}]})
+    assert batch.status_code == 422 and "items.1.llm" in batch.json()["message"]
+
+
+def test_strategies_say_which_are_ready_and_what_the_others_need(
+    service_settings: Settings, train_items: list[Item], tmp_path: Path
+) -> None:
+    from rag_pricer.strategies.baselines.trainer import BaselineTrainer
+
+    settings = service_settings.model_copy(update={"models_dir": tmp_path})
+    BaselineTrainer(["constant"]).train(train_items[:50], tmp_path)
+    with TestClient(create_app(Estimator.from_settings(settings), settings)) as trained:
+        wait_ready(trained)
+        by_name = {s["name"]: s for s in trained.get("/v1/strategies").json()["strategies"]}
+        assert {s["status"] for s in by_name.values()} <= {"ready", "needs-training", "needs-llm", "needs-store"}
+        assert all(s["ready"] == (s["status"] == "ready") for s in by_name.values())
+        for name in ("knn", "rag", "zero-shot", "constant"):
+            assert by_name[name]["status"] == "ready" and by_name[name]["hint"] is None, by_name[name]
+        assert by_name["bow"]["status"] == "needs-training" and "`rag-pricer train-baselines`" in by_name["bow"]["hint"]
+        assert "`rag-pricer finetune`" in by_name["finetuned"]["hint"] and not by_name["finetuned"]["ready"]
+        assert "`rag-pricer finetune --k 5`" in by_name["rag-finetuned"]["hint"]
+        assert "rag-pricer train-ensemble" in by_name["ensemble"]["hint"]
+        # Ready means it prices: the trained baseline answers without falling back.
+        body = estimate(trained, description=train_items[9].description, strategy="constant")
+        assert body["fallback"] is False
+
+
+def test_strategies_need_the_store_when_it_is_missing(tmp_path: Path, service_settings: Settings) -> None:
+    settings = service_settings.model_copy(update={"store_path": tmp_path / "nowhere"})
+    with TestClient(create_app(Estimator.from_settings(settings), settings)) as broken:
+        deadline = time.monotonic() + 30
+        while broken.get("/readyz").json()["status"] != "failed":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        by_name = {s["name"]: s for s in broken.get("/v1/strategies").json()["strategies"]}
+        assert by_name["knn"]["status"] == "needs-store" and "rag-pricer-ingest index" in by_name["knn"]["hint"]
+        assert str(tmp_path) not in by_name["knn"]["hint"]  # no server path to anonymous callers
+        assert broken.get("/v1/products/anything").status_code == 503

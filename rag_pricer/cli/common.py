@@ -8,11 +8,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from rag_pricer.estimator import Estimator
-from rag_pricer.registry import UnknownStrategy
+from rag_pricer.api import Estimator
+from rag_pricer.pricing.registry import UnknownStrategy
 from rag_pricer.settings import InvalidSettings, Settings
-from rag_pricer.store import StoreError
+from rag_pricer.knowledge.store import StoreError
 
 #: errors that mean "the request or the set-up is wrong", shown as one line, not a traceback:
 #: bad descriptions (InvalidQuery), bad LLM specs, untrained models (FileNotFoundError), ...
@@ -63,5 +64,38 @@ def estimator_with(**overrides: Any) -> Estimator:
 
 def fail(message: str, code: int = 2) -> None:
     """Print a clear error and exit non-zero (no traceback for user errors)."""
-    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however narrow the terminal
+    # one line, however narrow the terminal; the message is text, not markup: `rag-pricer[track]` stays whole
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+TrackOpt = Annotated[
+    Optional[bool],
+    typer.Option("--track/--no-track", help="Log the run to MLflow (settings tracking_uri, default var/mlruns; needs the track extra)."),
+]
+
+
+def tracker_for(settings: Settings) -> Any:
+    """The ``Tracker`` when ``settings.track`` is on, else ``None``; without MLflow the command
+    ends here with one line (exit 2), before any work is done."""
+    if not settings.track:
+        return None
+    from rag_pricer.evaluation.tracking import Tracker, TrackingUnavailable
+
+    tracker = Tracker.from_settings(settings)
+    try:
+        tracker.client  # noqa: B018 - imports MLflow now, not after the work
+    except TrackingUnavailable as error:
+        fail(str(error))
+    return tracker
+
+
+def track(log: Any, where: str) -> None:
+    """Run ``log()`` (a tracker's logging call) and say where the run went; a tracking store that
+    fails loses nothing already written, and says so in one line (exit 1)."""
+    try:
+        run_id = log()
+    except Exception as error:  # noqa: BLE001 - MLflow raises its own, OS and HTTP errors: all end the same way
+        fail(f"tracking failed ({type(error).__name__}: {' '.join(str(error).split())[:300]}); the results are in {where}", code=1)
+        return
+    errors.print(f"tracked: MLflow run {run_id}", soft_wrap=True)  # stderr: stdout may be JSON

@@ -10,14 +10,15 @@ from rich import box
 from rich.table import Table
 
 from rag_pricer.cli.common import (
-    ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOptionsOpt, console, fail, parse_options, settings_with,
+    ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOptionsOpt, TrackOpt, console, fail, parse_options, settings_with,
+    track, tracker_for,
 )
 from rag_pricer.cli.evaluate import ItemsOpt, LimitOpt, ProgressOpt, ResamplesOpt, SeedOpt, SplitOpt, WorkersOpt, load_items
 from rag_pricer.evaluation import Bootstrap, Comparison, LeakageError, resolve_strategies
 from rag_pricer.evaluation.metrics import format_value
 from rag_pricer.evaluation.report import ranked
-from rag_pricer.registry import UnknownStrategy
-from rag_pricer.resources import Resources
+from rag_pricer.pricing.registry import UnknownStrategy
+from rag_pricer.pricing.resources import Resources
 
 
 def compare(
@@ -38,12 +39,14 @@ def compare(
     resamples: ResamplesOpt = 1000,
     seed: SeedOpt = 0,
     progress: ProgressOpt = True,
+    track_run: TrackOpt = None,
 ) -> None:
     """Run STRATEGIES on the same items and write OUT/comparison.md (sorted by MAE), charts and JSON.
 
     Reruns reuse finished runs (same strategy, options, store and items), so an interrupted
     comparison picks up where it stopped."""
-    settings = settings_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port, items_path=items)
+    settings = settings_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port, items_path=items, track=track_run)
+    tracker = tracker_for(settings)
     scored_items = load_items(settings.items_path, split, limit)
     try:
         names = resolve_strategies(strategies)
@@ -78,6 +81,11 @@ def compare(
     for line in skipped_lines(outcome.skipped):
         console.print(f"[yellow]{line}[/]")
     console.print(f"wrote {out / 'comparison.md'}")
+    if tracker is not None:
+        params = {"strategies": strategies, "items": settings.items_path, "split": split, "limit": limit, "n_items": len(scored_items),
+                  "store": settings.chroma_host or settings.store_path, "llm": llm, "k": k, "resamples": resamples, "seed": seed,
+                  **{f"option.{name}": value for name, value in parse_options(option).items()}}  # fmt: skip
+        track(lambda: tracker.log_comparison(outcome, out, params), where=str(out))
     if not outcome.results:
         fail("no strategy could run", code=1)
 

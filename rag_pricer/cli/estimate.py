@@ -12,7 +12,7 @@ from rag_pricer.cli.common import (
     USER_ERRORS, ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, StrategyOptionsOpt, console,
     estimator_with, fail, parse_options,
 )
-from rag_pricer.estimate import Estimate
+from rag_pricer.pricing.values import Estimate
 
 
 def estimate(

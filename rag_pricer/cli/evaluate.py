@@ -12,12 +12,12 @@ from rag_pricer.cli.common import (
     ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, StrategyOptionsOpt, console, errors, fail,
     parse_options, settings_with,
 )
-from rag_pricer.estimator import Estimator
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult, LeakageError, schedule
 from rag_pricer.evaluation.metrics import LABELS, METRICS, format_value
 from rag_pricer.items import Item, read_items
-from rag_pricer.registry import UnknownStrategy, registry
-from rag_pricer.store import StoreError
+from rag_pricer.pricing.registry import UnknownStrategy, registry
+from rag_pricer.knowledge.store import StoreError
 
 ItemsOpt = Annotated[Optional[Path], typer.Option("--items", help="Curated items file (JSONL, optionally .gz; default: settings items_path).", dir_okay=False)]
 SplitOpt = Annotated[str, typer.Option("--split", help="Score only items of this split ('all' for every item).")]

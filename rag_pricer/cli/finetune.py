@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import USER_ERRORS, StoreOpt, console, fail, settings_with
+from rag_pricer.cli.common import USER_ERRORS, StoreOpt, TrackOpt, console, fail, settings_with, track, tracker_for
 from rag_pricer.items import read_items
 
 #: a prompt with comparables needs more room than the course's 182 tokens
@@ -67,6 +67,7 @@ def finetune(
     extra_items: ExtraOpt = None,
     extra_limit: ExtraLimitOpt = None,
     store: StoreOpt = None,
+    track_run: TrackOpt = None,
 ) -> None:
     """Fine-tune a base model with LoRA so that it completes "Price is $" with the price.
 
@@ -78,10 +79,11 @@ def finetune(
     """
     import torch
 
-    from rag_pricer.finetune.config import FinetuneConfig
-    from rag_pricer.finetune.run import FinetuneRun
+    from rag_pricer.strategies.finetune.config import FinetuneConfig
+    from rag_pricer.strategies.finetune.run import FinetuneRun
 
-    settings = settings_with(items_path=items, store_path=store)
+    settings = settings_with(items_path=items, store_path=store, track=track_run)
+    tracker = tracker_for(settings)
     changes: dict[str, Any] = {"base": base, "epochs": epochs, "max_steps": max_steps, "learning_rate": lr, "batch_size": batch_size,
                                "precision": precision, "eval_steps": eval_steps, "save_steps": save_steps, "k": k,
                                "comparable_tokens": comparable_tokens, "query_tokens": query_tokens,
@@ -120,12 +122,14 @@ def finetune(
         typer.echo(json.dumps(record, indent=1))
     else:
         show(record, folder)
+    if tracker is not None:
+        track(lambda: tracker.log_finetune(record, folder), where=str(folder))
 
 
 def retrieve(settings: Any, k: int, items: list[Any], cache: Path) -> dict[str, Any]:
     """The k comparables of each item from the store, as the strategy will retrieve them."""
-    from rag_pricer.finetune.comparables import ComparablesCache
-    from rag_pricer.resources import Resources
+    from rag_pricer.strategies.finetune.comparables import ComparablesCache
+    from rag_pricer.pricing.resources import Resources
 
     if len({i.id for i in items}) != len(items):
         raise ValueError("the training and evaluation items hold duplicate ids")

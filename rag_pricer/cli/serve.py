@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, LlmOpt, StoreOpt, errors, fail, settings_with
-from rag_pricer.registry import UnknownStrategy, registry
-from rag_pricer.store import BUILD_HINT
+from rag_pricer.pricing.registry import UnknownStrategy, registry
+from rag_pricer.knowledge.store import BUILD_HINT
 
 
 class LogLevel(str, Enum):

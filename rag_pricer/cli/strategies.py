@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from rag_pricer.cli.common import console
-from rag_pricer.registry import NEEDS, registry
+from rag_pricer.pricing.registry import NEEDS, registry
 
 
 def strategies(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:

@@ -10,10 +10,10 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rag_pricer.baselines.catalog import BASELINES
-from rag_pricer.baselines.trainer import BaselineTrainer, TrainingStep
+from rag_pricer.strategies.baselines.catalog import BASELINES
+from rag_pricer.strategies.baselines.trainer import BaselineTrainer, TrainingStep
 from rag_pricer.cli.common import console, errors, fail, settings_with
-from rag_pricer.embeddings import Embedder
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import read_items
 
 

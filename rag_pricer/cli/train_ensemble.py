@@ -13,12 +13,12 @@ from rich.table import Table
 
 from rag_pricer.cli.common import console, errors, fail, settings_with
 from rag_pricer.cli.evaluate import load_items
-from rag_pricer.ensemble.model import KINDS
-from rag_pricer.ensemble.signals import BaseOutput
-from rag_pricer.ensemble.strategy import ENSEMBLE_DIR
-from rag_pricer.ensemble.table import BaseTable
-from rag_pricer.ensemble.trainer import EnsembleOutcome, EnsembleTrainer
-from rag_pricer.estimator import Estimator
+from rag_pricer.strategies.ensemble.model import KINDS
+from rag_pricer.strategies.ensemble.signals import BaseOutput
+from rag_pricer.strategies.ensemble.strategy import ENSEMBLE_DIR
+from rag_pricer.evaluation.base_table import BaseTable
+from rag_pricer.evaluation.ensemble_trainer import EnsembleOutcome, EnsembleTrainer
+from rag_pricer.api import Estimator
 from rag_pricer.evaluation import LeakageError
 from rag_pricer.evaluation.metrics import format_value
 from rag_pricer.items import Item

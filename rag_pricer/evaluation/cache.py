@@ -16,9 +16,9 @@ from typing import Any
 
 from rag_pricer.evaluation.bootstrap import Bootstrap
 from rag_pricer.evaluation.results import EvaluationResult
-from rag_pricer.finetune.run import run_fingerprint
+from rag_pricer.strategies.finetune.run import run_fingerprint
 from rag_pricer.items import Item
-from rag_pricer.registry import Strategy
+from rag_pricer.pricing.registry import Strategy
 from rag_pricer.settings import Settings
 
 

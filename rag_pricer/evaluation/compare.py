@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag_pricer.estimator import attach_calibration
+from rag_pricer.api import attach_calibration
 from rag_pricer.evaluation.bootstrap import Bootstrap
 from rag_pricer.evaluation.cache import ResultCache, run_key
 from rag_pricer.evaluation.report import comparison_markdown
 from rag_pricer.evaluation.results import EvaluationResult
 from rag_pricer.evaluation.runner import Evaluation, LeakageError, check_leaks, schedule
 from rag_pricer.items import Item
-from rag_pricer.pricer import Pricer
-from rag_pricer.registry import Registry, Strategy
-from rag_pricer.registry import registry as default_registry
-from rag_pricer.resources import Resources
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.registry import Registry, Strategy
+from rag_pricer.pricing.registry import registry as default_registry
+from rag_pricer.pricing.resources import Resources
 
 
 def gpu_available() -> bool:

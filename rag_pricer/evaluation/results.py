@@ -107,7 +107,7 @@ class EvaluationResult:
     def ranges(self) -> dict[str, Any] | None:
         """Empirical coverage and median width of the price ranges, on the scored items whose
         range was not calibrated on them (``None`` when there are none)."""
-        from rag_pricer.ranges.crossfit import coverage_report
+        from rag_pricer.pricing.ranges.crossfit import coverage_report
 
         rows = [r for r in self.scored if r.low is not None and r.high is not None and not r.calibrated_on]
         excluded = sum(1 for r in self.scored if r.calibrated_on)

@@ -13,7 +13,7 @@ from rag_pricer.llms.cache import ResponseCache
 from rag_pricer.llms.client import PricingLLM
 from rag_pricer.llms.fake import FakePricingChatModel
 from rag_pricer.llms.local_chat import default_gguf_path
-from rag_pricer.llms.prices import ModelPrice, price_of
+from rag_pricer.llms.token_costs import ModelPrice, price_of
 from rag_pricer.llms.registry import InvalidLLMSpec, register_backend
 from rag_pricer.llms.retry import RetryPolicy
 from rag_pricer.settings import Settings
@@ -41,8 +41,10 @@ def wrap(
     endpoint: str | None = None,
     price: ModelPrice | None = None,
     secrets: tuple[str, ...] = (),
+    retry: RetryPolicy | None = None,
 ) -> PricingLLM:
-    """A ``PricingLLM`` with the retry, concurrency and cache settings."""
+    """A ``PricingLLM`` with the concurrency and cache settings, retrying ``llm_max_retries``
+    times unless ``retry`` says otherwise (a chat model that retries by itself)."""
     return PricingLLM(
         chat_model,
         spec=spec,
@@ -50,7 +52,7 @@ def wrap(
         supports_prefill=supports_prefill,
         endpoint=endpoint,
         cache=ResponseCache(settings.llm_cache_dir) if settings.llm_cache_dir else None,
-        retry=RetryPolicy(max_retries=settings.llm_max_retries),
+        retry=retry or RetryPolicy(max_retries=settings.llm_max_retries),
         concurrency=settings.llm_concurrency,
         price=price,
         secrets=secrets,
@@ -142,13 +144,17 @@ def _chat_openai(model: str, base_url: str | None, settings: Settings, compatibl
         base_url=base_url,
         max_tokens=max_tokens,
         timeout=settings.llm_timeout_s,
-        max_retries=0,  # PricingLLM retries, with backoff and accounting
+        # The openai client retries: backoff; Retry-After in seconds, milliseconds or as a date, up to
+        # 2 min (longer: no retry); 408/409/429/5xx, timeouts, connection errors. A superset of what
+        # PricingLLM's own retry did, so it is the one way for these backends: PricingLLM adds none.
+        max_retries=settings.llm_max_retries,
         **options,
     )
     return wrap(
         chat, settings, spec=spec, model_id=model, supports_prefill=False, endpoint=_shown(base_url or "https://api.openai.com/v1"),
         # Self-hosted endpoints cost nothing per token; OpenAI's own models have a price.
         price=None if compatible else price_of(model), secrets=tuple(s for s in (key, password) if s),
+        retry=RetryPolicy(max_retries=0),
     )
 
 

@@ -13,11 +13,11 @@ from contextvars import ContextVar
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from rag_pricer.estimate import Usage
+from rag_pricer.llms.usage import Usage
 from rag_pricer.llms.cache import CachedReply, ResponseCache
 from rag_pricer.llms.errors import classify
 from rag_pricer.llms.messages import has_prefill, text_of
-from rag_pricer.llms.prices import ModelPrice
+from rag_pricer.llms.token_costs import ModelPrice
 from rag_pricer.llms.reply import RETRYABLE, LLMError, LLMReply
 from rag_pricer.llms.retry import RetryPolicy
 
@@ -44,12 +44,16 @@ def llm_deadline(seconds: float) -> Iterator[None]:
 class PricingLLM:
     """Wraps a LangChain chat model with what a batch evaluation needs.
 
-    - **Retries**: rate limits, 5xx, timeouts and connection failures are retried up to
-      ``retry.max_retries`` times with exponential backoff and jitter (``Retry-After`` honoured);
-      then, or at once for any other failure, ``LLMError`` is raised with a ``reason``.
+    - **Retries**: one way per backend. The OpenAI backends leave them to the openai client
+      (``max_retries``: rate limits, 408/409, 5xx, timeouts and connection failures, with
+      backoff, ``Retry-After`` honoured) and give ``retry`` no retries; the chat models without
+      retries of their own (local runtimes, the fake) are retried here, up to
+      ``retry.max_retries`` times, with exponential backoff and jitter. Then, or at once for any
+      other failure, ``LLMError`` is raised with a ``reason`` and the ``attempts`` made.
     - **Timeout**: set on the chat model by its backend (HTTP timeout, local deadline).
     - **Concurrency**: at most ``concurrency`` calls in flight (a semaphore shared by ``ask``
-      from any thread and by ``ask_many``); backoff sleeps do not hold a slot.
+      from any thread and by ``ask_many``); the backoff sleeps of ``retry`` do not hold a slot
+      (the openai client's, inside its call, do: a rate-limited endpoint then gets fewer calls).
     - **Cache**: replies are kept in ``cache`` keyed by model, endpoint, generation parameters
       and the full messages; a hit is not a model call and reports ``usage.cached=True`` with
       the original token counts and no cost.
@@ -133,6 +137,10 @@ class PricingLLM:
             except LLMError as error:
                 return error
 
+        # Not LangChain's batch(config={"max_concurrency": n}): as fast without a deadline, but it
+        # returns only when every call has ended, so a hung endpoint holds a service request past
+        # its deadline (benchmarks/llm_batch.py: 8 calls of 1 s, concurrency 2, deadline 0.2 s:
+        # batch 1.0 s, this 0.2 s); and its limit is per batch, where the semaphore bounds them all.
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(prepared)), thread_name_prefix="llm")
         futures = [pool.submit(one, messages) for messages in prepared]
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -180,8 +188,11 @@ class PricingLLM:
                 failure = classify(exc)
                 detail = self._redact(f"{type(exc).__name__}: {exc}")
                 if failure.reason not in RETRYABLE or attempt >= self.retry.max_retries:
-                    log.warning("LLM %s failed (%s) after %d attempt(s): %s", self.spec, failure.reason, attempt + 1, detail)
-                    raise LLMError(failure.reason, detail, attempts=attempt + 1) from None
+                    attempts = attempt + 1 + failure.sdk_retries
+                    log.warning(
+                        "LLM %s failed (%s) after %d attempt(s): %s", self.spec, failure.reason, attempts, detail
+                    )
+                    raise LLMError(failure.reason, detail, attempts=attempts) from None
                 delay = self.retry.delay(attempt, failure.retry_after_s)
                 log.info("LLM %s: %s, retry %d/%d in %.2f s", self.spec, failure.reason, attempt + 1, self.retry.max_retries, delay)
                 attempt += 1

@@ -7,7 +7,7 @@ and is not retried: retrying a bug only hides it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import openai
@@ -26,6 +26,8 @@ class Failure:
     reason: str
     #: seconds the server asked us to wait (``Retry-After``), when it said so
     retry_after_s: float | None = None
+    #: retries the openai client made itself before it raised (its ``max_retries``)
+    sdk_retries: int = 0
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:
@@ -38,8 +40,22 @@ def _retry_after(response: httpx.Response | None) -> float | None:
         return None
 
 
+def _sdk_retries(exc: BaseException) -> int:
+    """How many times the openai client retried before raising ``exc``: it numbers each request
+    it sends in the ``x-stainless-retry-count`` header, and its errors keep the last request."""
+    request = getattr(exc, "request", None) if isinstance(exc, openai.APIError) else None
+    try:
+        return int(request.headers.get("x-stainless-retry-count", 0)) if request is not None else 0
+    except ValueError:
+        return 0
+
+
 def classify(exc: BaseException) -> Failure:
     """The ``LLMError`` reason of ``exc`` (see ``rag_pricer.llms.reply.REASONS``)."""
+    return replace(_classify(exc), sdk_retries=_sdk_retries(exc))
+
+
+def _classify(exc: BaseException) -> Failure:
     # Order matters: APITimeoutError is an APIConnectionError, TimeoutError an OSError.
     if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)):
         return Failure("timeout")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag_pricer.plugins import import_plugins
+from rag_pricer.plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from rag_pricer.llms.client import PricingLLM
@@ -34,37 +34,25 @@ class BackendInfo:
     factory: BackendFactory
 
 
-class BackendRegistry:
+class BackendRegistry(PluginRegistry[BackendInfo]):
     def __init__(self) -> None:
-        self._backends: dict[str, BackendInfo] = {}
-        self._loaded = False
+        super().__init__(BUILTIN_MODULES, "rag_pricer.llms")
 
     def register(self, name: str, summary: str, example: str) -> Callable[[BackendFactory], BackendFactory]:
         def decorator(factory: BackendFactory) -> BackendFactory:
-            self._backends[name] = BackendInfo(name, summary, example, factory)
+            self.add(BackendInfo(name, summary, example, factory))
             return factory
 
         return decorator
 
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        import_plugins(BUILTIN_MODULES, "rag_pricer.llms")
-        self._loaded = True  # only now: a failed import is retried, not remembered as a half-filled registry
-
-    def all(self) -> list[BackendInfo]:
-        self._load()
-        return sorted(self._backends.values(), key=lambda b: b.name)
-
     def build(self, spec: str, settings: Settings) -> PricingLLM:
         """The ``PricingLLM`` for ``spec`` (``name`` or ``name:argument``)."""
-        self._load()
         spec = (spec or "").strip()
         name, _, argument = spec.partition(":")
-        if name not in self._backends:
-            known = ", ".join(b.name for b in self.all())
-            raise InvalidLLMSpec(f"unknown LLM backend {name!r} in spec {spec!r}; known: {known}")
-        return self._backends[name].factory(argument.strip(), settings)
+        backend = self.find(name)
+        if backend is None:
+            raise InvalidLLMSpec(f"unknown LLM backend {name!r} in spec {spec!r}; known: {', '.join(self.names())}")
+        return backend.factory(argument.strip(), settings)
 
 
 backend_registry = BackendRegistry()

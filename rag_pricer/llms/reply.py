@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag_pricer.estimate import Usage
+from rag_pricer.llms.usage import Usage
 
 #: reasons an ``LLMError`` can carry; the retryable ones are retried before the error is raised
 REASONS = {

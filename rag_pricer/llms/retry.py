@@ -1,4 +1,9 @@
-"""How long to wait before retrying a failed LLM call."""
+"""How long to wait before retrying a failed LLM call, for the chat models that do not retry by
+themselves (the local runtimes, the fake); the OpenAI backends use the openai client's retries.
+
+Not LangChain's ``with_retry``: it would wrap the chat model in a Runnable (``PricingLLM`` reads
+the model's parameters for its cache key), sleep inside the caller's concurrency slot, and not
+say how many attempts were made; tests inject the sleep here instead of waiting."""
 
 from __future__ import annotations
 

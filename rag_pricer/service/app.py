@@ -6,10 +6,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -18,11 +18,12 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag_pricer import __version__
-from rag_pricer.estimate import InvalidQuery
-from rag_pricer.estimator import Estimator
-from rag_pricer.registry import UnknownStrategy, registry
+from rag_pricer.query import InvalidQuery
+from rag_pricer.api import Estimator
+from rag_pricer.pricing.registry import UnknownStrategy, registry
 from rag_pricer.service.auth import BearerAuth
 from rag_pricer.service.limits import BodyLimit
+from rag_pricer.service.readiness import strategy_status
 from rag_pricer.service.pricing import NotReady, PricingService, PricingUnavailable
 from rag_pricer.service.schemas import (
     BatchRequest,
@@ -31,6 +32,9 @@ from rag_pricer.service.schemas import (
     EstimateRequest,
     EstimateResponse,
     HealthResponse,
+    LLMOut,
+    LLMsResponse,
+    ProductOut,
     ReadyResponse,
     StrategiesResponse,
     StrategyOut,
@@ -39,7 +43,7 @@ from rag_pricer.settings import Settings
 
 log = logging.getLogger("rag_pricer.service")
 
-STATIC = Path(__file__).parent / "static"
+STATIC = FilePath(__file__).parent / "static"
 #: request body limits in bytes: one description fits comfortably in 64 KiB; a batch gets more
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH_BODY_BYTES = 1024 * 1024
@@ -48,7 +52,9 @@ DESCRIPTION = """\
 Estimate a product's price in USD from its description, with the comparable products behind it.
 
 * `POST /v1/estimate` prices one description, `POST /v1/estimate/batch` several.
-* `GET /v1/strategies` lists the pricing strategies.
+* `GET /v1/strategies` lists the pricing strategies and whether each is ready on this server.
+* `GET /v1/llms` lists the LLM backends a request may name in `llm`.
+* `GET /v1/products/{id}` returns a stored product (e.g. a comparable) with its text.
 * When the server has a token (`RAG_PRICER_API_TOKEN`), `/v1/*` need `Authorization: Bearer <token>`.
 * An LLM strategy that fails, answers nonsense or overruns the deadline is answered with the
   `knn` estimate and `fallback: true` with the reason, never with a server error.
@@ -153,15 +159,62 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         items = await pricing.estimate_batch(batch.items)
         return BatchResponse(items=items, count=len(items), latency_ms=round((time.perf_counter() - started) * 1000, 2))
 
-    @v1.get("/strategies", response_model=StrategiesResponse, summary="List the pricing strategies")
+    @v1.get(
+        "/strategies",
+        response_model=StrategiesResponse,
+        summary="List the pricing strategies",
+        description=(
+            "Each with `status`: `ready`, or what it lacks on this server (`needs-training`, `needs-llm`, "
+            "`needs-store`, `needs-extra`, `needs-gpu`), and a `hint` saying what to do."
+        ),
+    )
     async def strategies() -> StrategiesResponse:
-        return StrategiesResponse(
-            default=pricing.default_strategy,
-            fallback=pricing.fallback,
-            strategies=[
-                StrategyOut(name=s.name, summary=s.summary, needs=list(s.needs), options=s.options())
-                for s in registry.all()
-            ],
+        from rag_pricer.llms import available_backends
+
+        backends = [b.name for b in available_backends()]
+        store_problem = pricing.detail if pricing.status == "failed" else None
+        listed = []
+        for s in registry.all():
+            state, hint = strategy_status(
+                s, estimator.settings.models_dir, backends, estimator.settings.llm, store_problem
+            )
+            listed.append(
+                StrategyOut(
+                    name=s.name, summary=s.summary, needs=list(s.needs), options=s.options(),
+                    status=state, ready=state == "ready", hint=hint,
+                )
+            )
+        return StrategiesResponse(default=pricing.default_strategy, fallback=pricing.fallback, strategies=listed)
+
+    @v1.get(
+        "/llms",
+        response_model=LLMsResponse,
+        summary="List the LLM backends",
+        description="The backends an estimate request may name in `llm` (for the LLM strategies: `rag`, `zero-shot`).",
+    )
+    async def llms() -> LLMsResponse:
+        from rag_pricer.llms import available_backends
+
+        default = estimator.settings.llm.partition(":")[0].strip()
+        return LLMsResponse(
+            default=default,
+            llms=[LLMOut(name=b.name, summary=b.summary, default=b.name == default) for b in available_backends()],
+        )
+
+    @v1.get(
+        "/products/{product_id}",
+        response_model=ProductOut,
+        summary="One product of the knowledge base",
+        description="The stored product `product_id` (the `id` of a comparable): title, price, category and its text.",
+        responses={404: {"model": ErrorResponse, "description": "No product of that id."}, 503: ERRORS[503]},
+    )
+    async def product(product_id: Annotated[str, Path(max_length=200)]) -> ProductOut:
+        found = await pricing.product(product_id)
+        if found is None:
+            raise StarletteHTTPException(status.HTTP_404_NOT_FOUND, f"no product {product_id!r} in the knowledge base")
+        return ProductOut(
+            id=found.id, title=found.title, price=found.price, category=found.category, split=found.split,
+            description=found.document,
         )
 
     app.include_router(v1)

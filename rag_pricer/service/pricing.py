@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from rag_pricer.estimate import Estimate, InvalidQuery
-from rag_pricer.estimator import Estimator
+from rag_pricer.pricing.values import Estimate
+
+from rag_pricer.query import InvalidQuery
+from rag_pricer.api import Estimator
 from rag_pricer.llms.client import llm_deadline
-from rag_pricer.pricer import UnusablePrice
-from rag_pricer.registry import Strategy, UnknownStrategy, registry
+from rag_pricer.pricing.pricer import UnusablePrice
+from rag_pricer.pricing.registry import Strategy, UnknownStrategy, registry
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
-from rag_pricer.store import StoreError
+from rag_pricer.knowledge.store import StoredProduct, StoreError
 
 log = logging.getLogger("rag_pricer.service")
 
@@ -202,13 +204,18 @@ class PricingService:
             except UnknownStrategy as error:
                 raise (BatchUnknownStrategy(index, error) if len(requests) > 1 else error) from None
         await self.wait_ready()
-        groups: dict[tuple[str, int | None, str | None], list[int]] = {}
+        groups: dict[tuple[str, int | None, str | None, str | None], list[int]] = {}
         for index, (spec, request) in enumerate(zip(specs, requests)):
-            groups.setdefault((spec.name, request.k, request.category), []).append(index)
+            llm = self.llm_spec(request.llm) if "llm" in spec.needs else None
+            groups.setdefault((spec.name, request.k, request.category, llm), []).append(index)
         priced = await asyncio.gather(
             *(
-                self._price_group(registry.get(name), [requests[i].description for i in indices], k, category)
-                for (name, k, category), indices in groups.items()
+                self._price_group(
+                    registry.get(name),
+                    [requests[i].description for i in indices],
+                    {"k": k, "category": category, "llm": llm},
+                )
+                for (name, k, category, llm), indices in groups.items()
             )
         )
         results: list[EstimateResponse | None] = [None] * len(requests)
@@ -217,15 +224,35 @@ class PricingService:
                 results[index] = response
         return results  # type: ignore[return-value]
 
+    def llm_spec(self, backend: str | None) -> str | None:
+        """The LLM spec for a request naming ``backend``: the server's own spec when it is the
+        server's backend (its model, file or endpoint), the backend's defaults otherwise."""
+        configured = self.estimator.settings.llm
+        if backend is None or backend == configured.partition(":")[0].strip():
+            return None  # the strategy's default: the server's spec
+        return backend
+
+    async def product(self, product_id: str) -> StoredProduct | None:
+        """The stored product ``product_id`` (``None``: no such id); ``PricingUnavailable`` when
+        the store cannot be read."""
+        await self.wait_ready()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._local_pool, self.estimator.resources.store.product, product_id)
+        except StoreError as error:
+            log.warning("product lookup failed: %s", self.redact(str(error)))
+            raise PricingUnavailable("the knowledge base is unavailable") from None
+
     async def _price_group(
-        self, spec: Strategy, descriptions: list[str], k: int | None, category: str | None
+        self, spec: Strategy, descriptions: list[str], options: dict[str, object]
     ) -> list[EstimateResponse]:
         started = time.perf_counter()
-        estimates, problem = await self._attempt(spec, descriptions, k, category)
+        estimates, problem = await self._attempt(spec, descriptions, options)
         if problem is not None:
             if spec.name == self.fallback:
                 raise PricingUnavailable(problem)
-            estimates, fallback_problem = await self._attempt(registry.get(self.fallback), descriptions, k, category)
+            knn_options = {k: v for k, v in options.items() if k != "llm"}
+            estimates, fallback_problem = await self._attempt(registry.get(self.fallback), descriptions, knn_options)
             if fallback_problem is not None:
                 raise PricingUnavailable(f"{problem}; the {self.fallback} fallback failed too: {fallback_problem}")
             for estimate in estimates:  # type: ignore[union-attr]
@@ -240,12 +267,12 @@ class PricingService:
         return responses
 
     async def _attempt(
-        self, spec: Strategy, descriptions: list[str], k: int | None, category: str | None
+        self, spec: Strategy, descriptions: list[str], options: dict[str, object]
     ) -> tuple[list[Estimate] | None, str | None]:
         """Estimates, or the reason there are none (never the exception's text: it may hold
         endpoint addresses or keys; that goes to the log, redacted)."""
         deadline = self.deadline_s
-        call = functools.partial(self._estimate_within, deadline, descriptions, spec.name, k=k, category=category)
+        call = functools.partial(self._estimate_within, deadline, descriptions, spec.name, **options)
         try:
             future = asyncio.get_running_loop().run_in_executor(self._pool(spec), call)
             estimates = await asyncio.wait_for(future, deadline)

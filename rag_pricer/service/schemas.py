@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag_pricer.estimate import Estimate
+from rag_pricer.pricing.values import Estimate
 
 #: longer descriptions are refused (422); those between ``Settings.max_description_chars`` and
 #: this are accepted and truncated by the pricer, with a note saying so
@@ -25,7 +25,12 @@ class EstimateRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"description": EXAMPLE_DESCRIPTION, "strategy": "knn", "k": 5}]},
+        json_schema_extra={
+            "examples": [
+                {"description": EXAMPLE_DESCRIPTION, "strategy": "knn", "k": 5},
+                {"description": EXAMPLE_DESCRIPTION, "strategy": "rag", "llm": "local"},
+            ]
+        },
     )
 
     description: str = Field(
@@ -41,6 +46,30 @@ class EstimateRequest(BaseModel):
     category: str | None = Field(
         None, max_length=MAX_CATEGORY_CHARS, description="Retrieve only products of this Amazon category."
     )
+
+    llm: str | None = Field(
+        None,
+        max_length=64,
+        description=(
+            "LLM backend of the LLM strategies (`rag`, `zero-shot`), by name (see `GET /v1/llms`); default: the "
+            "server's. A name only: the model, file or endpoint behind it are the server's settings."
+        ),
+    )
+
+    @field_validator("llm")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        # A client names a backend; it never points the server at a file or a URL (``local:/path``,
+        # ``openai-compatible:MODEL@URL``): those stay in the server's settings.
+        from rag_pricer.llms.registry import backend_registry
+
+        known = backend_registry.names()
+        if value not in known:
+            raise ValueError(f"unknown LLM backend {value!r}; known: {', '.join(known)} (a name, without ':argument')")
+        return value
 
     @field_validator("description")
     @classmethod
@@ -178,11 +207,67 @@ class BatchResponse(BaseModel):
     latency_ms: float = Field(..., description="Time spent on the whole batch, in milliseconds.")
 
 
+StrategyStatus = Literal["ready", "needs-training", "needs-llm", "needs-store", "needs-extra", "needs-gpu"]
+
+
 class StrategyOut(BaseModel):
     name: str
     summary: str
     needs: list[str] = Field(..., description="What it needs: store, llm, trained, gpu.")
     options: list[str] = Field(..., description="Options its factory accepts.")
+    status: StrategyStatus = Field("ready", description="Whether it can price on this server now, or what it lacks.")
+    ready: bool = Field(True, description="True when `status` is `ready`.")
+    hint: str | None = Field(None, description="What to do to make it ready (e.g. the training command).")
+
+
+class LLMOut(BaseModel):
+    name: str = Field(..., description="The backend's name, as sent in `llm`.")
+    summary: str
+    default: bool = Field(..., description="Whether it is the server's default backend.")
+
+
+class LLMsResponse(BaseModel):
+    """The LLM backends the LLM strategies can use (`llm` in an estimate request)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "default": "local",
+                    "llms": [{"name": "local", "summary": "SmolLM2-135M-Instruct in process.", "default": True}],
+                }
+            ]
+        }
+    )
+
+    default: str = Field(..., description="The backend used when a request names none.")
+    llms: list[LLMOut]
+
+
+class ProductOut(BaseModel):
+    """A product of the knowledge base, as stored."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f1c9a7e5b2d4c60",
+                    "title": "ACDelco MU1779 Fuel Pump and Level Sensor Module",
+                    "price": 179.99,
+                    "category": "Automotive",
+                    "split": "train",
+                    "description": "ACDelco MU1779 Fuel Pump and Level Sensor Module\nGM original equipment ...",
+                }
+            ]
+        }
+    )
+
+    id: str
+    title: str
+    price: float = Field(..., description="Its price in USD.")
+    category: str | None = None
+    split: str | None = Field(None, description="The dataset split it came from.")
+    description: str = Field(..., description="The stored text: title and description, as embedded.")
 
 
 class StrategiesResponse(BaseModel):

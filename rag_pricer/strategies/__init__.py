@@ -1,1 +1,1 @@
-"""Pricing strategies, one module each; they register themselves in ``rag_pricer.registry``."""
+"""Pricing strategies, one module each; they register themselves in ``rag_pricer.pricing.registry``."""

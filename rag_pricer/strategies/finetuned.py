@@ -7,14 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rag_pricer.estimate import Estimate, Query
-from rag_pricer.finetune.decoding import DECODINGS, PriceDistribution
-from rag_pricer.guard import PriceGuard
-from rag_pricer.pricer import Pricer
-from rag_pricer.registry import register
-from rag_pricer.resources import Resources
-from rag_pricer.retrieval import SearchOptions
-from rag_pricer.store import Neighbour
+from rag_pricer.pricing.values import Estimate
+
+from rag_pricer.query import Query
+from rag_pricer.strategies.finetune.decoding import DECODINGS, PriceDistribution
+from rag_pricer.strategies.finetune.price_model import PriceModel
+from rag_pricer.strategies.prompting.guard import PriceGuard
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.registry import register
+from rag_pricer.pricing.resources import Resources
+from rag_pricer.knowledge.retrieval import SearchOptions
+from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.knn import DEFAULT_K, KnnPricer
 
 
@@ -27,10 +30,10 @@ class FinetunedPricer(Pricer):
     the fallback, as for the LLM strategies; ``llm_answer`` is the greedy completion and the
     notes give the most likely prices with their probabilities."""
 
-    def __init__(self, model: Any, knn: KnnPricer, decoding: str = "expectation", guard: PriceGuard = PriceGuard()) -> None:
+    def __init__(self, model: PriceModel, knn: KnnPricer, decoding: str = "expectation", guard: PriceGuard = PriceGuard()) -> None:
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {DECODINGS}, not {decoding!r}")
-        self.model = model  # rag_pricer.finetune.price_model.PriceModel
+        self.model = model
         self.knn = knn
         self.decoding = decoding
         self.guard = guard
@@ -69,6 +72,14 @@ def describe(distribution: PriceDistribution, decoding: str) -> str:
     return f"{decoding} decoding; most likely prices: {top or 'none'} ({distribution.mass:.0%} of the probability found)"
 
 
+def price_model(resources: Resources, run_dir: Path, adapter: bool = True) -> PriceModel:
+    """The fine-tuned model of ``run_dir`` (or its base alone), loaded once per process:
+    strategies that differ only in their decoding share it and its distributions."""
+    key = ("price_model", str(Path(run_dir).resolve()), adapter)
+    base_dir = Path(resources.settings.models_dir) / "base"
+    return resources.shared(key, lambda: PriceModel(run_dir, base_dir, adapter=adapter))
+
+
 @register(
     "finetuned",
     "LoRA fine-tuned LLM (`rag-pricer finetune`): expectation, median or greedy over its digit-by-digit price distribution.",
@@ -76,7 +87,7 @@ def describe(distribution: PriceDistribution, decoding: str) -> str:
 )
 def build(resources: Resources, run: str | None = None, decoding: str = "expectation", adapter: bool = True, k: int = DEFAULT_K) -> FinetunedPricer:
     folder = Path(run) if run else Path(resources.settings.models_dir) / "finetuned"
-    model = resources.price_model(folder, adapter=adapter)
+    model = price_model(resources, folder, adapter=adapter)
     model.load()  # now rather than on the first estimate: the service builds its default strategy at start-up
     return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=k)), decoding)
 
@@ -90,7 +101,7 @@ def build(resources: Resources, run: str | None = None, decoding: str = "expecta
 def build_rag(resources: Resources, run: str | None = None, decoding: str = "expectation", k: int | None = None) -> FinetunedPricer:
     """``k`` comparables are retrieved (default: the number the run was trained with)."""
     folder = Path(run) if run else Path(resources.settings.models_dir) / "rag-finetuned"
-    model = resources.price_model(folder)
+    model = price_model(resources, folder)
     if not model.k:
         raise ValueError(f"the run in {folder} was trained without comparables: use the `finetuned` strategy, or train with --k")
     model.load()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag_pricer.estimate import Comparable, Estimate, Query
-from rag_pricer.pricer import Pricer
-from rag_pricer.registry import register
-from rag_pricer.resources import Resources
-from rag_pricer.retrieval import Retriever, SearchOptions
-from rag_pricer.store import Neighbour
+from rag_pricer.pricing.values import Comparable, Estimate
+
+from rag_pricer.query import Query
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.registry import register
+from rag_pricer.pricing.resources import Resources
+from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
+from rag_pricer.knowledge.store import Neighbour
 
 # Chosen on dev (500 items, store = train) with scripts/tune_knn.py: see README.
 DEFAULT_K = 7

@@ -6,14 +6,14 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from rag_pricer.estimate import Query
-from rag_pricer.prompts import PromptBudget, rag_messages
-from rag_pricer.registry import register
-from rag_pricer.resources import Resources
-from rag_pricer.retrieval import SearchOptions
-from rag_pricer.store import Neighbour
+from rag_pricer.query import Query
+from rag_pricer.strategies.prompting.prompts import PromptBudget, rag_messages
+from rag_pricer.pricing.registry import register
+from rag_pricer.pricing.resources import Resources
+from rag_pricer.knowledge.retrieval import SearchOptions
+from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.knn import KnnPricer
-from rag_pricer.strategies.llm_pricer import LLMPricer
+from rag_pricer.strategies.prompting.llm_pricer import LLMPricer
 
 
 class RagPricer(LLMPricer):

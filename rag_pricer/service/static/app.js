@@ -6,6 +6,19 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const usd = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
 let strategies = [];
+let lastResult = null;
+let exampleIndex = 0;
+const products = new Map();  // product id -> its stored description (fetched once)
+
+// Real products, for a first try without a description at hand.
+const EXAMPLES = [
+  "Delphi FG0166 Fuel Pump Module\nReplacement fuel pump module for 2003-2006 Chevrolet Silverado and GMC Sierra " +
+    "pickups; OE-quality pump, sender and reservoir assembly.",
+  "Fender Player Stratocaster Electric Guitar, Maple Fingerboard, Polar White\nAlder body, three Player Series " +
+    "single-coil pickups, 2-point tremolo bridge, modern C-shaped neck, 22 medium-jumbo frets.",
+  "BOSCH GSR12V-300B22 12V Max EC Brushless Flexiclick 5-In-1 Drill/Driver System\nIncludes two 12V Max 2.0 Ah " +
+    "batteries, charger, four attachments and a carrying case; 300 in.-lbs. of torque.",
+];
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -14,11 +27,20 @@ function headers() {
   return h;
 }
 
-// fetch JSON; throw an Error carrying the server's message for any non-2xx answer.
+const UNREACHABLE = "Could not reach the rag-pricer server. Check that it is running (rag-pricer serve) " +
+  "and that you are connected, then try again.";
+
+// fetch JSON; throw an Error with a message for people: the server's own message for a non-2xx
+// answer, a plain sentence when the server cannot be reached (fetch's "Failed to fetch" says neither).
 async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: headers() });
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers: headers() });
+  } catch (_) {
+    throw new Error(UNREACHABLE);
+  }
   let body = null;
-  try { body = await response.json(); } catch (_) { /* not JSON */ }
+  try { body = await response.json(); } catch (_) { /* not JSON, e.g. a proxy's error page */ }
   if (!response.ok) {
     throw new Error(describeError(response, body));
   }
@@ -31,7 +53,10 @@ function describeError(response, body) {
     return body.details.map((d) => `${d.loc[d.loc.length - 1]}: ${d.msg}`).join("; ");
   }
   if (body && body.message) return body.message;
-  return `${response.status} ${response.statusText || "error"}`;
+  if (response.status >= 500) {
+    return `The server could not answer (${response.status} ${response.statusText || "error"}); try again in a moment.`;
+  }
+  return `The server answered ${response.status} ${response.statusText || "error"}.`;
 }
 
 function showError(message) {
@@ -67,35 +92,105 @@ async function checkReady() {
   }
 }
 
+// Strategies that cannot price on this server (not trained, no LLM, ...) are listed but disabled,
+// with what to do; a request never goes to one of them.
 async function loadStrategies() {
   try {
     const data = await api("/v1/strategies");
     strategies = data.strategies;
-    const select = $("strategy");
-    select.replaceChildren(...strategies.map((s) => {
+    const ready = strategies.filter((s) => s.ready !== false);
+    const unready = strategies.filter((s) => s.ready === false);
+    const preferred = ready.some((s) => s.name === data.default) ? data.default : (ready[0] || {}).name;
+    const options = ready.map((s) => {
       const option = el("option", s.name);
       option.value = s.name;
-      option.selected = s.name === data.default;
+      option.selected = s.name === preferred;
       return option;
-    }));
+    });
+    const select = $("strategy");
+    select.replaceChildren(...options);
+    if (unready.length) {
+      const group = document.createElement("optgroup");
+      group.label = "Not available on this server";
+      group.append(...unready.map((s) => {
+        const option = el("option", `${s.name} (${s.status})`);
+        option.value = s.name;
+        option.disabled = true;
+        option.title = s.hint || s.status;
+        return option;
+      }));
+      select.append(group);
+    }
+    showUnavailable(unready);
     showSummary();
     showError("");
+    loadLLMs();
   } catch (error) {
     showError("Could not load the strategies: " + error.message);
   }
 }
 
+function showUnavailable(unready) {
+  $("unavailable").hidden = unready.length === 0;
+  $("unavailable-summary").textContent = unready.length === 1
+    ? "1 strategy is not available on this server"
+    : `${unready.length} strategies are not available on this server`;
+  $("unavailable-list").replaceChildren(...unready.map((s) => {
+    const item = el("li");
+    item.dataset.strategy = s.name;
+    item.append(el("strong", s.name), document.createTextNode(": " + (s.hint || s.status)));
+    return item;
+  }));
+}
+
+async function loadLLMs() {
+  try {
+    const data = await api("/v1/llms");
+    $("llm").replaceChildren(...data.llms.map((b) => {
+      const option = el("option", b.default ? `${b.name} (server default)` : b.name);
+      option.value = b.name;
+      option.title = b.summary;
+      option.selected = b.default;
+      return option;
+    }));
+  } catch (_) {
+    $("llm").replaceChildren();  // the server's default LLM is used
+  }
+  showSummary();
+}
+
+function chosenStrategy() {
+  return strategies.find((s) => s.name === $("strategy").value);
+}
+
+function needsLLM(strategy) {
+  return Boolean(strategy && strategy.needs.includes("llm"));
+}
+
 function showSummary() {
-  const chosen = strategies.find((s) => s.name === $("strategy").value);
+  const chosen = chosenStrategy();
   $("strategy-summary").textContent = chosen ? chosen.summary : "";
+  $("llm-field").hidden = !(needsLLM(chosen) && $("llm").options.length > 0);
+}
+
+function fillExample() {
+  $("description").value = EXAMPLES[exampleIndex % EXAMPLES.length];
+  exampleIndex += 1;
+  $("description").focus();
 }
 
 async function submit(event) {
   event.preventDefault();
   const button = $("submit");
+  const chosen = chosenStrategy();
+  if (chosen && chosen.ready === false) {
+    showError(`${chosen.name} is not available on this server: ${chosen.hint || chosen.status}`);
+    return;
+  }
   const request = { description: $("description").value, strategy: $("strategy").value || null };
   const k = $("k").value.trim();
   if (k) request.k = Number(k);
+  if (needsLLM(chosen) && $("llm").value) request.llm = $("llm").value;
   button.disabled = true;
   button.textContent = "Estimating…";
   showError("");
@@ -112,12 +207,17 @@ async function submit(event) {
 }
 
 function render(result) {
+  lastResult = result;
   $("price").textContent = usd.format(result.price);
   const range = $("range");
   const ranged = result.low != null && result.high != null;
   range.textContent = ranged
-    ? `${Math.round(result.coverage * 100)}% range ${usd.format(result.low)} – ${usd.format(result.high)}`
+    ? `${Math.round(result.coverage * 100)}% range: ${usd.format(result.low)} – ${usd.format(result.high)}`
     : "no calibrated range for this strategy";
+  range.className = ranged ? "range calibrated" : "range";
+  range.title = ranged
+    ? `On held-out products, ${Math.round(result.coverage * 100)}% of true prices fell in ranges made this way.`
+    : "";
   $("meta").textContent = `${result.strategy} · ${result.comparables.length} comparables · ${Math.round(result.latency_ms)} ms`;
   const fallback = $("fallback");
   fallback.hidden = !result.fallback;
@@ -129,7 +229,17 @@ function render(result) {
 
   const rows = result.comparables.map((c, i) => {
     const tr = document.createElement("tr");
-    tr.append(el("td", String(i + 1), "num"), el("td", c.title), el("td", c.category || "–"),
+    const title = el("td", undefined, "title");
+    if (c.id) {
+      const open = el("button", c.title, "link");
+      open.type = "button";
+      open.setAttribute("aria-expanded", "false");
+      open.addEventListener("click", () => toggleProduct(tr, c, open));
+      title.append(open);
+    } else {
+      title.textContent = c.title;
+    }
+    tr.append(el("td", String(i + 1), "num"), title, el("td", c.category || "–", "category"),
               el("td", usd.format(c.price), "num"));
     const sim = el("td", "", "num");
     const bar = el("span", undefined, "bar");
@@ -139,8 +249,35 @@ function render(result) {
     return tr;
   });
   $("comparables").tBodies[0].replaceChildren(...rows);
+  $("result").hidden = false;  // before the chart: it is drawn at the width it gets
   drawChart(result.price, result.comparables, ranged ? result : null);
-  $("result").hidden = false;
+}
+
+// Opens (or closes) a row under a comparable with its stored description, read from the API once.
+async function toggleProduct(tr, comparable, button) {
+  const next = tr.nextElementSibling;
+  if (next && next.classList.contains("product-row")) {
+    next.remove();
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  const row = el("tr", undefined, "product-row");
+  const cell = el("td", "loading the description…", "product");
+  cell.colSpan = 5;
+  row.append(cell);
+  tr.after(row);
+  button.setAttribute("aria-expanded", "true");
+  try {
+    if (!products.has(comparable.id)) {
+      products.set(comparable.id, await api(`/v1/products/${encodeURIComponent(comparable.id)}`));
+    }
+    const product = products.get(comparable.id);
+    const facts = [usd.format(product.price), product.category, product.split && `${product.split} split`,
+                   `id ${product.id}`].filter(Boolean).join(" · ");
+    cell.replaceChildren(el("div", facts, "product-facts"), el("p", product.description, "product-text"));
+  } catch (error) {
+    cell.replaceChildren(el("span", "Could not load the description: " + error.message, "product-error"));
+  }
 }
 
 function svg(tag, attrs, text) {
@@ -150,8 +287,8 @@ function svg(tag, attrs, text) {
   return node;
 }
 
-// Ticks at 1, 2, 5 x 10^n inside [lo, hi], thinned to at most ~8.
-function logTicks(lo, hi) {
+// Ticks at 1, 2, 5 x 10^n inside [lo, hi], thinned to at most ``most``.
+function logTicks(lo, hi, most) {
   const ticks = [];
   for (let p = Math.floor(Math.log10(lo)); p <= Math.ceil(Math.log10(hi)); p++) {
     for (const m of [1, 2, 5]) {
@@ -159,21 +296,23 @@ function logTicks(lo, hi) {
       if (v >= lo && v <= hi) ticks.push(v);
     }
   }
-  const step = Math.ceil(ticks.length / 8);
+  const step = Math.ceil(ticks.length / most);
   return ticks.filter((_, i) => i % step === 0);
 }
 
 // A strip plot on a log price axis: one dot per comparable (bigger = more similar), the
 // estimate as a red line, its calibrated range (when there is one) as a band. Prices are
-// roughly log-normal, hence the log scale.
+// roughly log-normal, hence the log scale. Drawn at the width of its container, one SVG unit
+// per CSS pixel, so its text keeps the size the stylesheet gives it on a phone as on a desktop
+// (a scaled-down desktop drawing made it unreadable); redrawn when the window is resized.
 function drawChart(estimate, comparables, range) {
-  const W = 880, H = 150, left = 30, right = 30, axisY = 110;
+  const W = Math.max(240, Math.round($("chart").clientWidth || 880)), H = 150, left = 30, right = 30, axisY = 110;
   const prices = comparables.map((c) => c.price).concat([estimate]).concat(range ? [range.low, range.high] : []);
   let lo = Math.min(...prices) / 1.25, hi = Math.max(...prices) * 1.25;
   if (hi / lo < 4) { const mid = Math.sqrt(lo * hi); lo = mid / 2; hi = mid * 2; }
   const x = (v) => left + (Math.log(v) - Math.log(lo)) / (Math.log(hi) - Math.log(lo)) * (W - left - right);
 
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img",
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
     "aria-label": `Estimate ${usd.format(estimate)} among ${comparables.length} comparable prices` });
   if (range) {
     const band = svg("rect", { id: "range-band", class: "range-band", x: x(range.low), y: 22,
@@ -182,7 +321,7 @@ function drawChart(estimate, comparables, range) {
     root.append(band);
   }
   root.append(svg("line", { class: "axis", x1: left, x2: W - right, y1: axisY, y2: axisY }));
-  for (const t of logTicks(lo, hi)) {
+  for (const t of logTicks(lo, hi, Math.max(3, Math.floor(W / 80)))) {
     const g = svg("g", { class: "tick" });
     g.append(svg("line", { class: "axis", x1: x(t), x2: x(t), y1: axisY, y2: axisY + 5 }));
     g.append(svg("text", { x: x(t), y: axisY + 18, "text-anchor": "middle" }, usd.format(t).replace(/\.00$/, "")));
@@ -212,10 +351,23 @@ function drawChart(estimate, comparables, range) {
   $("chart").replaceChildren(root);
 }
 
+let redraw = 0;
+function redrawChart() {
+  cancelAnimationFrame(redraw);
+  redraw = requestAnimationFrame(() => {
+    if (lastResult && !$("result").hidden) {
+      const ranged = lastResult.low != null && lastResult.high != null;
+      drawChart(lastResult.price, lastResult.comparables, ranged ? lastResult : null);
+    }
+  });
+}
+
 async function init() {
   $("form").addEventListener("submit", submit);
+  $("example").addEventListener("click", fillExample);
   $("strategy").addEventListener("change", showSummary);
   $("token").addEventListener("change", loadStrategies);
+  window.addEventListener("resize", redrawChart);
   checkReady();
   try {
     const health = await (await fetch("/healthz")).json();

@@ -1,0 +1,101 @@
+"""The Python API: ``Estimator.from_settings().estimate("...")``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.pricing.pricer import Pricer, QueryLike
+from rag_pricer.pricing.ranges import RangeCalibration, missing_note
+from rag_pricer.pricing.registry import Strategy, registry
+from rag_pricer.pricing.resources import Resources
+from rag_pricer.settings import Settings
+
+
+class Estimator:
+    """Prices descriptions with any registered strategy; pricers are built once and reused.
+
+    >>> from rag_pricer import Estimator
+    >>> estimator = Estimator.from_settings()                   # doctest: +SKIP
+    >>> estimator.estimate("Delphi FG0166 fuel pump module").price  # doctest: +SKIP
+    """
+
+    #: pricers kept built; options come from requests (e.g. a category), so the cache is bounded
+    max_pricers = 32
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self._pricers: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], Pricer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> Estimator:
+        """Build from settings (environment and ``.env``), with field overrides, e.g. ``store_path=...``."""
+        settings = settings or Settings()
+        if overrides:
+            settings = settings.model_copy(update=overrides)
+        return cls(Resources(settings))
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
+
+    def strategies(self) -> list[Strategy]:
+        return registry.all()
+
+    def pricer(self, strategy: str | None = None, **options: Any) -> Pricer:
+        """The pricer for ``strategy`` (default: settings ``strategy``) with these options."""
+        spec = registry.get(strategy or self.settings.strategy)
+        options = {"k": self.settings.k, **options}
+        options = {k: v for k, v in options.items() if v is not None}
+        key = (spec.name, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        with self._lock:
+            if key in self._pricers:
+                self._pricers.move_to_end(key)
+                return self._pricers[key]
+        # Built outside the lock: loading an LLM takes seconds and must not stall knn requests.
+        # Heavy parts (embedder, store, LLMs) are shared through Resources, so a rare double
+        # build is cheap.
+        pricer = spec.build(self.resources, **options)
+        pricer.max_chars = self.settings.max_description_chars
+        attach_calibration(pricer, spec.name, self.settings.models_dir)
+        with self._lock:
+            pricer = self._pricers.setdefault(key, pricer)
+            self._pricers.move_to_end(key)
+            while len(self._pricers) > self.max_pricers:
+                self._pricers.popitem(last=False)
+        return pricer
+
+    def load(self, strategy: str | None = None, **options: Any) -> float:
+        """Build ``strategy``'s pricer and load what it needs now (the embedding model, the store,
+        a local LLM's runtime) rather than during the first estimate, so that an estimate's
+        ``latency_s`` is the estimate's alone; returns the seconds loading took."""
+        started = time.perf_counter()
+        spec = registry.get(strategy or self.settings.strategy)
+        self.pricer(spec.name, **options)
+        if "store" in spec.needs:
+            self.resources.embedder.encode_one("warm-up")
+            self.resources.store.count()
+        if "llm" in spec.needs:
+            from rag_pricer.llms.local_chat import LocalChatModel
+
+            chat_model = self.resources.llm(options.get("llm")).chat_model
+            if isinstance(chat_model, LocalChatModel):  # remote endpoints have nothing to load
+                chat_model.load()
+        return time.perf_counter() - started
+
+    def estimate(self, description: QueryLike, strategy: str | None = None, **options: Any) -> Estimate:
+        return self.pricer(strategy, **options).estimate(description)
+
+    def estimate_many(self, descriptions: Sequence[QueryLike], strategy: str | None = None, **options: Any) -> list[Estimate]:
+        return self.pricer(strategy, **options).estimate_many(descriptions)
+
+
+def attach_calibration(pricer: Pricer, strategy: str, models_dir: Any) -> None:
+    """Give ``pricer`` the saved range calibration of ``strategy``, or the note saying how to make one."""
+    pricer.calibration = RangeCalibration.load(models_dir, strategy)
+    pricer.uncalibrated_note = None if pricer.calibration else missing_note(strategy)

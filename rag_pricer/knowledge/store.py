@@ -1,0 +1,346 @@
+"""The knowledge base: a Chroma collection of product embeddings with price, category and title.
+
+Embeddings are always computed by us and passed in; the collection is created with no
+embedding function so Chroma never tries to download its default model.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import math
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag_pricer.knowledge.embeddings import vector_kind
+from rag_pricer.items import Item, price_in_range
+
+log = logging.getLogger(__name__)
+
+
+BUILD_HINT = "build it with `rag-pricer-ingest index ITEMS --store DIR`"
+
+
+class StoreError(RuntimeError):
+    """The store cannot serve the request (missing, empty, or built with another model)."""
+
+
+class DiskFull(StoreError):
+    """The disk under the store is (nearly) full: nothing more was written."""
+
+
+#: disk a stored product needs: 6.4 KB each in the 16,442-item store (vectors, HNSW graph,
+#: documents, metadata, SQLite), with room for Chroma's write-ahead log and compaction
+BYTES_PER_ITEM = 16 * 1024
+#: space always left free: when Chroma runs out of disk in a compaction, the store cannot be
+#: read again until it is rerun with space, so writes stop well before that happens
+RESERVE_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A stored product returned by a similarity search."""
+
+    id: str
+    title: str
+    price: float
+    similarity: float
+    category: str | None = None
+    document: str = ""
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class StoredProduct:
+    """A stored product as the store holds it: its metadata and the text that was embedded."""
+
+    id: str
+    title: str
+    price: float
+    category: str | None = None
+    split: str | None = None
+    document: str = ""
+
+
+def content_hash(item: Item) -> str:
+    """Fingerprint of what is embedded and stored, so a changed item is re-indexed."""
+    key = f"{item.description}\x00{item.price}\x00{item.category}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _metadata(item: Item) -> dict[str, Any]:
+    # Chroma metadata values must be str/int/float/bool: absent fields are left out, not None.
+    meta: dict[str, Any] = {"price": float(item.price), "title": item.title[:500], "hash": content_hash(item)}
+    if item.category:
+        meta["category"] = item.category
+    if item.split:
+        meta["split"] = item.split
+    return meta
+
+
+class ProductStore:
+    """A persistent (or client/server) Chroma collection of products.
+
+    ``model`` names the embedding model and ``vectors`` the kind of its vectors (``fp32`` from
+    torch or ONNX fp32, ``int8`` from ONNX int8); both are recorded on the collection when
+    created and checked when reopened, because vectors of two models are not comparable and int8
+    queries on fp32 vectors (or the reverse) move the neighbours. A store that recorded no kind
+    was built before the kind was recorded, when torch fp32 was the only default: it is fp32.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = "var/store",
+        collection: str = "products",
+        model: str = "all-MiniLM-L6-v2",
+        host: str | None = None,
+        port: int = 8000,
+        vectors: str = "fp32",
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.collection_name = collection
+        self.model = model
+        self.vectors = vectors
+        self.host = host
+        self.port = port
+        self._client: Any = None
+        self._collection: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ProductStore:
+        return cls(
+            path=settings.store_path,
+            collection=settings.collection,
+            model=settings.embedding_model,
+            host=settings.chroma_host,
+            port=settings.chroma_port,
+            vectors=vector_kind(settings.embedding_backend),
+        )
+
+    @property
+    def location(self) -> str:
+        return f"http://{self.host}:{self.port}" if self.host else str(self.path)
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client; opening it creates a missing store folder (writers only)."""
+        return self._connect(create=True)
+
+    def _connect(self, create: bool) -> Any:
+        if self._client is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            chroma_settings = ChromaSettings(anonymized_telemetry=False)
+            if self.host:
+                self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=chroma_settings)
+            else:
+                assert self.path is not None
+                if not create and not self.path.is_dir():
+                    # A mistyped path must not become a new, empty store that answers nothing.
+                    raise StoreError(f"no store at {self.path}: {BUILD_HINT}")
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
+        return self._client
+
+    def check(self) -> int:
+        """The number of stored products, read afresh; ``StoreError`` when the store is gone
+        (its folder deleted: Chroma would go on answering from the files it holds open)."""
+        if self.path is not None and not self.host and not (self.path / "chroma.sqlite3").is_file():
+            raise StoreError(f"no store at {self.path} any more: {BUILD_HINT}")
+        return self.count()
+
+    def close(self) -> None:
+        """Forget the client and collection; the next use opens the store again."""
+        client, self._client, self._collection = self._client, None, None
+        if client is not None and hasattr(client, "close"):
+            try:
+                client.close()
+            except Exception as error:  # closing a broken client must not hide why it broke
+                log.debug("closing the Chroma client failed: %s", error)
+
+    @property
+    def max_batch_size(self) -> int:
+        return int(self.client.get_max_batch_size())
+
+    def collection(self, create: bool = False) -> Any:
+        """The Chroma collection; ``create`` makes it when missing, otherwise a missing one is an error."""
+        if self._collection is None:
+            if create:
+                self._collection = self.client.get_or_create_collection(
+                    self.collection_name,
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"embedding_model": self.model, "embedding_vectors": self.vectors},
+                )
+            else:
+                client = self._connect(create=False)
+                try:
+                    self._collection = client.get_collection(self.collection_name, embedding_function=None)
+                except Exception as error:  # chromadb raises NotFoundError / ValueError by version
+                    raise StoreError(f"no collection {self.collection_name!r} at {self.location}: {BUILD_HINT}") from error
+            self._check_embeddings(self._collection.metadata or {})
+        return self._collection
+
+    def _check_embeddings(self, recorded: dict[str, Any]) -> None:
+        stored_model = recorded.get("embedding_model")
+        if stored_model and stored_model != self.model:
+            self._collection = None  # refused: the next call checks again instead of using it
+            raise StoreError(
+                f"collection {self.collection_name!r} was built with {stored_model!r}, "
+                f"not {self.model!r}: vectors of different models are not comparable"
+            )
+        stored_vectors = recorded.get("embedding_vectors", "fp32")
+        if stored_vectors != self.vectors:
+            self._collection = None
+            raise StoreError(
+                f"collection {self.collection_name!r} holds {stored_vectors} vectors, this embedder makes {self.vectors} "
+                f"ones: set RAG_PRICER_EMBEDDING_BACKEND to {'onnx-int8' if stored_vectors == 'int8' else 'onnx or torch'} "
+                "or rebuild the store"
+            )
+
+    def count(self) -> int:
+        return int(self.collection().count())
+
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes of those ``ids`` that are already stored."""
+        if not ids:
+            return {}
+        found = self.collection(create=True).get(ids=list(ids), include=["metadatas"])
+        return {i: (m or {}).get("hash", "") for i, m in zip(found["ids"], found["metadatas"])}
+
+    def product(self, product_id: str) -> StoredProduct | None:
+        """The stored product ``product_id``, or ``None`` when the store has none of that id."""
+        found = self.collection().get(ids=[product_id], include=["metadatas", "documents"])
+        if not found["ids"]:
+            return None
+        meta, document = found["metadatas"][0] or {}, found["documents"][0]
+        return StoredProduct(
+            id=found["ids"][0],
+            title=str(meta.get("title", "")),
+            price=_price_of(meta),
+            category=meta.get("category"),
+            split=meta.get("split"),
+            document=document or "",
+        )
+
+    def contains_any(self, ids: Sequence[str]) -> list[str]:
+        """The subset of ``ids`` present in the store (used to refuse leaky evaluations)."""
+        found: list[str] = []
+        collection = self.collection()
+        step = self.max_batch_size
+        for start in range(0, len(ids), step):
+            found += collection.get(ids=list(ids[start : start + step]), include=[])["ids"]
+        return found
+
+    def upsert(self, items: Sequence[Item], embeddings: np.ndarray) -> int:
+        """Insert or replace ``items``; split into Chroma-sized batches. Returns the count written."""
+        refused = [(item.id, problem) for item in items if (problem := item.problem()) is not None]
+        if refused:
+            raise ValueError(f"{len(refused)} item(s) cannot be stored, e.g. {refused[0][0]!r}: {refused[0][1]}")
+        collection = self.collection(create=True)
+        step = self.max_batch_size
+        for start in range(0, len(items), step):
+            chunk = items[start : start + step]
+            self._ensure_space(len(chunk))
+            try:
+                collection.upsert(
+                    ids=[item.id for item in chunk],
+                    embeddings=embeddings[start : start + step],
+                    documents=[item.description for item in chunk],
+                    metadatas=[_metadata(item) for item in chunk],
+                )
+            except Exception as error:
+                if self._disk_full(error):
+                    raise DiskFull(f"disk full while writing to {self.location}: {_one_line(error)}") from None
+                raise
+        return len(items)
+
+    def _free_bytes(self) -> int | None:
+        if self.host or self.path is None:
+            return None  # a server's disk is its own business
+        return shutil.disk_usage(self.path).free
+
+    def _ensure_space(self, count: int) -> None:
+        free = self._free_bytes()
+        needed = count * BYTES_PER_ITEM + RESERVE_BYTES
+        if free is not None and free < needed:
+            raise DiskFull(
+                f"disk full: {free / 2**20:,.0f} MiB free at {self.location}, {needed / 2**20:,.0f} MiB needed to store "
+                f"{count} more products safely; nothing more was written and the store stays readable"
+            )
+
+    def _disk_full(self, error: BaseException) -> bool:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        text = str(error).lower()
+        if "no space left" in text or "disk is full" in text or "disk full" in text:
+            return True
+        free = self._free_bytes()  # Chroma's own errors ("Error in compaction") do not say why
+        return free is not None and free < RESERVE_BYTES
+
+    def query(
+        self,
+        embeddings: np.ndarray,
+        k: int = 5,
+        where: dict[str, Any] | None = None,
+        with_embeddings: bool = False,
+    ) -> list[list[Neighbour]]:
+        """The ``k`` nearest stored products of each query vector, most similar first."""
+        if embeddings.ndim == 1:
+            embeddings = embeddings[None, :]
+        collection = self.collection()
+        if collection.count() == 0:
+            raise StoreError(f"the store at {self.location} is empty: index some items first")
+        result = collection.query(
+            query_embeddings=embeddings,
+            n_results=k,
+            where=where or None,
+            include=["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else []),
+        )
+        vectors = result.get("embeddings") if with_embeddings else None
+        if vectors is None:
+            vectors = [[None] * len(ids) for ids in result["ids"]]
+        return [
+            _sane(
+                [
+                    Neighbour(
+                        id=item_id,
+                        title=str(meta.get("title", "")),
+                        price=_price_of(meta),
+                        similarity=float(1.0 - distance),
+                        category=meta.get("category"),
+                        document=document or "",
+                        embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
+                    )
+                    for item_id, meta, distance, document, vector in zip(ids, metas, distances, documents, vecs)
+                ]
+            )
+            for ids, metas, distances, documents, vecs in zip(
+                result["ids"], result["metadatas"], result["distances"], result["documents"], vectors
+            )
+        ]
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def _price_of(meta: dict[str, Any]) -> float:
+    value = meta.get("price")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def _sane(neighbours: list[Neighbour]) -> list[Neighbour]:
+    """``neighbours`` without those whose price no item may have: a store written before
+    ingestion refused them (or by another tool) must not make one absurd price the evidence."""
+    kept = [n for n in neighbours if price_in_range(n.price)]
+    if len(kept) < len(neighbours):
+        log.warning("ignored %d stored product(s) with an impossible price", len(neighbours) - len(kept))
+    return kept

@@ -1,0 +1,91 @@
+"""The one contract every pricing strategy implements."""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from rag_pricer.pricing.values import Estimate
+
+from rag_pricer.query import Query
+from rag_pricer.pricing.values import CEILING, FLOOR
+from rag_pricer.items import Item
+from rag_pricer.pricing.ranges import RangeCalibration
+
+QueryLike = str | Item | Query
+
+
+class UnusablePrice(ValueError):
+    """A strategy computed something that is not a price (NaN, infinite, zero or negative)."""
+
+
+class Pricer(ABC):
+    """Estimates prices. Subclasses implement ``_estimate_many`` on validated queries.
+
+    ``estimate`` and ``estimate_many`` validate inputs (empty descriptions raise
+    ``InvalidQuery``; long ones are truncated) and time the work; a batch shares its latency
+    evenly between its estimates. Every estimate they return is a finite price within
+    [``FLOOR``, ``CEILING``], whatever the strategy computed (see ``_bounded``).
+    """
+
+    #: registry name, set by ``rag_pricer.pricing.registry.register``
+    name: str = "pricer"
+    #: descriptions longer than this are truncated before pricing
+    max_chars: int = 4000
+    #: the strategy's conformal calibration (``Estimator.pricer`` loads it from ``models_dir``):
+    #: with one, every estimate carries ``low``/``high`` at its coverage
+    calibration: RangeCalibration | None = None
+    #: without one, this note (how to calibrate) goes on every estimate instead of a range
+    uncalibrated_note: str | None = None
+
+    def estimate(self, query: QueryLike) -> Estimate:
+        return self.estimate_many([query])[0]
+
+    def estimate_many(self, queries: Sequence[QueryLike]) -> list[Estimate]:
+        prepared = [Query.of(query, self.max_chars) for query in queries]
+        if not prepared:
+            return []
+        started = time.perf_counter()
+        estimates = self._estimate_many(prepared)
+        per_item = (time.perf_counter() - started) / len(prepared)
+        for query, estimate in zip(prepared, estimates):
+            _bounded(estimate)
+            estimate.latency_s = estimate.latency_s or per_item
+            if query.truncated:
+                estimate.notes.append(f"description truncated to {self.max_chars} characters")
+            self._add_range(estimate)
+        return estimates
+
+    def _add_range(self, estimate: Estimate) -> None:
+        if self.calibration is None:
+            if self.uncalibrated_note:
+                estimate.notes.append(self.uncalibrated_note)
+            return
+        low, high = self.calibration.bounds(estimate.price)
+        estimate.low, estimate.high, estimate.coverage = float(low), float(high), self.calibration.coverage
+
+    @abstractmethod
+    def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
+        """Price validated queries, one ``Estimate`` each, in order."""
+
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those ``ids`` that this pricer has seen in training or can retrieve: scoring them
+        would measure memory, not estimation. Pricers that learn nothing return ``[]``."""
+        return []
+
+
+def _bounded(estimate: Estimate) -> Estimate:
+    """Hold ``estimate`` inside [``FLOOR``, ``CEILING``], saying so in ``fallback``; what is
+    not a positive finite number is a bug of the strategy, raised (``UnusablePrice``) rather
+    than turned into a price."""
+    price = estimate.price
+    if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) or price <= 0:
+        raise UnusablePrice(f"{estimate.strategy} returned {price!r}, not a finite positive price")
+    if not FLOOR <= price <= CEILING:
+        estimate.price = min(max(float(price), FLOOR), CEILING)
+        problem = f"the estimate ${price:,.2f} is outside ${FLOOR:,.2f}-${CEILING:,.0f}: held at ${estimate.price:,.2f}"
+        estimate.fallback = f"{estimate.fallback}; {problem}" if estimate.fallback else problem
+    estimate.price = float(estimate.price)
+    return estimate

@@ -1,0 +1,40 @@
+"""``BaselinePricer``: a fitted baseline behind the ``Pricer`` contract."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rag_pricer.strategies.baselines.base import Baseline
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
+from rag_pricer.items import MIN_PRICE
+from rag_pricer.pricing.pricer import Pricer
+
+
+class BaselinePricer(Pricer):
+    """Prices queries with ``baseline``. A prediction below ``floor`` (default ``MIN_PRICE``,
+    $0.50, the lowest price an item may have) is raised to it with a note: the linear
+    baselines can predict zero or negative prices, which no product has."""
+
+    def __init__(self, baseline: Baseline, floor: float = MIN_PRICE) -> None:
+        if not floor > 0:
+            raise ValueError(f"the floor must be positive, got {floor}")
+        self.baseline = baseline
+        self.floor = floor
+        self._trained = frozenset(baseline.trained_ids_)
+
+    def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
+        predictions = self.baseline.predict(queries)
+        return [self._estimate(query, float(p)) for query, p in zip(queries, predictions)]
+
+    def _estimate(self, query: Query, prediction: float) -> Estimate:
+        notes = []
+        if prediction < self.floor:
+            notes.append(f"the model predicted ${prediction:,.2f}; raised to the floor ${self.floor:,.2f}")
+        if self.baseline.uses_details and not query.details_dict():
+            notes.append("no product details: weight, rank and brand set to their training means")
+        return Estimate(price=max(prediction, self.floor), strategy=self.name, notes=notes)
+
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
+        """The ``ids`` among the baseline's training items."""
+        return [i for i in ids if i in self._trained]

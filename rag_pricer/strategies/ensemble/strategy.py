@@ -1,0 +1,33 @@
+"""Registers ``ensemble``: the model saved by ``rag-pricer train-ensemble`` over its base strategies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rag_pricer.strategies.ensemble.model import EnsembleModel
+from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.registry import register, registry
+from rag_pricer.pricing.resources import Resources
+
+#: where ``train-ensemble`` saves the model, under settings ``models_dir``
+ENSEMBLE_DIR = "ensemble"
+
+
+@register(
+    "ensemble",
+    "Base strategies' log prices combined by weights learned on dev (cross-fitted), plus a bias correction.",
+    needs=("trained", "store", "dev-fitted"),
+)
+def build(resources: Resources, model: str | None = None) -> EnsemblePricer:
+    """``model``: the directory of a trained ensemble (default: ``models_dir/ensemble``)."""
+    fitted = EnsembleModel.load(Path(model) if model else Path(resources.settings.models_dir) / ENSEMBLE_DIR)
+    bases: dict[str, Pricer] = {}
+    for name in fitted.bases:
+        if name == "ensemble":
+            raise ValueError("an ensemble cannot be its own base")
+        try:
+            bases[name] = registry.get(name).build(resources)
+        except Exception as error:  # a base that cannot load: say which and why
+            raise ValueError(f"the ensemble needs base strategy {name!r}, which cannot be built: {error}") from error
+    return EnsemblePricer(fitted, bases)

@@ -1,0 +1,88 @@
+"""The layout is a picture of the architecture: README's map lists every module, and imports
+follow the pipeline (ingest -> knowledge / llms -> pricing -> strategies -> evaluation -> service, cli)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("ingest", "rag_pricer")
+
+#: lower layers never import higher ones (function-level imports included)
+LAYERS = [
+    ("rag_pricer.settings", 0), ("rag_pricer.items", 0), ("rag_pricer.query", 0), ("rag_pricer.atomic_files", 0),
+    ("rag_pricer.plugins", 0), ("rag_pricer.llms.usage", 0),
+    ("rag_pricer.knowledge", 1), ("rag_pricer.llms", 1), ("ingest", 1),
+    ("rag_pricer.pricing", 2), ("rag_pricer.strategies", 3), ("rag_pricer.evaluation", 4), ("rag_pricer.api", 4),
+    ("rag_pricer.diagnostics", 5), ("rag_pricer.service", 5), ("rag_pricer.cli", 5),
+]  # fmt: skip
+
+
+def layer(module: str) -> int | None:
+    matches = [(len(prefix), rank) for prefix, rank in LAYERS if module == prefix or module.startswith(prefix + ".")]
+    return max(matches)[1] if matches else None
+
+
+def modules() -> list[Path]:
+    return sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
+
+
+def imported(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return [name for name in names if name.split(".")[0] in PACKAGES]
+
+
+def test_imports_follow_the_pipeline() -> None:
+    backwards = []
+    for path in modules():
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        mine = layer(module)
+        for target in imported(path):
+            theirs = layer(target)
+            if mine is not None and theirs is not None and theirs > mine:
+                backwards.append(f"{module} -> {target}")
+    assert not backwards, backwards
+
+
+def test_ingest_never_imports_the_runtime_above_the_knowledge_base() -> None:
+    for path in (ROOT / "ingest").rglob("*.py"):
+        assert not [t for t in imported(path) if (layer(t) or 0) > 1], path
+
+
+def readme_map() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How it fits together", 1)[1].split("\n## ", 1)[0]
+    return section.split("```", 2)[1]
+
+
+def listed_paths() -> set[str]:
+    """``package/path.py`` for every name of the map, with the folder of the line's first path
+    carried to the names that follow it on that line (``llms/reply.py, errors.py``)."""
+    paths, package = set(), None
+    for line in readme_map().splitlines():
+        if re.match(r"^(\w+)/", line):
+            package = line.split("/")[0]
+            continue
+        names = re.findall(r"(?<![\w/.`])([\w/]+\.py)\b", line.split("  ", 2)[1] if line.startswith("  ") else line)
+        folder = ""
+        for name in names:
+            if "/" in name:
+                folder = name.rsplit("/", 1)[0] + "/"
+                paths.add(f"{package}/{name}")
+            else:
+                paths.add(f"{package}/{folder}{name}")
+    return paths
+
+
+def test_the_readme_map_lists_every_module_and_nothing_else() -> None:
+    on_disk = {str(p.relative_to(ROOT)) for p in modules() if p.name != "__init__.py"}
+    listed = listed_paths()
+    assert sorted(on_disk - listed) == [], "modules missing from README's map"
+    assert sorted(listed - on_disk) == [], "README's map names modules that do not exist"
