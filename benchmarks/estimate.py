@@ -105,7 +105,11 @@ def compare_knn(store: Path, items) -> dict:
     """knn one at a time per embedding configuration, in turns on the same descriptions."""
     configs = {
         "torch fp32, no query cache (old default)": {"embedding_backend": "torch", "embedding_cache_size": 0},
-        "onnx fp32, 1 thread, no query cache": {"embedding_backend": "onnx", "embedding_threads": 1, "embedding_cache_size": 0},
+        "onnx fp32, 1 thread, no query cache": {
+            "embedding_backend": "onnx",
+            "embedding_threads": 1,
+            "embedding_cache_size": 0,
+        },
         "onnx fp32, 1 thread, query cache (default)": {"embedding_backend": "onnx", "embedding_threads": 1},
     }
     rows = {}
@@ -114,7 +118,9 @@ def compare_knn(store: Path, items) -> dict:
         knn.estimate("a warm-up description, priced by none of the measured calls")  # loads the model, opens the store
         rows[name] = percentiles(one_at_a_time(knn, items))
         if overrides.get("embedding_cache_size") != 0:
-            rows[name.replace("query cache", "query cache, the same descriptions again")] = percentiles(one_at_a_time(knn, items))
+            rows[name.replace("query cache", "query cache, the same descriptions again")] = percentiles(
+                one_at_a_time(knn, items)
+            )
     return rows
 
 

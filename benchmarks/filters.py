@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_pricer.knowledge.embeddings import Embedder  # noqa: E402
-from rag_pricer.query import Query  # noqa: E402
 from rag_pricer.items import read_items  # noqa: E402
+from rag_pricer.knowledge.embeddings import Embedder  # noqa: E402
 from rag_pricer.knowledge.retrieval import Retriever, SearchOptions  # noqa: E402
 from rag_pricer.knowledge.store import ProductStore  # noqa: E402
+from rag_pricer.query import Query  # noqa: E402
 
 
 def filters_of(item) -> dict[str, SearchOptions]:
@@ -92,16 +92,20 @@ def main() -> None:
         ms = sorted(s * 1000 for s in seconds)
         reference = found[name, "chroma where"]
         differ = sum(a != b for a, b in zip(found[name, method], reference))
-        rows.append({
-            "filter": name,
-            "method": method,
-            "p50_ms": round(statistics.median(ms), 2),
-            "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2),
-            "queries_whose_neighbours_differ_from_chroma_where": differ,
-            "queries_falling_back_to_chroma_where": fallbacks[name, method],
-        })
-        print(f"{name:>22} {method:>14}  p50 {rows[-1]['p50_ms']:7.2f} ms  p95 {rows[-1]['p95_ms']:7.2f} ms  "
-              f"differ {differ:3d}  fallback {fallbacks[name, method]:3d}")
+        rows.append(
+            {
+                "filter": name,
+                "method": method,
+                "p50_ms": round(statistics.median(ms), 2),
+                "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2),
+                "queries_whose_neighbours_differ_from_chroma_where": differ,
+                "queries_falling_back_to_chroma_where": fallbacks[name, method],
+            }
+        )
+        print(
+            f"{name:>22} {method:>14}  p50 {rows[-1]['p50_ms']:7.2f} ms  p95 {rows[-1]['p95_ms']:7.2f} ms  "
+            f"differ {differ:3d}  fallback {fallbacks[name, method]:3d}"
+        )
     results = {
         "command": "python " + " ".join(sys.argv),
         "store_items": store.count(),

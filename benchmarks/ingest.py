@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest.index import Indexer  # noqa: E402
-from rag_pricer.knowledge.embeddings import Embedder, resolve_model  # noqa: E402
 from rag_pricer.items import read_items  # noqa: E402
+from rag_pricer.knowledge.embeddings import Embedder, resolve_model  # noqa: E402
 from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder  # noqa: E402
 from rag_pricer.knowledge.store import ProductStore  # noqa: E402
 
@@ -88,7 +88,9 @@ def main() -> None:
         if args.export:
             results["onnx_export"] = measure_export()
         if args.indexers:
-            results["indexers"] = compare_indexers(read_items(args.items, split="train", limit=args.n), args.indexer_rounds)
+            results["indexers"] = compare_indexers(
+                read_items(args.items, split="train", limit=args.n), args.indexer_rounds
+            )
         results["load_average_1_5_15min"]["after"] = os.getloadavg()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
@@ -177,7 +179,9 @@ def compare_backends(texts: list[str], reference: np.ndarray, rounds: int = 2) -
     import torch
 
     torch_threads = torch.get_num_threads()
-    backends: dict[str, object] = {f"torch fp32, batch 32, {torch_threads} threads": Embedder(batch_size=32, backend="torch")}
+    backends: dict[str, object] = {
+        f"torch fp32, batch 32, {torch_threads} threads": Embedder(batch_size=32, backend="torch")
+    }
     if torch_threads != 1:
         backends["torch fp32, batch 32, 1 thread"] = TorchThreads(Embedder(batch_size=32, backend="torch"), 1)
     builds: dict[str, float] = {}
@@ -219,8 +223,11 @@ def measure_export() -> dict:
         started = time.perf_counter()
         path = onnx.build()
         seconds = time.perf_counter() - started
-        return {"export_s": round(seconds, 1), "onnx_mb": round(path.stat().st_size / 2**20, 1), "offline_env": {
-            name: os.environ.get(name) for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}}
+        return {
+            "export_s": round(seconds, 1),
+            "onnx_mb": round(path.stat().st_size / 2**20, 1),
+            "offline_env": {name: os.environ.get(name) for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")},
+        }
 
 
 def compare_indexers(items: list, rounds: int = 2) -> dict:
@@ -230,18 +237,24 @@ def compare_indexers(items: list, rounds: int = 2) -> dict:
 
     settings = Settings(_env_file=None)
     default = Embedder(
-        settings.embedding_model, batch_size=settings.embedding_batch_size, backend=settings.embedding_backend,
+        settings.embedding_model,
+        batch_size=settings.embedding_batch_size,
+        backend=settings.embedding_backend,
         threads=settings.embedding_threads,
     )
-    embedders = {"torch fp32 (old default)": Embedder(batch_size=32, backend="torch"),
-                 f"{settings.embedding_backend}, {settings.embedding_threads or 'one per core'} thread(s) (default)": default}
+    embedders = {
+        "torch fp32 (old default)": Embedder(batch_size=32, backend="torch"),
+        f"{settings.embedding_backend}, {settings.embedding_threads or 'one per core'} thread(s) (default)": default,
+    }
     for embedder in embedders.values():
         embedder.encode([item.description for item in items[:8]])
     rates: dict[str, list[float]] = {name: [] for name in embedders}
     for _ in range(rounds):
         for name, embedder in embedders.items():
             with tempfile.TemporaryDirectory() as tmp:
-                report = Indexer(ProductStore(Path(tmp) / "store", vectors=embedder.vectors), embedder, progress=False).run(items)
+                report = Indexer(
+                    ProductStore(Path(tmp) / "store", vectors=embedder.vectors), embedder, progress=False
+                ).run(items)
             rates[name].append(report.embedded / report.seconds)
     old, new = (np.array(r) for r in rates.values())
     return {

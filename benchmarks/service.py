@@ -79,7 +79,9 @@ class MemorySampler:
 
     def rss(self) -> int:
         try:
-            return self.process.memory_info().rss + sum(c.memory_info().rss for c in self.process.children(recursive=True))
+            return self.process.memory_info().rss + sum(
+                c.memory_info().rss for c in self.process.children(recursive=True)
+            )
         except psutil.Error:
             return 0
 
@@ -112,9 +114,25 @@ def start_server(
     env = {**os.environ, "RAG_PRICER_LLM_CACHE_DIR": "", "RAG_PRICER_API_TOKEN": ""}  # no cache: measure the calls
     env |= {"RAG_PRICER_EMBEDDING_BACKEND": backend, "RAG_PRICER_EMBEDDING_CACHE_SIZE": str(cache_size)}
     command = [
-        sys.executable, "-m", "rag_pricer.cli.app", "serve", "--host", HOST, "--port", str(port),
-        "--store", str(store), "--llm", llm, "--strategy", "knn", "--log-level", "warning", "--no-access-log",
-        "--torch-threads", str(torch_threads),
+        sys.executable,
+        "-m",
+        "rag_pricer.cli.app",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--store",
+        str(store),
+        "--llm",
+        llm,
+        "--strategy",
+        "knn",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--torch-threads",
+        str(torch_threads),
     ]
     log = open(log_path, "w")
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -172,7 +190,16 @@ async def run_scenario(
     return latencies, errors, fallbacks, time.perf_counter() - started
 
 
-def summarise(backend: str, strategy: str, concurrency: int, latencies: list[float], errors: int, fallbacks: int, wall_s: float, peak: int) -> Scenario:
+def summarise(
+    backend: str,
+    strategy: str,
+    concurrency: int,
+    latencies: list[float],
+    errors: int,
+    fallbacks: int,
+    wall_s: float,
+    peak: int,
+) -> Scenario:
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return Scenario(
         backend=backend,
@@ -201,12 +228,14 @@ def markdown(results: dict) -> str:
         f"{meta['cpus']}-core machine (load average {meta['load_before']} before the run, shared with other work); "
         f"up to {results['max_requests']} requests or {results['max_seconds']:g} s per row; latency measured by the client.",
         "",
-        "| embedding | strategy | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | fallbacks | peak RSS MB |",
+        "| embedding | strategy | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | fallbacks "
+        "| peak RSS MB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in results["scenarios"]:
         lines.append(
-            f"| {s['backend']} | {s['strategy']} | {s['concurrency']} | {s['requests']} | {s['requests_per_s']} | {s['p50_ms']} | "
+            f"| {s['backend']} | {s['strategy']} | {s['concurrency']} | {s['requests']} | {s['requests_per_s']} "
+            f"| {s['p50_ms']} | "
             f"{s['p95_ms']} | {s['p99_ms']} | {s['errors']} | {s['fallbacks']} | {s['peak_rss_mb']} |"
         )
     target = results["target"]
@@ -214,11 +243,16 @@ def markdown(results: dict) -> str:
         lines += ["", f"Not measured (not registered in the server): {', '.join(results['skipped_strategies'])}."]
     if target["knn_p95_ms_at_4"] is not None:
         verdict = "met" if target["met"] else "NOT met"
-        lines += ["", f"Target knn p95 < {target['p95_ms']} ms at 4 clients: {target['knn_p95_ms_at_4']} ms ({verdict})."]
+        lines += [
+            "",
+            f"Target knn p95 < {target['p95_ms']} ms at 4 clients: {target['knn_p95_ms_at_4']} ms ({verdict}).",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def measure_server(args: argparse.Namespace, backend: str, descriptions: list[str]) -> tuple[list[Scenario], list[str], dict, int]:
+def measure_server(
+    args: argparse.Namespace, backend: str, descriptions: list[str]
+) -> tuple[list[Scenario], list[str], dict, int]:
     """Start a server embedding with ``backend``, run every scenario against it, stop it."""
     port = free_port()
     url = f"http://{HOST}:{port}"
@@ -229,7 +263,9 @@ def measure_server(args: argparse.Namespace, backend: str, descriptions: list[st
     try:
         started = time.monotonic()
         ready = wait_ready(url, server, args.ready_timeout)
-        console.print(f"{backend} server ready in {time.monotonic() - started:.1f} s: {ready['store_items']:,} products at {url}")
+        console.print(
+            f"{backend} server ready in {time.monotonic() - started:.1f} s: {ready['store_items']:,} products at {url}"
+        )
         sampler = MemorySampler(server.pid)
         idle_rss = sampler.rss()
         known = {s["name"] for s in httpx.get(f"{url}/v1/strategies", timeout=10).json()["strategies"]}
@@ -248,7 +284,8 @@ def measure_server(args: argparse.Namespace, backend: str, descriptions: list[st
                 scenario = summarise(backend, strategy, concurrency, latencies, errors, fallbacks, wall, sampler.peak)
                 scenarios.append(scenario)
                 console.print(
-                    f"{backend:>9} {strategy:>10} x{concurrency:<3} {scenario.requests_per_s:7.1f} req/s  p50 {scenario.p50_ms:7.1f}  "
+                    f"{backend:>9} {strategy:>10} x{concurrency:<3} {scenario.requests_per_s:7.1f} req/s  "
+                    f"p50 {scenario.p50_ms:7.1f}  "
                     f"p95 {scenario.p95_ms:7.1f}  p99 {scenario.p99_ms:7.1f} ms  errors {errors}  fallbacks {fallbacks}"
                 )
     finally:
@@ -262,16 +299,27 @@ def measure_server(args: argparse.Namespace, backend: str, descriptions: list[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--store", type=Path, default=ROOT / "var" / "store", help="Chroma store directory [var/store].")
-    parser.add_argument("--items", type=Path, default=ROOT.parent / "shared" / "data" / "items.jsonl.gz", help="Items file; its dev split gives the queries.")
+    parser.add_argument(
+        "--store", type=Path, default=ROOT / "var" / "store", help="Chroma store directory [var/store]."
+    )
+    parser.add_argument(
+        "--items",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "items.jsonl.gz",
+        help="Items file; its dev split gives the queries.",
+    )
     parser.add_argument("--llm", default="fake", help="LLM spec of the server [fake].")
     parser.add_argument("--strategies", nargs="+", default=["knn", "rag"])
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 16])
     parser.add_argument("--max-requests", type=int, default=400, help="Per scenario [400].")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="Per scenario [20].")
     parser.add_argument("--torch-threads", type=int, default=1, help="Passed to `rag-pricer serve` [1].")
-    parser.add_argument("--embedding-backends", nargs="+", default=["onnx"], help="One server per backend, in turn [onnx].")
-    parser.add_argument("--embedding-cache-size", type=int, default=0, help="Query-embedding cache of the server [0: off].")
+    parser.add_argument(
+        "--embedding-backends", nargs="+", default=["onnx"], help="One server per backend, in turn [onnx]."
+    )
+    parser.add_argument(
+        "--embedding-cache-size", type=int, default=0, help="Query-embedding cache of the server [0: off]."
+    )
     parser.add_argument("--warmup", type=int, default=10, help="Unmeasured requests per strategy first [10].")
     parser.add_argument("--ready-timeout", type=float, default=300.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
@@ -321,11 +369,34 @@ def main() -> None:
     (args.out / "service.md").write_text(snippet)
 
     table = Table(title=f"rag-pricer service on {HOST} ({results['store_items']:,} products, LLM {args.llm})")
-    for column in ("embedding", "strategy", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "fallbacks", "peak RSS MB"):
+    for column in (
+        "embedding",
+        "strategy",
+        "clients",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "fallbacks",
+        "peak RSS MB",
+    ):
         table.add_column(column, justify="left" if column == "strategy" else "right")
     for s in scenarios:
-        table.add_row(s.backend, s.strategy, str(s.concurrency), str(s.requests), f"{s.requests_per_s}", f"{s.p50_ms}", f"{s.p95_ms}",
-                      f"{s.p99_ms}", str(s.errors), str(s.fallbacks), f"{s.peak_rss_mb}")
+        table.add_row(
+            s.backend,
+            s.strategy,
+            str(s.concurrency),
+            str(s.requests),
+            f"{s.requests_per_s}",
+            f"{s.p50_ms}",
+            f"{s.p95_ms}",
+            f"{s.p99_ms}",
+            str(s.errors),
+            str(s.fallbacks),
+            f"{s.peak_rss_mb}",
+        )
     console.print(table)
     console.print(f"wrote {args.out / 'service.json'} and {args.out / 'service.md'}")
     if any(s.errors for s in scenarios):

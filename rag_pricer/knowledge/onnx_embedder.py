@@ -178,9 +178,14 @@ class OnnxEmbedder:
             # against torch on batches of other sizes and lengths
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                LastHiddenState(model), tuple(sample[name] for name in names), str(tmp),
-                input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes,
-                opset_version=17, dynamo=False,
+                LastHiddenState(model),
+                tuple(sample[name] for name in names),
+                str(tmp),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
             )
 
     @staticmethod

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.query import Query
 from rag_pricer.knowledge.store import Neighbour, ProductStore
+from rag_pricer.query import Query
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class Retriever:
         self.store.collection()  # a missing store fails here, before the model is loaded for nothing
         return self.search_vectors(queries, self.embedder.encode_queries([query.text for query in queries]), options)
 
-    def search_vectors(self, queries: list[Query], vectors: np.ndarray, options: SearchOptions = SearchOptions()) -> list[list[Neighbour]]:
+    def search_vectors(
+        self, queries: list[Query], vectors: np.ndarray, options: SearchOptions = SearchOptions()
+    ) -> list[list[Neighbour]]:
         """``search_many`` with the queries' embeddings already computed (by this embedder)."""
         if not queries:
             return []

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from rag_pricer.knowledge.embeddings import vector_kind
 from rag_pricer.items import Item, price_in_range
+from rag_pricer.knowledge.embeddings import vector_kind
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,9 @@ class ProductStore:
                 try:
                     self._collection = client.get_collection(self.collection_name, embedding_function=None)
                 except Exception as error:  # chromadb raises NotFoundError / ValueError by version
-                    raise StoreError(f"no collection {self.collection_name!r} at {self.location}: {BUILD_HINT}") from error
+                    raise StoreError(
+                        f"no collection {self.collection_name!r} at {self.location}: {BUILD_HINT}"
+                    ) from error
             self._check_embeddings(self._collection.metadata or {})
         return self._collection
 
@@ -198,11 +200,11 @@ class ProductStore:
             )
         stored_vectors = recorded.get("embedding_vectors", "fp32")
         if stored_vectors != self.vectors:
+            backend = "onnx-int8" if stored_vectors == "int8" else "onnx or torch"
             self._collection = None
             raise StoreError(
-                f"collection {self.collection_name!r} holds {stored_vectors} vectors, this embedder makes {self.vectors} "
-                f"ones: set RAG_PRICER_EMBEDDING_BACKEND to {'onnx-int8' if stored_vectors == 'int8' else 'onnx or torch'} "
-                "or rebuild the store"
+                f"collection {self.collection_name!r} holds {stored_vectors} vectors, this embedder makes "
+                f"{self.vectors} ones: set RAG_PRICER_EMBEDDING_BACKEND to {backend} or rebuild the store"
             )
 
     def count(self) -> int:

@@ -13,10 +13,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.knowledge.retrieval import Retriever
 from rag_pricer.knowledge.query_cache import QueryCache
-from rag_pricer.settings import Settings
+from rag_pricer.knowledge.retrieval import Retriever
 from rag_pricer.knowledge.store import ProductStore
+from rag_pricer.settings import Settings
 
 if TYPE_CHECKING:
     from rag_pricer.llms.client import PricingLLM
