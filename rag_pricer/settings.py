@@ -54,6 +54,8 @@ class Settings(BaseSettings):
         "torch (the reference) or onnx-int8 (fastest, cosine ~0.997, moves some neighbours: "
         "needs a store built with it).",
     )
+    # one per core: with spinning off, 2 threads embedded 1.8x as fast as 1 on a quiet round and only
+    # 5-20% slower under heavy load (benchmarks/RESULTS.md, "Speed, issue 15")
     embedding_threads: int | None = Field(
         None,
         ge=1,

@@ -9,8 +9,8 @@ for a local model folder with mean pooling: torch's vectors, cosine > 0.9999 and
 neighbours), ``torch`` (sentence-transformers, fp32: the reference, and the backend for any other
 model) and ``onnx-int8`` (its dynamic int8 quantisation: cosine 0.997 mean / 0.991 min of the
 reference, 92% of top-5 neighbours unchanged, so a store records which kind of vectors it holds).
-Measured in turns on the 2-core machine, 2026-12-02: onnx fp32 2.1x torch on the
-quieter round and 2.5x (two threads) to 3.1x (one thread) at load average 10; see
+Measured in turns on the 2-core machine, 2026-12-02: onnx fp32 embedded 2.1x as fast as torch
+on a quiet round, and the whole index ran 2.3x as fast at load average ~10; see
 ``benchmarks/ingest.py`` and ``benchmarks/RESULTS.md``.
 """
 
