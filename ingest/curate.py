@@ -129,7 +129,8 @@ class Curator:
             items = self._balance(items, report)
         report.items = assign_splits(items, self.params)
         report.kept = len(report.items)
-        report.splits.update(item.split for item in report.items)
+        # assign_splits gives every item a split
+        report.splits.update(item.split for item in report.items if item.split is not None)
         report.categories.update(item.category or "(none)" for item in report.items)
         report.seconds = time.perf_counter() - started
         return report

@@ -50,9 +50,11 @@ class Estimator:
     def pricer(self, strategy: str | None = None, **options: Any) -> Pricer:
         """The pricer for ``strategy`` (default: settings ``strategy``) with these options."""
         spec = registry.get(strategy or self.settings.strategy)
-        options = {"k": self.settings.k, **options}
         options = {k: v for k, v in options.items() if v is not None}
-        key = (spec.name, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        if self.settings.k is not None and spec.accepts("k"):  # the configured k, for strategies that retrieve
+            options.setdefault("k", self.settings.k)
+        validated = spec.validate(options)  # InvalidOptions: an unknown option or a bad value
+        key = (spec.name, tuple(sorted((k, repr(v)) for k, v in validated.model_dump().items())))
         with self._lock:
             if key in self._pricers:
                 self._pricers.move_to_end(key)

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 QUESTION = "How much does this cost to the nearest dollar?"
 PRICE_PREFIX = "Price is $"
@@ -153,11 +153,11 @@ def _as_price(value: Any) -> float | None:
     return price if price > 0 and price == price and price != float("inf") else None
 
 
-def open_text(path: str | Path, mode: str = "rt") -> TextIO:
+def open_text(path: str | Path, mode: Literal["rt", "wt"] = "rt") -> TextIO:
     """Open a text file, transparently gunzipping ``*.gz``."""
     path = Path(path)
     if path.suffix == ".gz":
-        return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]
+        return gzip.open(path, mode, encoding="utf-8")
     return open(path, mode, encoding="utf-8")
 
 

@@ -28,7 +28,7 @@ def test_strategies_and_llms_are_listed() -> None:
     names = {s["name"] for s in strategies}
     assert {"knn", "zero-shot", "rag", "bow", "tfidf-ridge"} <= names
     rag = next(s for s in strategies if s["name"] == "rag")
-    assert set(rag["needs"]) == {"llm", "store"} and {"k", "category", "mmr"} <= set(rag["options"])
+    assert set(rag["needs"]) == {"llm", "store"} and {"k", "category", "mmr"} <= {o["name"] for o in rag["options"]}
     backends = {b["name"] for b in json.loads(runner.invoke(app, ["llms", "--json"]).stdout)}
     assert {"local", "openai", "openai-compatible", "fake"} <= backends
 
@@ -65,12 +65,14 @@ def test_demo_prints_estimate_vs_truth(env: Settings, tmp_path: Path, dev_items:
     assert all(f"${item.price:,.2f}" in result.stdout for item in dev_items[:3])  # the truths
 
 
-def test_strategy_options_parse_as_json_values() -> None:
+def test_strategy_options_are_text_that_the_strategy_s_model_converts() -> None:
     from rag_pricer.cli.common import parse_options
+    from rag_pricer.pricing.registry import registry
 
-    assert parse_options(["context_chars=300", "mmr=true", "category=Tools", "power=2.5"]) == {
-        "context_chars": 300, "mmr": True, "category": "Tools", "power": 2.5,
-    }
+    parsed = parse_options(["context_chars=300", "mmr=true", "category=123", "k=7"])
+    assert parsed == {"context_chars": "300", "mmr": "true", "category": "123", "k": "7"}
+    validated = registry.get("rag").validate(parsed)
+    assert (validated.context_chars, validated.mmr, validated.category, validated.k) == (300, True, "123", 7)
     result = runner.invoke(app, ["evaluate", "-s", "knn", "-o", "nonsense"])
     assert result.exit_code == 2 and "NAME=VALUE" in result.output
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -219,8 +219,11 @@ def comparison_registry(items: list[Item], log: dict[str, list[str]], **extra: T
     def far(resources: Resources) -> Pricer:
         return TablePricer(scaled(items, 2.0), log=log.setdefault("far", []))
 
+    def returning(pricer: TablePricer) -> Callable[[Resources], Pricer]:
+        return lambda resources: pricer  # a closure, not a default: every keyword parameter is an option
+
     for name, pricer in extra.items():
-        registry.register(name, name, needs=("llm",))(lambda resources, p=pricer: p)
+        registry.register(name, name, needs=("llm",))(returning(pricer))
     return registry
 
 
@@ -244,7 +247,8 @@ def test_compare_writes_a_report_sorted_by_mae_and_reuses_finished_runs(items: l
     assert "MAE" in table[0] and "95% CI" in table[0] and "hit rate" in table[0] and "RMSLE" in table[0]
     assert "`close`" in table[1] and "`far`" in table[2]  # sorted by MAE
     close = json.loads((out / "close.json").read_text())
-    assert close["n"] == len(items) and close["options"] == {} and "mae_ci95" in close
+    # the options recorded are the validated ones, defaults filled in
+    assert close["n"] == len(items) and close["options"] == {"k": 5} and "mae_ci95" in close
 
     # a rerun prices nothing: both runs come from the cache
     second = run_comparison(comparison_registry(items, log), ["far", "close"], items, tmp_path / "out", settings)
@@ -321,17 +325,32 @@ def test_resolve_strategies(items: list[Item]) -> None:
 
 
 def test_run_key_depends_on_what_changes_the_answers(items: list[Item], tmp_path: Path) -> None:
+    """The key hashes the pricer's validated options and its own fingerprint, nothing the
+    harness guesses from settings (the strategies' fingerprints: tests/test_contracts.py)."""
+
+    class Fingerprinted(TablePricer):
+        source = "a"
+
+        def fingerprint(self) -> dict[str, object]:
+            return {"source": self.source}
+
     registry = comparison_registry(items, {})
-    close, far = registry.get("close"), registry.get("far")
-    base = Settings(store_path=tmp_path / "a", llm="fake")
-    key = run_key(close, base, {"k": 5}, items)
-    assert key == run_key(close, base, {"k": 5, "unused": 1}, items)
-    assert key != run_key(close, base, {"k": 6}, items)
-    assert key != run_key(close, base, {"k": 5}, items[:-1])
-    assert key != run_key(close, base.model_copy(update={"store_path": tmp_path / "b"}), {"k": 5}, items)
-    # the LLM spec matters to LLM strategies only
-    assert key == run_key(close, base.model_copy(update={"llm": "local"}), {"k": 5}, items)
-    assert run_key(far, base, {}, items) != run_key(close, base, {}, items)
+    registry.register("printed", "states its fingerprint")(lambda resources, k=5: Fingerprinted(scaled(items, 1.0)))
+    resources = Resources(Settings(store_path=tmp_path / "a", llm="fake"))
+    printed, far = registry.get("printed"), registry.get("far")
+    key = run_key(printed.build(resources), items)
+    assert key == run_key(printed.build(resources, k=5), items)  # the default, given or not
+    assert key != run_key(printed.build(resources, k=6), items)
+    assert key != run_key(printed.build(resources), items[:-1])
+    other = printed.build(resources)
+    other.source = "b"
+    assert key != run_key(other, items)
+    shorter = printed.build(resources)
+    shorter.max_chars = 100
+    assert key != run_key(shorter, items)
+    assert run_key(far.build(resources), items) != run_key(registry.get("close").build(resources), items)
+    # settings a pricer does not state do not matter
+    assert key == run_key(printed.build(Resources(Settings(store_path=tmp_path / "b", llm="local"))), items)
 
 
 # --- command line ------------------------------------------------------------------------

@@ -86,3 +86,20 @@ def test_the_readme_map_lists_every_module_and_nothing_else() -> None:
     listed = listed_paths()
     assert sorted(on_disk - listed) == [], "modules missing from README's map"
     assert sorted(listed - on_disk) == [], "README's map names modules that do not exist"
+
+
+#: evaluation modules about training, not scoring: two fit the ensemble strategy's model (and
+#: read its signals), tracking logs a fine-tuning run (whose log the finetune package writes)
+TRAINING = {"rag_pricer.evaluation.base_table", "rag_pricer.evaluation.ensemble_trainer", "rag_pricer.evaluation.tracking"}
+
+
+def test_the_evaluation_harness_sees_strategies_only_through_the_registry_and_the_pricer() -> None:
+    """Scoring, caching and comparing know no strategy's internals: what a run depends on is the
+    pricer's own ``fingerprint``, never a strategy module the harness imports."""
+    reaching_in = []
+    for path in sorted((ROOT / "rag_pricer" / "evaluation").glob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if module in TRAINING:
+            continue
+        reaching_in += [f"{module} -> {t}" for t in imported(path) if t.startswith("rag_pricer.strategies")]
+    assert not reaching_in, reaching_in

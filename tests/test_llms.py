@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatResult
@@ -290,6 +291,25 @@ def test_local_runtime_errors_are_classified() -> None:
     assert classify(ContextWindowExceeded("long")).reason == "bad_request"
     assert classify(RuntimeCrashed("SIGSEGV")).reason == "crashed"
     assert classify(KeyError("bug")).reason == "error"
+
+
+def test_the_openai_clients_transport_errors_are_classified() -> None:
+    # openai>=3 sends through httpx2, not httpx: its raw transport errors are its own classes
+    import httpx2
+
+    request = httpx2.Request("POST", "http://fake.invalid/v1/chat/completions")
+    assert classify(httpx2.ReadTimeout("slow", request=request)).reason == "timeout"
+    assert classify(httpx2.ConnectError("refused", request=request)).reason == "connection"
+
+
+def test_fake_errors_carry_the_openai_clients_own_http_objects() -> None:
+    import httpx2
+
+    error = openai_error("rate_limit", retry_after_s=2.0)
+    assert isinstance(error, openai.RateLimitError) and isinstance(error.response, httpx2.Response)
+    assert classify(error).retry_after_s == 2.0
+    timeout = openai_error("timeout")
+    assert isinstance(timeout, openai.APITimeoutError) and isinstance(timeout.request, httpx2.Request)
 
 
 def test_unknown_failure_name_is_refused_early() -> None:

@@ -20,6 +20,7 @@ from rag_pricer.strategies.finetune.config import FinetuneConfig
 from rag_pricer.strategies.finetune.examples import COMPLETION_BUDGET, IGNORE, PromptEncoder
 from rag_pricer.strategies.finetune.price_model import PriceModel
 from rag_pricer.strategies.finetune.rag_prompt import RagPromptEncoder, prompt_encoder
+from rag_pricer.strategies.finetuned import price_model
 from rag_pricer.items import Item
 from rag_pricer.query import Query
 from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
@@ -146,7 +147,7 @@ def test_the_strategy_prices_with_the_prompt_it_was_trained_on(rag_run: Path, se
     estimate = estimator.estimate(dev_items[2], strategy="rag-finetuned", decoding="median")
     assert estimate.strategy == "rag-finetuned" and estimate.price > 0 and len(estimate.comparables) == 3
     assert any(note.startswith("median decoding; most likely prices: $") for note in estimate.notes)
-    model = estimator.resources.price_model(settings.models_dir / "rag-finetuned")
+    model = price_model(estimator.resources, settings.models_dir / "rag-finetuned")  # the one the strategy loaded
     neighbours = estimator.resources.retriever.search(Query.of(dev_items[2]), SearchOptions(k=3))
     _, encoder, _ = model.load()
     assert isinstance(encoder, RagPromptEncoder) and encoder.k == 3 and encoder.max_length == 112

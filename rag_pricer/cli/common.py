@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -11,13 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from rag_pricer.api import Estimator
-from rag_pricer.pricing.registry import UnknownStrategy
+from rag_pricer.pricing.registry import MissingExtra, UnknownStrategy
 from rag_pricer.settings import InvalidSettings, Settings
 from rag_pricer.knowledge.store import StoreError
 
 #: errors that mean "the request or the set-up is wrong", shown as one line, not a traceback:
-#: bad descriptions (InvalidQuery), bad LLM specs, untrained models (FileNotFoundError), ...
-USER_ERRORS = (ValueError, OSError, UnknownStrategy, StoreError)
+#: bad descriptions (InvalidQuery), bad strategy options (InvalidOptions), bad LLM specs,
+#: untrained models (FileNotFoundError), a strategy whose pip extra is missing (MissingExtra), ...
+USER_ERRORS = (ValueError, OSError, UnknownStrategy, StoreError, MissingExtra)
 
 console = Console()
 errors = Console(stderr=True)
@@ -34,17 +34,15 @@ ChromaHostOpt = Annotated[Optional[str], typer.Option("--chroma-host", help="Use
 ChromaPortOpt = Annotated[Optional[int], typer.Option("--chroma-port", help="Port of the Chroma server.")]
 
 
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``["context_chars=300", "mmr=true"]`` -> ``{"context_chars": 300, "mmr": True}`` (JSON values, else text)."""
-    options: dict[str, Any] = {}
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """``["context_chars=300", "mmr=true"]`` -> ``{"context_chars": "300", "mmr": "true"}``: text,
+    which the strategy's options model checks and converts (``300``, ``True``) when it is built."""
+    options: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, raw = pair.partition("=")
         if not sep or not name.strip():
             fail(f"--option needs NAME=VALUE, got {pair!r}")
-        try:
-            options[name.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[name.strip()] = raw
+        options[name.strip()] = raw
     return options
 
 

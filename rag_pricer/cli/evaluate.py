@@ -68,7 +68,7 @@ def evaluate(
         pool, batch_size = schedule(spec.needs, settings.llm_concurrency, workers)
         result = Evaluation(
             pricer, scored_items, workers=pool, batch_size=batch_size, bootstrap=Bootstrap(resamples, seed=seed),
-            progress=progress and str(json_out) != "-", settings=settings.public(), options=options,
+            progress=progress and str(json_out) != "-", settings=settings.public(), options=dict(pricer.options),
         ).run()
     except LeakageError as error:
         fail(str(error))

@@ -3,7 +3,7 @@
 Fitting and cross-fitting an ensemble (or calibrating a strategy) reads each base's price on
 hundreds of items; pricing them takes minutes for ``knn`` or ``boosting``, so the outputs are
 cached as JSON under ``cache_dir``: one file per strategy and settings that change its answers
-(``evaluation.cache.run_key`` without items), holding the output of each item by id and price;
+(``evaluation.cache.run_key`` of its pricer, without items), holding the output of each item by id and price;
 only items missing there are priced. Each base is checked for leakage first: a base that knows
 an item (trained on it, can retrieve it) is refused, never silently used.
 """
@@ -20,6 +20,7 @@ from rag_pricer.api import Estimator
 from rag_pricer.evaluation.cache import run_key
 from rag_pricer.evaluation.runner import check_leaks
 from rag_pricer.items import Item
+from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.registry import registry
 
 BATCH = 64
@@ -40,7 +41,7 @@ class BaseTable:
         pricer = spec.build(self.estimator.resources)
         pricer.max_chars = self.estimator.settings.max_description_chars
         check_leaks(pricer, items)
-        path = self._path(strategy)
+        path = self._path(pricer)
         cached = self._read(path)
         todo = [item for item in items if _key(item) not in cached]
         if on_batch and len(todo) < len(items):
@@ -54,11 +55,10 @@ class BaseTable:
             write_text_atomic(path, json.dumps({k: o.to_dict() for k, o in cached.items()}))
         return [cached[_key(item)] for item in items]
 
-    def _path(self, strategy: str) -> Path | None:
+    def _path(self, pricer: Pricer) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = run_key(registry.get(strategy), self.estimator.settings, {}, [])
-        return self.cache_dir / f"{strategy}-{key}.json"
+        return self.cache_dir / f"{pricer.name}-{run_key(pricer, [])}.json"
 
     @staticmethod
     def _read(path: Path | None) -> dict[str, BaseOutput]:

@@ -1,8 +1,10 @@
 """Finished (and half-finished) runs on disk, so that a long comparison can be resumed.
 
-A run is identified by ``run_key``: the strategy, the options and settings that change its
-answers, and the items scored. A rerun with the same key reuses the saved result; an
-interrupted run leaves a checkpoint of the rows it finished, and the rerun scores only the rest.
+A run is identified by ``run_key``: the strategy, its validated options (defaults filled in),
+what its answers depend on as the pricer itself states it (``Pricer.fingerprint``: store,
+embedding model and runtime, LLM and generation settings, model files), and the items scored.
+The harness knows no strategy's internals. A rerun with the same key reuses the saved result;
+an interrupted run leaves a checkpoint of the rows it finished, and the rerun scores only the rest.
 """
 
 from __future__ import annotations
@@ -10,16 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rag_pricer.evaluation.bootstrap import Bootstrap
 from rag_pricer.evaluation.results import EvaluationResult
-from rag_pricer.strategies.finetune.run import run_fingerprint
 from rag_pricer.items import Item
-from rag_pricer.pricing.registry import Strategy
-from rag_pricer.settings import Settings
+from rag_pricer.pricing.pricer import Pricer
 
 
 def items_fingerprint(items: Sequence[Item]) -> str:
@@ -30,35 +29,16 @@ def items_fingerprint(items: Sequence[Item]) -> str:
     return digest.hexdigest()
 
 
-def relevant_settings(strategy: Strategy, settings: Settings) -> dict[str, Any]:
-    """The settings that can change this strategy's estimates, chosen by what it needs."""
-    chosen: dict[str, Any] = {"max_description_chars": settings.max_description_chars}
-    if "store" in strategy.needs:
-        store = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(Path(settings.store_path).resolve())
-        chosen |= {"store": store, "collection": settings.collection, "embedding_model": settings.embedding_model}
-    if "llm" in strategy.needs:
-        chosen |= {
-            "llm": settings.llm,
-            "llm_base_url": settings.llm_base_url,
-            "local_model_path": str(settings.local_model_path) if settings.local_model_path else None,
-        }
-    if "trained" in strategy.needs or "adapter" in strategy.needs:
-        chosen["models_dir"] = str(Path(settings.models_dir).resolve())
-
-    return chosen
-
-
-def run_key(strategy: Strategy, settings: Settings, options: Mapping[str, Any], items: Sequence[Item]) -> str:
-    """A stable hex key of one strategy's run on ``items`` with these ``options``."""
-    accepted = set(strategy.options())
+def run_key(pricer: Pricer, items: Sequence[Item]) -> str:
+    """A stable hex key of ``pricer``'s run on ``items``: its strategy name, the options it was
+    built with (validated by the registry), its fingerprint and description limit, the items."""
     payload = {
-        "strategy": strategy.name,
-        "options": {k: options[k] for k in sorted(options) if k in accepted and options[k] is not None},
-        "settings": relevant_settings(strategy, settings),
+        "strategy": pricer.name,
+        "options": dict(pricer.options),
+        "fingerprint": pricer.fingerprint(),
+        "max_description_chars": pricer.max_chars,
         "items": items_fingerprint(items),
     }
-    if "adapter" in strategy.needs:  # a retrained adapter in the same folder must not hit the cache
-        payload["adapter_run"] = run_fingerprint(Path(options.get("run") or Path(settings.models_dir) / "finetuned"))
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

@@ -106,10 +106,15 @@ def _grouped_bars(ax: Axes, names: list[str], groups: list[np.ndarray], truth: n
     for name, chosen in zip(names, groups):
         count = int(chosen.sum())
         if count == 0:
-            values.append(0.0), lows.append(0.0), highs.append(0.0), labels.append(f"{name}\n(n=0)")
+            values.append(0.0)
+            lows.append(0.0)
+            highs.append(0.0)
+            labels.append(f"{name}\n(n=0)")
             continue
         interval = GROUP_BOOTSTRAP.interval(mae, truth[chosen], estimate[chosen])
-        values.append(interval.value), lows.append(interval.value - interval.low), highs.append(interval.high - interval.value)
+        values.append(interval.value)
+        lows.append(interval.value - interval.low)
+        highs.append(interval.high - interval.value)
         labels.append(f"{name}\n(n={count}, hit {hit_rate(truth[chosen], estimate[chosen]):.0%})")
     positions = np.arange(len(names))
     ends = np.array(values) + np.array(highs)
@@ -120,14 +125,14 @@ def _grouped_bars(ax: Axes, names: list[str], groups: list[np.ndarray], truth: n
         ax.invert_yaxis()
         ax.set_xlabel("mean absolute error ($)")
         for position, value, end in zip(positions, values, ends):
-            ax.text(end + pad, position, f"${value:,.0f}", va="center", fontsize=8)
+            ax.text(end + pad, float(position), f"${value:,.0f}", va="center", fontsize=8)
         ax.set_xlim(0, float(ends.max(initial=1.0)) * 1.15)
     else:
         ax.bar(positions, values, yerr=[lows, highs], capsize=3, color="#1f77b4", alpha=0.8)
         ax.set_xticks(positions, labels, fontsize=8)
         ax.set_ylabel("mean absolute error ($)")
         for position, value, end in zip(positions, values, ends):
-            ax.text(position, end + pad, f"${value:,.0f}", ha="center", fontsize=8)
+            ax.text(float(position), end + pad, f"${value:,.0f}", ha="center", fontsize=8)
         ax.set_ylim(0, float(ends.max(initial=1.0)) * 1.1)
     ax.grid(alpha=0.3, axis="x" if horizontal else "y")
 

@@ -16,7 +16,7 @@ from rag_pricer.evaluation.results import EvaluationResult
 from rag_pricer.evaluation.runner import Evaluation, LeakageError, check_leaks, schedule
 from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.registry import Registry, Strategy
+from rag_pricer.pricing.registry import InvalidOptions, Registry, Strategy
 from rag_pricer.pricing.registry import registry as default_registry
 from rag_pricer.pricing.resources import Resources
 
@@ -137,27 +137,45 @@ class Comparison:
         path.write_text(comparison_markdown(outcome.results, outcome.skipped, description=self.description), encoding="utf-8")
 
     def _plan(self) -> tuple[list[_Planned], dict[str, str]]:
-        """Build every pricer and refuse leakage before scoring anything."""
+        """Check every strategy's options, build every pricer and refuse leakage before scoring anything."""
         settings = self.resources.settings
+        options = self._options_by_strategy()
         planned, skipped = [], {}
         for name in self.strategies:
             strategy = self.registry.get(name)
-            # Same defaults as ``Estimator.pricer``: k from the settings unless given (None: the strategy's own).
-            options = {k: v for k, v in {"k": settings.k, **self.options}.items() if v is not None}
             try:
-                pricer = strategy.build(self.resources, **options)
+                pricer = strategy.build(self.resources, **options[name])
                 pricer.max_chars = settings.max_description_chars
                 attach_calibration(pricer, name, settings.models_dir)
                 check_leaks(pricer, self.items)
+                key = run_key(pricer, self.items)
             except LeakageError:
                 raise
             except Exception as error:  # e.g. models not trained, store missing: report it, run the others
                 skipped[name] = f"{type(error).__name__}: {error}"
                 continue
-            accepted = set(strategy.options())
-            used = {k: v for k, v in options.items() if k in accepted}
-            planned.append(_Planned(strategy, pricer, used, run_key(strategy, settings, used, self.items)))
+            planned.append(_Planned(strategy, pricer, dict(pricer.options), key))
         return planned, skipped
+
+    def _options_by_strategy(self) -> dict[str, dict[str, Any]]:
+        """Each strategy's share of the options: those it declares (k from the settings unless
+        given, as in ``Estimator.pricer``). An option that no compared strategy declares, or a
+        value one of them refuses, raises ``InvalidOptions`` before anything runs: a typo is
+        never measured as the plain run."""
+        strategies = [self.registry.get(name) for name in self.strategies]
+        unknown = [name for name in self.options if not any(s.accepts(name) for s in strategies)]
+        if unknown:
+            valid = sorted({o for s in strategies for o in s.options()})
+            names = ", ".join(map(repr, unknown))
+            known = ", ".join(valid) or "none"
+            raise InvalidOptions(f"no compared strategy has the option {names}; their options: {known}")
+        defaults = {"k": self.resources.settings.k}
+        chosen = {}
+        for strategy in strategies:
+            mine = {k: v for k, v in {**defaults, **self.options}.items() if v is not None and strategy.accepts(k)}
+            strategy.validate(mine)  # a bad value stops the comparison, it is not a skipped strategy
+            chosen[strategy.name] = mine
+        return chosen
 
     def _evaluate(self, plan: _Planned, outcome: ComparisonResult) -> EvaluationResult:
         name = plan.strategy.name

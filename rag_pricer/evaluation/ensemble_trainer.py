@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rag_pricer.strategies.ensemble.crossfit import cross_fit
 from rag_pricer.strategies.ensemble.model import KINDS, EnsembleModel
@@ -80,7 +81,8 @@ class EnsembleTrainer:
         return EnsembleModel(self.bases, kind, self.signal_base, self.alpha)
 
     def train(
-        self, outputs: Mapping[str, Sequence[BaseOutput]], prices: Sequence[float], ids: Sequence[str], scored: Sequence[bool]
+        self, outputs: Mapping[str, Sequence[BaseOutput]], prices: Sequence[float] | npt.NDArray[np.float64],
+        ids: Sequence[str], scored: Sequence[bool] | npt.NDArray[np.bool_],
     ) -> EnsembleOutcome:
         prices, scored = np.asarray(prices, dtype=float), np.asarray(scored, dtype=bool)
         truth, scored_ids = prices[scored], [i for i, s in zip(ids, scored) if s]

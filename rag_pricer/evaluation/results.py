@@ -109,11 +109,15 @@ class EvaluationResult:
         range was not calibrated on them (``None`` when there are none)."""
         from rag_pricer.pricing.ranges.crossfit import coverage_report
 
-        rows = [r for r in self.scored if r.low is not None and r.high is not None and not r.calibrated_on]
+        rows = [
+            (r.truth, r.low, r.high)
+            for r in self.scored
+            if r.low is not None and r.high is not None and not r.calibrated_on
+        ]
         excluded = sum(1 for r in self.scored if r.calibrated_on)
         if not rows:
             return {"n": 0, "nominal": self.range_coverage, "excluded_calibration_items": excluded} if excluded else None
-        truth, low, high = [r.truth for r in rows], [r.low for r in rows], [r.high for r in rows]
+        truth, low, high = [t for t, _, _ in rows], [lo for _, lo, _ in rows], [hi for _, _, hi in rows]
         data: dict[str, Any] = coverage_report(truth, low, high, self.range_coverage or 0.0).as_dict()
         del data["folds"]
         data["excluded_calibration_items"] = excluded

@@ -92,6 +92,10 @@ class Embedder:
         """The kind of vectors made (``fp32`` or ``int8``), recorded by the store."""
         return vector_kind(self.backend)
 
+    def fingerprint(self) -> dict[str, str]:
+        """What the vectors depend on: the model and the runtime (int8 ONNX gives other vectors)."""
+        return {"embedding_model": self.model_name, "embedding_backend": self.backend}
+
     @cached_property
     def model(self):  # -> SentenceTransformer | OnnxEmbedder; imported lazily: torch takes seconds
         path = resolve_model(self.model_name)

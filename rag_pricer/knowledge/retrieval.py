@@ -56,6 +56,10 @@ class Retriever:
         self.embedder = embedder
         self.store = store
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What the neighbours found depend on: the embedding model and runtime, and the store."""
+        return self.embedder.fingerprint() | self.store.fingerprint()
+
     def search_many(self, queries: list[Query], options: SearchOptions = SearchOptions()) -> list[list[Neighbour]]:
         if not queries:
             return []

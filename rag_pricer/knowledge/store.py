@@ -127,6 +127,11 @@ class ProductStore:
     def location(self) -> str:
         return f"http://{self.host}:{self.port}" if self.host else str(self.path)
 
+    def fingerprint(self) -> dict[str, Any]:
+        """Which store this is and how many products it holds (a rebuilt store counts others)."""
+        location = self.location if self.host else str(Path(self.path).resolve()) if self.path else None
+        return {"store": location, "collection": self.collection_name, "model": self.model, "products": self.count()}
+
     @property
     def client(self) -> Any:
         """The Chroma client; opening it creates a missing store folder (writers only)."""

@@ -56,6 +56,7 @@ def wrap(
         concurrency=settings.llm_concurrency,
         price=price,
         secrets=secrets,
+        generation={"max_tokens": max_tokens_of(settings)},
     )
 
 

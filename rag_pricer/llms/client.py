@@ -79,11 +79,14 @@ class PricingLLM:
         price: ModelPrice | None = None,
         secrets: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
+        generation: Mapping[str, object] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         self.chat_model = chat_model
         self.spec = spec
+        #: the settings that shape its answers (e.g. max_tokens), for ``fingerprint``
+        self.generation = dict(generation or {})
         self.model_id = model_id
         self.supports_prefill = supports_prefill
         self.endpoint = endpoint
@@ -108,15 +111,16 @@ class PricingLLM:
         """One completion for ``messages``; raises ``LLMError`` when the model cannot answer."""
         messages = self._prepare(messages)
         started = time.perf_counter()
-        key = self._cache_key(messages) if self.cache is not None else None
-        if key is not None and (hit := self.cache.get(key)) is not None:
+        cache = self.cache
+        key = self._cache_key(messages) if cache is not None else None
+        if cache is not None and key is not None and (hit := cache.get(key)) is not None:
             with self._lock:
                 self.cache_hits += 1
             usage = Usage(hit.prompt_tokens, hit.completion_tokens, 0.0, cached=True)
             return LLMReply(hit.text, usage, time.perf_counter() - started)
         text, usage = self._call_with_retries(messages)
-        if key is not None:
-            self.cache.put(key, CachedReply(text, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd))
+        if cache is not None and key is not None:
+            cache.put(key, CachedReply(text, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd))
         return LLMReply(text, usage, time.perf_counter() - started)
 
     def ask_many(self, conversations: Sequence[Sequence[BaseMessage]]) -> list[LLMReply | LLMError]:
@@ -165,16 +169,23 @@ class PricingLLM:
                 raise ValueError("a conversation needs a message before the assistant prefill")
         return messages
 
-    def _cache_key(self, messages: list[BaseMessage]) -> str:
+    def fingerprint(self) -> dict[str, object]:
+        """What its answers depend on: spec, model, endpoint, runtime, generation parameters."""
         params = getattr(self.chat_model, "_identifying_params", {})
+        return {
+            "spec": self.spec,
+            "model": self.model_id,
+            "endpoint": self.endpoint,
+            "runtime": type(self.chat_model).__name__,
+            "params": dict(params) if isinstance(params, Mapping) else str(params),
+            "generation": self.generation,
+        }
+
+    def _cache_key(self, messages: list[BaseMessage]) -> str:
+        material = self.fingerprint()
         return ResponseCache.key(
-            {
-                "model": self.model_id,
-                "endpoint": self.endpoint,
-                "runtime": type(self.chat_model).__name__,
-                "params": dict(params) if isinstance(params, Mapping) else str(params),
-                "messages": [[m.type, text_of(m)] for m in messages],
-            }
+            {key: material[key] for key in ("model", "endpoint", "runtime", "params")}
+            | {"messages": [[m.type, text_of(m)] for m in messages]}
         )
 
     def _call_with_retries(self, messages: list[BaseMessage]) -> tuple[str, Usage]:

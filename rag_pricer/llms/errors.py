@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import httpx
+import httpx2
 import openai
 
 
@@ -30,7 +30,7 @@ class Failure:
     sdk_retries: int = 0
 
 
-def _retry_after(response: httpx.Response | None) -> float | None:
+def _retry_after(response: httpx2.Response | None) -> float | None:
     if response is None:
         return None
     value = response.headers.get("retry-after")
@@ -57,9 +57,10 @@ def classify(exc: BaseException) -> Failure:
 
 def _classify(exc: BaseException) -> Failure:
     # Order matters: APITimeoutError is an APIConnectionError, TimeoutError an OSError.
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)):
+    # openai>=3 sends through httpx2 (not httpx): its raw transport errors are httpx2's.
+    if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException, TimeoutError)):
         return Failure("timeout")
-    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError, ConnectionError)):
+    if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError, ConnectionError)):
         return Failure("connection")
     if isinstance(exc, openai.RateLimitError):
         return Failure("rate_limit", _retry_after(exc.response))

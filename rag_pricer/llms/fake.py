@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -30,11 +30,11 @@ _DOLLARS = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
 
 def openai_error(reason: str, retry_after_s: float | None = None) -> Exception:
     """The exception the ``openai`` client raises for ``reason`` (see ``LLMError`` reasons)."""
-    request = httpx.Request("POST", "http://fake.invalid/v1/chat/completions")
+    request = httpx2.Request("POST", "http://fake.invalid/v1/chat/completions")
     headers = {"retry-after": str(retry_after_s)} if retry_after_s is not None else {}
 
     def status(cls: type[openai.APIStatusError], code: int) -> Exception:
-        return cls(f"fake {reason}", response=httpx.Response(code, request=request, headers=headers), body=None)
+        return cls(f"fake {reason}", response=httpx2.Response(code, request=request, headers=headers), body=None)
 
     makers = {
         "rate_limit": lambda: status(openai.RateLimitError, 429),

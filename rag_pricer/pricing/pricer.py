@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from rag_pricer.pricing.values import Estimate
 
@@ -32,6 +36,8 @@ class Pricer(ABC):
 
     #: registry name, set by ``rag_pricer.pricing.registry.register``
     name: str = "pricer"
+    #: the validated options it was built with, defaults filled in (set by ``Strategy.build``)
+    options: Mapping[str, Any] = MappingProxyType({})
     #: descriptions longer than this are truncated before pricing
     max_chars: int = 4000
     #: the strategy's conformal calibration (``Estimator.pricer`` loads it from ``models_dir``):
@@ -70,10 +76,33 @@ class Pricer(ABC):
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         """Price validated queries, one ``Estimate`` each, in order."""
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What this pricer's answers depend on besides its options and the items priced: the
+        settings it reads, the store it searches, its model files, its LLM and how it generates.
+        The evaluation harness hashes it (with ``options``) to know when a saved run is stale,
+        without knowing any strategy's internals. A pricer that depends on nothing else: ``{}``."""
+        return {}
+
     def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         """Those ``ids`` that this pricer has seen in training or can retrieve: scoring them
         would measure memory, not estimation. Pricers that learn nothing return ``[]``."""
         return []
+
+
+def files_digest(path: str | Path) -> str:
+    """A hash of the files under ``path`` (names and contents), ``"absent"`` when there are none:
+    a model retrained in the same folder gets another digest."""
+    root = Path(path)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else ([root] if root.is_file() else [])
+    if not files:
+        return "absent"
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(root) if root.is_dir() else file.name}\x00".encode())
+        with file.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:20]
 
 
 def _bounded(estimate: Estimate) -> Estimate:

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rag_pricer import __version__
 from rag_pricer.query import InvalidQuery
 from rag_pricer.api import Estimator
-from rag_pricer.pricing.registry import UnknownStrategy, registry
+from rag_pricer.pricing.registry import InvalidOptions, UnknownStrategy, registry
 from rag_pricer.service.auth import BearerAuth
 from rag_pricer.service.limits import BodyLimit
 from rag_pricer.service.readiness import strategy_status
@@ -37,6 +38,7 @@ from rag_pricer.service.schemas import (
     ProductOut,
     ReadyResponse,
     StrategiesResponse,
+    OptionOut,
     StrategyOut,
 )
 from rag_pricer.settings import Settings
@@ -64,7 +66,10 @@ Estimate a product's price in USD from its description, with the comparable prod
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (only when the server has one)."},
     413: {"model": ErrorResponse, "description": "Body or batch too large."},
-    422: {"model": ErrorResponse, "description": "Invalid input: empty description, wrong types, unknown strategy."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid input: empty description, wrong types, unknown strategy, an option the strategy lacks.",
+    },
     503: {"model": ErrorResponse, "description": "Still loading, or the knowledge base is unavailable."},
 }
 
@@ -180,8 +185,13 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
             )
             listed.append(
                 StrategyOut(
-                    name=s.name, summary=s.summary, needs=list(s.needs), options=s.options(),
-                    status=state, ready=state == "ready", hint=hint,
+                    name=s.name,
+                    summary=s.summary,
+                    needs=list(s.needs),
+                    options=[OptionOut(**asdict(o)) for o in s.option_info()],
+                    status=state,
+                    ready=state == "ready",
+                    hint=hint,
                 )
             )
         return StrategiesResponse(default=pricing.default_strategy, fallback=pricing.fallback, strategies=listed)
@@ -278,6 +288,10 @@ def _add_error_handlers(app: FastAPI, pricing: PricingService) -> None:
     @app.exception_handler(UnknownStrategy)
     async def unknown_strategy(request: Request, error: UnknownStrategy) -> JSONResponse:
         return _error(422, "unknown_strategy", error.message, [{"known": registry.names()}])
+
+    @app.exception_handler(InvalidOptions)
+    async def invalid_options(request: Request, error: InvalidOptions) -> JSONResponse:
+        return _error(422, "invalid_options", str(error))
 
     @app.exception_handler(InvalidQuery)
     async def invalid_query(request: Request, error: InvalidQuery) -> JSONResponse:

@@ -17,7 +17,7 @@ from rag_pricer.query import InvalidQuery
 from rag_pricer.api import Estimator
 from rag_pricer.llms.client import llm_deadline
 from rag_pricer.pricing.pricer import UnusablePrice
-from rag_pricer.pricing.registry import Strategy, UnknownStrategy, registry
+from rag_pricer.pricing.registry import InvalidOptions, Strategy, UnknownStrategy, registry
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
 from rag_pricer.knowledge.store import StoredProduct, StoreError
 
@@ -200,9 +200,14 @@ class PricingService:
         specs = []
         for index, request in enumerate(requests):
             try:
-                specs.append(self.resolve(request.strategy))
+                spec = self.resolve(request.strategy)
             except UnknownStrategy as error:
                 raise (BatchUnknownStrategy(index, error) if len(requests) > 1 else error) from None
+            try:  # an option the strategy does not have is the client's error (422), not a failure to fall back from
+                spec.validate({"k": request.k, "category": request.category})
+            except InvalidOptions as error:
+                raise (InvalidOptions(f"items[{index}]: {error}") if len(requests) > 1 else error) from None
+            specs.append(spec)
         await self.wait_ready()
         groups: dict[tuple[str, int | None, str | None, str | None], list[int]] = {}
         for index, (spec, request) in enumerate(zip(specs, requests)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from rag_pricer.pricing.registry import Strategy
+from rag_pricer.pricing.registry import Strategy, missing_extra
 
 Status = Literal["ready", "needs-training", "needs-llm", "needs-store", "needs-extra", "needs-gpu"]
 
@@ -31,6 +31,9 @@ def strategy_status(
 ) -> tuple[Status, str | None]:
     """``(status, hint)`` of ``spec``: ``llm`` is the server's LLM spec, ``llm_backends`` the
     registered backends, ``store_problem`` why the knowledge base is unusable (``None``: fine)."""
+    extra = missing_extra(spec)
+    if extra is not None:  # first: nothing else can make it ready
+        return "needs-extra", f"this install lacks the {extra!r} extra: pip install 'rag-pricer[{extra}]'"
     for need, (filename, command) in TRAINED_FILES.items():
         if need in spec.needs:
             if not (Path(models_dir) / spec.name / filename).is_file():

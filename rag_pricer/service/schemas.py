@@ -207,6 +207,13 @@ class BatchResponse(BaseModel):
     latency_ms: float = Field(..., description="Time spent on the whole batch, in milliseconds.")
 
 
+class OptionOut(BaseModel):
+    name: str
+    type: str = Field(..., description="Its type as text: int, str | None, arithmetic | geometric, ...")
+    default: Any = Field(None, description="Its value when not given.")
+    description: str = ""
+
+
 StrategyStatus = Literal["ready", "needs-training", "needs-llm", "needs-store", "needs-extra", "needs-gpu"]
 
 
@@ -214,7 +221,7 @@ class StrategyOut(BaseModel):
     name: str
     summary: str
     needs: list[str] = Field(..., description="What it needs: store, llm, trained, gpu.")
-    options: list[str] = Field(..., description="Options its factory accepts.")
+    options: list[OptionOut] = Field(..., description="The options it accepts; any other is refused (422).")
     status: StrategyStatus = Field("ready", description="Whether it can price on this server now, or what it lacks.")
     ready: bool = Field(True, description="True when `status` is `ready`.")
     hint: str | None = Field(None, description="What to do to make it ready (e.g. the training command).")
@@ -284,7 +291,9 @@ class StrategiesResponse(BaseModel):
                             "name": "knn",
                             "summary": "Similarity-weighted price of the k nearest stored products (no LLM).",
                             "needs": ["store"],
-                            "options": ["k", "power", "category"],
+                            "options": [
+                                {"name": "k", "type": "int", "default": 7, "description": "Comparables to retrieve."}
+                            ],
                         }
                     ],
                 }

@@ -4,17 +4,21 @@ after its k comparables and their prices (``rag-finetuned``, a run trained with 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from rag_pricer.pricing.values import Estimate
 
 from rag_pricer.query import Query
 from rag_pricer.strategies.finetune.decoding import DECODINGS, PriceDistribution
 from rag_pricer.strategies.finetune.price_model import PriceModel
+from rag_pricer.strategies.finetune.run import run_fingerprint
 from rag_pricer.strategies.prompting.guard import PriceGuard
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.registry import register
+from rag_pricer.pricing.registry import StrategyOptions, register
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.knowledge.retrieval import SearchOptions
 from rag_pricer.knowledge.store import Neighbour
@@ -38,9 +42,14 @@ class FinetunedPricer(Pricer):
         self.decoding = decoding
         self.guard = guard
 
-    def leaked_ids(self, ids: list[str]) -> list[str]:
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         trained = self.model.trained_ids()
         return sorted(set(self.knn.leaked_ids(ids)) | {i for i in ids if i in trained})
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The comparables' retrieval, the run (retrained: another record), adapter or base, decoding."""
+        model = {"run": run_fingerprint(self.model.run_dir), "adapter": self.model.adapter}
+        return {"knn": self.knn.fingerprint(), "model": model, "decoding": self.decoding}
 
     def model_metrics(self) -> dict[str, Any]:
         """The training run's model-centric figures, reported beside the business metrics."""
@@ -80,16 +89,34 @@ def price_model(resources: Resources, run_dir: Path, adapter: bool = True) -> Pr
     return resources.shared(key, lambda: PriceModel(run_dir, base_dir, adapter=adapter))
 
 
+Decoding = Literal["expectation", "median", "greedy"]
+
+
+class FinetunedOptions(StrategyOptions):
+    run: str | None = Field(None, description="The run folder of `rag-pricer finetune`; default: models_dir/finetuned.")
+    decoding: Decoding = Field("expectation", description="How a price is read from the model's distribution.")
+    adapter: bool = Field(True, description="Apply the LoRA adapter (false: the base model alone, for comparison).")
+    k: int = Field(DEFAULT_K, ge=1, le=100, description="Comparables retrieved to bound the answer and fall back on.")
+
+
+class RagFinetunedOptions(StrategyOptions):
+    run: str | None = Field(None, description="The run folder of `finetune --k`; default: models_dir/rag-finetuned.")
+    decoding: Decoding = Field("expectation", description="How a price is read from the model's distribution.")
+    k: int | None = Field(None, ge=1, le=100, description="Comparables in the prompt; default: as many as in training.")
+
+
 @register(
     "finetuned",
     "LoRA fine-tuned LLM (`rag-pricer finetune`): expectation, median or greedy over its digit-by-digit price distribution.",
     needs=("adapter", "store"),
+    options=FinetunedOptions,
+    extra="finetune",
 )
-def build(resources: Resources, run: str | None = None, decoding: str = "expectation", adapter: bool = True, k: int = DEFAULT_K) -> FinetunedPricer:
-    folder = Path(run) if run else Path(resources.settings.models_dir) / "finetuned"
-    model = price_model(resources, folder, adapter=adapter)
+def build(resources: Resources, options: FinetunedOptions) -> FinetunedPricer:
+    folder = Path(options.run) if options.run else Path(resources.settings.models_dir) / "finetuned"
+    model = price_model(resources, folder, adapter=options.adapter)
     model.load()  # now rather than on the first estimate: the service builds its default strategy at start-up
-    return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=k)), decoding)
+    return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=options.k)), options.decoding)
 
 
 @register(
@@ -97,12 +124,15 @@ def build(resources: Resources, run: str | None = None, decoding: str = "expecta
     "LoRA fine-tuned LLM trained on retrieval-augmented prompts (`rag-pricer finetune --k 5`): reads the k comparables and "
     "their prices, then expectation, median or greedy over its price distribution.",
     needs=("adapter", "store"),
+    options=RagFinetunedOptions,
+    extra="finetune",
 )
-def build_rag(resources: Resources, run: str | None = None, decoding: str = "expectation", k: int | None = None) -> FinetunedPricer:
+def build_rag(resources: Resources, options: RagFinetunedOptions) -> FinetunedPricer:
     """``k`` comparables are retrieved (default: the number the run was trained with)."""
-    folder = Path(run) if run else Path(resources.settings.models_dir) / "rag-finetuned"
+    folder = Path(options.run) if options.run else Path(resources.settings.models_dir) / "rag-finetuned"
     model = price_model(resources, folder)
     if not model.k:
         raise ValueError(f"the run in {folder} was trained without comparables: use the `finetuned` strategy, or train with --k")
     model.load()
-    return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=k or model.k)), decoding)
+    knn = KnnPricer(resources.retriever, SearchOptions(k=options.k or model.k))
+    return FinetunedPricer(model, knn, options.decoding)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, Literal
+
 import numpy as np
+from pydantic import Field
 
 from rag_pricer.pricing.values import Comparable, Estimate
 
 from rag_pricer.query import Query
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.registry import register
+from rag_pricer.pricing.registry import StrategyOptions, register
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
 from rag_pricer.knowledge.store import Neighbour
@@ -16,7 +21,8 @@ from rag_pricer.knowledge.store import Neighbour
 # Chosen on dev (500 items, store = train) with scripts/tune_knn.py: see README.
 DEFAULT_K = 7
 DEFAULT_POWER = 4.0
-DEFAULT_MEAN = "arithmetic"
+Mean = Literal["arithmetic", "geometric"]
+DEFAULT_MEAN: Mean = "arithmetic"
 MEANS = ("arithmetic", "geometric")
 
 
@@ -59,8 +65,12 @@ class KnnPricer(Pricer):
         self.power = power
         self.mean = mean
 
-    def leaked_ids(self, ids: list[str]) -> list[str]:
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         return self.retriever.store.contains_any(ids)
+
+    def fingerprint(self) -> dict[str, Any]:
+        search = asdict(self.search)
+        return {"retrieval": self.retriever.fingerprint(), "search": search, "power": self.power, "mean": self.mean}
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         found = self.retriever.search_many(queries, self.search)
@@ -85,16 +95,27 @@ class KnnPricer(Pricer):
         )
 
 
-@register("knn", "Similarity-weighted price of the k nearest stored products (no LLM).", needs=("store",))
-def build(
-    resources: Resources,
-    k: int = DEFAULT_K,
-    power: float = DEFAULT_POWER,
-    mean: str = DEFAULT_MEAN,
-    category: str | None = None,
-    min_price: float | None = None,
-    max_price: float | None = None,
-    mmr: bool = False,
-) -> KnnPricer:
-    search = SearchOptions(k=k, category=category, min_price=min_price, max_price=max_price, mmr=mmr)
-    return KnnPricer(resources.retriever, search, power, mean)
+class SearchFields(StrategyOptions):
+    """The options of every strategy that retrieves comparables: how many, and which."""
+
+    k: int = Field(DEFAULT_K, ge=1, le=100, description="Comparable products to retrieve.")
+    category: str | None = Field(None, description="Only products of this category (a metadata filter).")
+    min_price: float | None = Field(None, ge=0, description="Only products priced at least this (USD).")
+    max_price: float | None = Field(None, gt=0, description="Only products priced at most this (USD).")
+    mmr: bool = Field(False, description="Diversify the comparables (maximal marginal relevance).")
+
+    def search(self) -> SearchOptions:
+        where = {"category": self.category, "min_price": self.min_price, "max_price": self.max_price}
+        return SearchOptions(k=self.k, mmr=self.mmr, **where)
+
+
+class KnnOptions(SearchFields):
+    power: float = Field(DEFAULT_POWER, ge=0, description="Exponent of the similarity weights.")
+    mean: Mean = Field(DEFAULT_MEAN, description="How the weighted prices are averaged.")
+
+
+@register(
+    "knn", "Similarity-weighted price of the k nearest stored products (no LLM).", needs=("store",), options=KnnOptions
+)
+def build(resources: Resources, options: KnnOptions) -> KnnPricer:
+    return KnnPricer(resources.retriever, options.search(), options.power, options.mean)

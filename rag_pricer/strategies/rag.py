@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import BaseMessage
+from pydantic import Field
 
 from rag_pricer.query import Query
 from rag_pricer.strategies.prompting.prompts import PromptBudget, rag_messages
 from rag_pricer.pricing.registry import register
 from rag_pricer.pricing.resources import Resources
-from rag_pricer.knowledge.retrieval import SearchOptions
 from rag_pricer.knowledge.store import Neighbour
-from rag_pricer.strategies.knn import KnnPricer
+from rag_pricer.strategies.knn import KnnPricer, SearchFields
 from rag_pricer.strategies.prompting.llm_pricer import LLMPricer
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 
 class RagPricer(LLMPricer):
@@ -31,22 +34,24 @@ class RagPricer(LLMPricer):
             query.text, neighbours, prefill=self.llm.supports_prefill, context_chars=self.context_chars, budget=self.budget
         )
 
+    def prompt_fingerprint(self) -> dict[str, Any]:
+        return super().prompt_fingerprint() | {"context_chars": self.context_chars, "budget": asdict(self.budget)}
+
+
+class RagOptions(SearchFields):
+    k: int = Field(5, ge=1, le=100, description="Comparable products in the prompt.")
+    llm: str | None = Field(None, description="LLM spec (see `rag-pricer llms`); default: settings llm.")
+    context_chars: int | None = Field(None, ge=1, description="Cut each comparable's description to this length.")
+
 
 @register(
     "rag",
     "Retrieval-augmented LLM: the k most similar products and their prices as context.",
     needs=("llm", "store"),
+    options=RagOptions,
+    extra="llm",
 )
-def build(
-    resources: Resources,
-    llm: str | None = None,
-    k: int = 5,
-    category: str | None = None,
-    min_price: float | None = None,
-    max_price: float | None = None,
-    mmr: bool = False,
-    context_chars: int | None = None,
-) -> RagPricer:
-    search = SearchOptions(k=k, category=category, min_price=min_price, max_price=max_price, mmr=mmr)
+def build(resources: Resources, options: RagOptions) -> RagPricer:
     budget = PromptBudget.of(resources.settings.llm_max_prompt_tokens)
-    return RagPricer(resources.llm(llm), KnnPricer(resources.retriever, search), context_chars, budget)
+    knn = KnnPricer(resources.retriever, options.search())
+    return RagPricer(resources.llm(options.llm), knn, options.context_chars, budget)

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 from rag_pricer.atomic_files import write_text_atomic
 
 FORMAT = 1
 DEFAULT_COVERAGE = 0.8
 #: where calibrations live under settings ``models_dir``
 CALIBRATION_DIR = "calibration"
+#: prices or bounds, as a list or as an array (the functions here take either)
+Prices = Sequence[float] | npt.NDArray[np.float64]
 
 
 class CalibrationError(ValueError):
@@ -80,7 +83,7 @@ class RangeCalibration:
 
     @classmethod
     def fit(
-        cls, strategy: str, truth: Sequence[float], estimate: Sequence[float], ids: Sequence[str] = (),
+        cls, strategy: str, truth: Prices, estimate: Prices, ids: Sequence[str] = (),
         coverage: float = DEFAULT_COVERAGE, source: str = "",
     ) -> Self:  # fmt: skip
         q_low, q_high = conformal_bounds(log_errors(np.asarray(truth), np.asarray(estimate)), coverage)

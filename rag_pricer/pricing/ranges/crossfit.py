@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from rag_pricer.pricing.ranges.calibration import conformal_bounds, log_errors
+from rag_pricer.pricing.ranges.calibration import Prices, conformal_bounds, log_errors
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class CoverageReport:
         }  # fmt: skip
 
 
-def coverage_report(truth: Sequence[float], low: Sequence[float], high: Sequence[float], nominal: float, folds: int = 0) -> CoverageReport:
+def coverage_report(truth: Prices, low: Prices, high: Prices, nominal: float, folds: int = 0) -> CoverageReport:
     """Share of true prices inside ``[low, high]``, median width ($) and median ``high / low``."""
     truth, low, high = (np.asarray(a, dtype=float) for a in (truth, low, high))
     if not len(truth):
@@ -45,9 +46,9 @@ def coverage_report(truth: Sequence[float], low: Sequence[float], high: Sequence
 
 
 def cross_fitted_ranges(
-    truth: Sequence[float], estimate: Sequence[float], coverage: float, folds: int = 5, seed: int = 0,
+    truth: Prices, estimate: Prices, coverage: float, folds: int = 5, seed: int = 0,
     extra_errors: Sequence[float] = (),
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:  # fmt: skip
     """``(low, high)`` of every item, each from a calibration that did not see it."""
     truth, estimate = np.asarray(truth, dtype=float), np.asarray(estimate, dtype=float)
     errors = log_errors(truth, estimate)
@@ -63,7 +64,7 @@ def cross_fitted_ranges(
 
 
 def cross_fitted_coverage(
-    truth: Sequence[float], estimate: Sequence[float], coverage: float, folds: int = 5, seed: int = 0,
+    truth: Prices, estimate: Prices, coverage: float, folds: int = 5, seed: int = 0,
     extra_errors: Sequence[float] = (),
 ) -> CoverageReport:  # fmt: skip
     low, high = cross_fitted_ranges(truth, estimate, coverage, folds, seed, extra_errors)

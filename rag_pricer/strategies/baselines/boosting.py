@@ -110,7 +110,8 @@ class BoostingBaseline(Baseline):
         self.svd_ = load_estimator(directory / "svd.skops")
         self.features_ = FeatureBuilder.from_state(read_json(directory / "features.json"))
         self.booster_ = lightgbm.Booster(model_file=str(directory / "lightgbm.txt"))
-        self.log_range_ = tuple(float(x) for x in load_array(directory / "log_range.npy"))
+        low, high = (float(x) for x in load_array(directory / "log_range.npy"))
+        self.log_range_ = (low, high)
         self.embedding_model_ = read_json(directory / "embedding.json")["model"]
         self.embedder_ = self._runtime_embedder(directory)
         expected = self.booster_.num_feature()

@@ -3,25 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.query import Query
 from rag_pricer.items import MIN_PRICE
-from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.pricer import Pricer, files_digest
+from rag_pricer.knowledge.embeddings import Embedder
 
 
 class BaselinePricer(Pricer):
     """Prices queries with ``baseline``. A prediction below ``floor`` (default ``MIN_PRICE``,
     $0.50, the lowest price an item may have) is raised to it with a note: the linear
-    baselines can predict zero or negative prices, which no product has."""
+    baselines can predict zero or negative prices, which no product has. ``model_dir`` (the
+    files it was loaded from) and ``embedder`` (for those that embed their input) make its
+    ``fingerprint``."""
 
-    def __init__(self, baseline: Baseline, floor: float = MIN_PRICE) -> None:
+    def __init__(
+        self,
+        baseline: Baseline,
+        floor: float = MIN_PRICE,
+        model_dir: Path | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
         if not floor > 0:
             raise ValueError(f"the floor must be positive, got {floor}")
         self.baseline = baseline
         self.floor = floor
+        self.model_dir = model_dir
+        self.embedder = embedder
         self._trained = frozenset(baseline.trained_ids_)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The model files (retrained: another digest) and, if it embeds, the embedding model and runtime."""
+        model = files_digest(self.model_dir) if self.model_dir is not None else repr(self.baseline.params())
+        embedding = self.embedder.fingerprint() if self.embedder else None
+        return {"model": model, "floor": self.floor, "embedding": embedding}
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         predictions = self.baseline.predict(queries)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from rag_pricer.strategies.ensemble.model import EnsembleModel
 
@@ -26,7 +27,7 @@ class CrossFit:
 
 def cross_fit(
     make: Callable[[], EnsembleModel], features: np.ndarray, prices: np.ndarray, ids: Sequence[str],
-    scored: Sequence[bool], folds: int = 5, seed: int = 0,
+    scored: Sequence[bool] | npt.NDArray[np.bool_], folds: int = 5, seed: int = 0,
 ) -> CrossFit:  # fmt: skip
     features, prices, scored = np.asarray(features, dtype=float), np.asarray(prices, dtype=float), np.asarray(scored, dtype=bool)
     ids = list(ids)

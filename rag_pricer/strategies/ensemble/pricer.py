@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rag_pricer.strategies.ensemble.model import EnsembleModel
 from rag_pricer.strategies.ensemble.signals import BaseOutput, feature_matrix
@@ -25,6 +26,11 @@ class EnsemblePricer(Pricer):
         self.model = model
         self.bases = dict(bases)
         self._fitted = frozenset(model.fitted_ids_)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fitted model itself and every base's options and fingerprint."""
+        bases = {name: {"options": dict(b.options), "fingerprint": b.fingerprint()} for name, b in self.bases.items()}
+        return {"model": self.model.to_dict(), "bases": bases}
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         estimates = {name: self.bases[name].estimate_many(queries) for name in self.model.bases}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class BaseOutput:
         return {"price": self.price, "signals": self.signals}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> BaseOutput:
+    def from_dict(cls, data: Mapping[str, Any]) -> BaseOutput:  # decoded JSON
         return cls(float(data["price"]), {str(k): float(v) for k, v in dict(data.get("signals") or {}).items()})
 
 

@@ -63,10 +63,10 @@ class PriceModel:
         if recorded.get("sha256") and base.sha256 != recorded["sha256"]:
             raise ValueError(f"base model {recorded['spec']} on this machine differs from the one the adapter was trained on")
         checkpoint = base.checkpoint(self.cache_dir)
-        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+        model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
         if self.adapter:
-            model = PeftModel.from_pretrained(model, str(self.run_dir / ADAPTER_DIR))
-            model = model.merge_and_unload() if self.merge else model
+            tuned = PeftModel.from_pretrained(model, str(self.run_dir / ADAPTER_DIR))
+            model = tuned.merge_and_unload() if self.merge else tuned
         model.eval()
         tokenizer = load_tokenizer(checkpoint)
         encoder = prompt_encoder(tokenizer, self.record["config"])

@@ -36,11 +36,18 @@ PRODUCT_HEADER = "\nProduct:\n"
 
 
 class ComparableLike(Protocol):
-    """What a prompt needs of a comparable (``rag_pricer.knowledge.store.Neighbour`` has it)."""
+    """What a prompt needs of a comparable (``rag_pricer.knowledge.store.Neighbour`` has it).
 
-    title: str
-    price: float
-    document: str
+    Read-only members: a frozen dataclass such as ``Neighbour`` satisfies them."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def price(self) -> float: ...
+
+    @property
+    def document(self) -> str: ...
 
 
 def comparable_text(comparable: ComparableLike) -> str:

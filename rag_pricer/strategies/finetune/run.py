@@ -90,7 +90,8 @@ def load_model(checkpoint: str, config: FinetuneConfig, cuda: bool) -> Any:
         model = AutoModelForCausalLM.from_pretrained(checkpoint, quantization_config=quantisation, device_map="auto")
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
-    return model.to("cuda") if cuda else model
+    # transformers wraps PreTrainedModel.to in functools.wraps, whose stub does not bind self
+    return model.to("cuda") if cuda else model  # type: ignore[arg-type]
 
 
 @dataclass

@@ -110,7 +110,8 @@ def parse_price_details(text: str | None) -> ParsedPrice | None:
     for match in _PRICE.finditer(text):
         if match.group("b") and not _is_range(match):
             # "2 and 3", "$30 - 2 pack": two numbers, not a range; re-read only the first.
-            match = _PRICE.match(text, match.start(), match.end("ak") if match.group("ak") else match.end("a"))
+            # The same start, cut shorter, always matches again; ``or match`` only tells mypy so.
+            match = _PRICE.match(text, match.start(), match.end("ak") if match.group("ak") else match.end("a")) or match
         currency = _currency(match)
         marked = currency is not None or bool(_CUE.search(text[: match.start()]))
         if not marked and _UNIT.match(text[match.end():]) and not match.group("b"):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
-
-from langchain_core.messages import BaseMessage
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rag_pricer.pricing.values import Estimate
 
@@ -15,6 +14,9 @@ from rag_pricer.strategies.prompting.answers import parse_price
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.knn import KnnPricer
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 
 class LLMPricer(Pricer):
@@ -31,8 +33,16 @@ class LLMPricer(Pricer):
     def messages(self, query: Query, neighbours: list[Neighbour]) -> list[BaseMessage]:
         """The conversation sent to the LLM for ``query``."""
 
-    def leaked_ids(self, ids: list[str]) -> list[str]:
+    def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         return self.knn.leaked_ids(ids)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The comparables' retrieval, the LLM and its generation settings, and the prompt."""
+        return {"knn": self.knn.fingerprint(), "llm": self.llm.fingerprint(), "prompt": self.prompt_fingerprint()}
+
+    def prompt_fingerprint(self) -> dict[str, Any]:
+        """What shapes the prompt besides the query and its comparables (budgets, cuts)."""
+        return {"kind": type(self).__name__}
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         searched = self.knn.retriever.search_many(queries, self.knn.search)

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.prompts import ChatPromptTemplate
+from functools import cache
+from typing import TYPE_CHECKING
 
 from rag_pricer.items import PRICE_PREFIX, test_prompt
 from rag_pricer.knowledge.store import Neighbour
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+    from langchain_core.prompts import ChatPromptTemplate
 
 SYSTEM = "You estimate prices of items. Reply only with the price, no explanation"
 CONTEXT_INTRO = "To provide some context, here are some other items that might be similar to the item you need to estimate.\n\n"
 QUESTION_INTRO = "And now the question for you:\n\n"
 
-_TEMPLATE = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", "{prompt}")])
+
+
+@cache
+def _template() -> ChatPromptTemplate:
+    # LangChain (the `llm` extra) is imported when a prompt is made, not when a strategy is listed.
+    from langchain_core.prompts import ChatPromptTemplate
+
+    return ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", "{prompt}")])
 
 
 def token_bound(text: str) -> int:
@@ -82,7 +92,7 @@ def _cut(text: str, max_chars: int | None) -> str:
 def zero_shot_messages(description: str, prefill: bool, budget: PromptBudget | None = None) -> list[BaseMessage]:
     """System + the course's test prompt; the assistant turn starts with "Price is $" when the backend allows."""
     description = cut_to_tokens(description, (budget or PromptBudget()).query_tokens)
-    return _with_prefill(_TEMPLATE.format_messages(prompt=test_prompt(description)), prefill)
+    return _with_prefill(_template().format_messages(prompt=test_prompt(description)), prefill)
 
 
 def rag_messages(
@@ -97,8 +107,10 @@ def rag_messages(
     question = QUESTION_INTRO + test_prompt(cut_to_tokens(description, budget.query_tokens))
     room = budget.max_tokens - token_bound(SYSTEM) - token_bound(question)
     prompt = context(neighbours, context_chars, budget, room) + question
-    return _with_prefill(_TEMPLATE.format_messages(prompt=prompt), prefill)
+    return _with_prefill(_template().format_messages(prompt=prompt), prefill)
 
 
 def _with_prefill(messages: list[BaseMessage], prefill: bool) -> list[BaseMessage]:
+    from langchain_core.messages import AIMessage
+
     return messages + [AIMessage(content=PRICE_PREFIX)] if prefill else messages
