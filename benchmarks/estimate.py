@@ -1,16 +1,20 @@
 """Estimation benchmark: latency of ``knn`` and ``rag`` (local model) and batch throughput.
 
     python benchmarks/estimate.py [--store var/store] [--items ../shared/data/items.jsonl.gz]
-                                  [--n 200] [--rag-n 20] [--llm local]
+                                  [--n 200] [--rag-n 20] [--llm local] [--compare-knn]
 
 Model loading is timed separately and excluded from the latencies. Prints the figures and
-writes them to benchmarks/out/estimate.json.
+writes them to benchmarks/out/estimate.json, with the machine's load average before and after.
+``--compare-knn`` also measures knn one at a time with each embedding configuration in turn
+(torch fp32 as before, the ONNX default without a query cache, and with it: a first pass of
+new descriptions, then the same descriptions again). ``--rag-n 0`` skips rag.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -48,10 +52,13 @@ def main() -> None:
     parser.add_argument("--rag-n", type=int, default=20, help="dev items for rag (each is an LLM call)")
     parser.add_argument("--llm", default="local")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "estimate.json")
+    parser.add_argument("--compare-knn", action="store_true", help="knn one at a time: torch, onnx, onnx + query cache")
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
-    # No response cache: every rag call must reach the model.
-    estimator = Estimator.from_settings(store_path=args.store, llm=args.llm, llm_cache_dir=None)
+    # No response cache: every rag call must reach the model; no query-embedding cache either:
+    # the batch pass re-prices the same descriptions and must embed them again
+    estimator = Estimator.from_settings(store_path=args.store, llm=args.llm, llm_cache_dir=None, embedding_cache_size=0)
     items = read_items(args.items, split="dev", limit=args.n)
     store_size = estimator.resources.store.count()
 
@@ -78,23 +85,58 @@ def main() -> None:
         },
     }
 
+    results["embedding"] = {
+        "backend": estimator.settings.embedding_backend,
+        "threads": estimator.settings.embedding_threads,
+        "query_cache_size": estimator.settings.embedding_cache_size,
+    }
+    if args.compare_knn:
+        results["knn_compare"] = compare_knn(args.store, items)
+    if args.rag_n > 0:
+        results["rag"] = measure_rag(estimator, items[: args.rag_n], args.llm)
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["load_average_1_5_15min"] = {"before": load_before, "after": os.getloadavg()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+def compare_knn(store: Path, items) -> dict:
+    """knn one at a time per embedding configuration, in turns on the same descriptions."""
+    configs = {
+        "torch fp32, no query cache (old default)": {"embedding_backend": "torch", "embedding_cache_size": 0},
+        "onnx fp32, 1 thread, no query cache": {
+            "embedding_backend": "onnx",
+            "embedding_threads": 1,
+            "embedding_cache_size": 0,
+        },
+        "onnx fp32, 1 thread, query cache (default)": {"embedding_backend": "onnx", "embedding_threads": 1},
+    }
+    rows = {}
+    for name, overrides in configs.items():
+        knn = Estimator.from_settings(store_path=store, llm_cache_dir=None, **overrides).pricer("knn")
+        knn.estimate("a warm-up description, priced by none of the measured calls")  # loads the model, opens the store
+        rows[name] = percentiles(one_at_a_time(knn, items))
+        if overrides.get("embedding_cache_size") != 0:
+            rows[name.replace("query cache", "query cache, the same descriptions again")] = percentiles(
+                one_at_a_time(knn, items)
+            )
+    return rows
+
+
+def measure_rag(estimator, rag_items, llm: str) -> dict:
     started = time.perf_counter()
-    rag = estimator.pricer("rag", llm=args.llm)
-    rag.llm.ask(rag.messages(_query(items[0]), []))  # loads the local model
+    rag = estimator.pricer("rag", llm=llm)
+    rag.llm.ask(rag.messages(_query(rag_items[0]), []))  # loads the local model
     rag_load = time.perf_counter() - started
-    rag_items = items[: args.rag_n]
     rag_single = one_at_a_time(rag, rag_items)
-    results["rag"] = {
-        "llm": args.llm,
+    return {
+        "llm": llm,
         "items": len(rag_items),
         "load_s": round(rag_load, 2),
         **percentiles(rag_single),
         "per_s": round(len(rag_items) / sum(rag_single), 2),
     }
-    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
 
 
 def _query(item):

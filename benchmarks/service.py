@@ -8,6 +8,11 @@ including HTTP), errors (must be 0), fallbacks, and the server's peak RSS (psuti
 
     python benchmarks/service.py --store var/store                 # knn and rag (fake LLM)
     python benchmarks/service.py --strategies knn --concurrency 4 --max-seconds 10
+    python benchmarks/service.py --strategies knn --concurrency 1 4 --embedding-backends torch onnx
+
+Each embedding backend gets its own server, in turn. The query-embedding cache is off unless
+``--embedding-cache-size`` says otherwise: scenarios send the same dev descriptions again, and
+with the cache on they would measure look-ups instead of embeddings.
 
 Writes ``benchmarks/out/service.json`` and ``benchmarks/out/service.md`` (a snippet for
 ``benchmarks/RESULTS.md``). Exits 1 if any request failed. The load generator runs on the same
@@ -46,6 +51,7 @@ console = Console(width=130)  # the table has 10 columns: do not squeeze it into
 
 @dataclass
 class Scenario:
+    backend: str
     strategy: str
     concurrency: int
     requests: int
@@ -73,7 +79,9 @@ class MemorySampler:
 
     def rss(self) -> int:
         try:
-            return self.process.memory_info().rss + sum(c.memory_info().rss for c in self.process.children(recursive=True))
+            return self.process.memory_info().rss + sum(
+                c.memory_info().rss for c in self.process.children(recursive=True)
+            )
         except psutil.Error:
             return 0
 
@@ -100,12 +108,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(store: Path, llm: str, port: int, log_path: Path, torch_threads: int) -> subprocess.Popen:
+def start_server(
+    store: Path, llm: str, port: int, log_path: Path, torch_threads: int, backend: str, cache_size: int
+) -> subprocess.Popen:
     env = {**os.environ, "RAG_PRICER_LLM_CACHE_DIR": "", "RAG_PRICER_API_TOKEN": ""}  # no cache: measure the calls
+    env |= {"RAG_PRICER_EMBEDDING_BACKEND": backend, "RAG_PRICER_EMBEDDING_CACHE_SIZE": str(cache_size)}
     command = [
-        sys.executable, "-m", "rag_pricer.cli.app", "serve", "--host", HOST, "--port", str(port),
-        "--store", str(store), "--llm", llm, "--strategy", "knn", "--log-level", "warning", "--no-access-log",
-        "--torch-threads", str(torch_threads),
+        sys.executable,
+        "-m",
+        "rag_pricer.cli.app",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--store",
+        str(store),
+        "--llm",
+        llm,
+        "--strategy",
+        "knn",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--torch-threads",
+        str(torch_threads),
     ]
     log = open(log_path, "w")
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -163,9 +190,19 @@ async def run_scenario(
     return latencies, errors, fallbacks, time.perf_counter() - started
 
 
-def summarise(strategy: str, concurrency: int, latencies: list[float], errors: int, fallbacks: int, wall_s: float, peak: int) -> Scenario:
+def summarise(
+    backend: str,
+    strategy: str,
+    concurrency: int,
+    latencies: list[float],
+    errors: int,
+    fallbacks: int,
+    wall_s: float,
+    peak: int,
+) -> Scenario:
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return Scenario(
+        backend=backend,
         strategy=strategy,
         concurrency=concurrency,
         requests=len(latencies) + errors,
@@ -191,12 +228,14 @@ def markdown(results: dict) -> str:
         f"{meta['cpus']}-core machine (load average {meta['load_before']} before the run, shared with other work); "
         f"up to {results['max_requests']} requests or {results['max_seconds']:g} s per row; latency measured by the client.",
         "",
-        "| strategy | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | fallbacks | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| embedding | strategy | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | fallbacks "
+        "| peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in results["scenarios"]:
         lines.append(
-            f"| {s['strategy']} | {s['concurrency']} | {s['requests']} | {s['requests_per_s']} | {s['p50_ms']} | "
+            f"| {s['backend']} | {s['strategy']} | {s['concurrency']} | {s['requests']} | {s['requests_per_s']} "
+            f"| {s['p50_ms']} | "
             f"{s['p95_ms']} | {s['p99_ms']} | {s['errors']} | {s['fallbacks']} | {s['peak_rss_mb']} |"
         )
     target = results["target"]
@@ -204,43 +243,29 @@ def markdown(results: dict) -> str:
         lines += ["", f"Not measured (not registered in the server): {', '.join(results['skipped_strategies'])}."]
     if target["knn_p95_ms_at_4"] is not None:
         verdict = "met" if target["met"] else "NOT met"
-        lines += ["", f"Target knn p95 < {target['p95_ms']} ms at 4 clients: {target['knn_p95_ms_at_4']} ms ({verdict})."]
+        lines += [
+            "",
+            f"Target knn p95 < {target['p95_ms']} ms at 4 clients: {target['knn_p95_ms_at_4']} ms ({verdict}).",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--store", type=Path, default=ROOT / "var" / "store", help="Chroma store directory [var/store].")
-    parser.add_argument("--items", type=Path, default=ROOT.parent / "shared" / "data" / "items.jsonl.gz", help="Items file; its dev split gives the queries.")
-    parser.add_argument("--llm", default="fake", help="LLM spec of the server [fake].")
-    parser.add_argument("--strategies", nargs="+", default=["knn", "rag"])
-    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 16])
-    parser.add_argument("--max-requests", type=int, default=400, help="Per scenario [400].")
-    parser.add_argument("--max-seconds", type=float, default=20.0, help="Per scenario [20].")
-    parser.add_argument("--torch-threads", type=int, default=1, help="Passed to `rag-pricer serve` [1].")
-    parser.add_argument("--warmup", type=int, default=10, help="Unmeasured requests per strategy first [10].")
-    parser.add_argument("--ready-timeout", type=float, default=300.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
-    args = parser.parse_args()
-    if not args.store.exists():
-        raise SystemExit(f"no store at {args.store}: build it with `rag-pricer-ingest index ...` or pass --store")
-    if min(args.concurrency) < 1 or args.max_requests < 1 or args.max_seconds <= 0:
-        raise SystemExit("--concurrency, --max-requests and --max-seconds must be positive")
-
-    descriptions = [item.description for item in read_items(args.items, split="dev")]
-    if not descriptions:
-        raise SystemExit(f"no dev items in {args.items}")
-    args.out.mkdir(parents=True, exist_ok=True)
+def measure_server(
+    args: argparse.Namespace, backend: str, descriptions: list[str]
+) -> tuple[list[Scenario], list[str], dict, int]:
+    """Start a server embedding with ``backend``, run every scenario against it, stop it."""
     port = free_port()
     url = f"http://{HOST}:{port}"
-    load_before = round(os.getloadavg()[0], 2)
-    server = start_server(args.store, args.llm, port, args.out / "service-server.log", args.torch_threads)
+    log = args.out / f"service-server-{backend}.log"
+    server = start_server(args.store, args.llm, port, log, args.torch_threads, backend, args.embedding_cache_size)
     scenarios: list[Scenario] = []
     skipped: list[str] = []
     try:
         started = time.monotonic()
         ready = wait_ready(url, server, args.ready_timeout)
-        console.print(f"server ready in {time.monotonic() - started:.1f} s: {ready['store_items']:,} products at {url}")
+        console.print(
+            f"{backend} server ready in {time.monotonic() - started:.1f} s: {ready['store_items']:,} products at {url}"
+        )
         sampler = MemorySampler(server.pid)
         idle_rss = sampler.rss()
         known = {s["name"] for s in httpx.get(f"{url}/v1/strategies", timeout=10).json()["strategies"]}
@@ -256,10 +281,11 @@ def main() -> None:
                     latencies, errors, fallbacks, wall = asyncio.run(
                         run_scenario(url, strategy, concurrency, descriptions, args.max_requests, args.max_seconds)
                     )
-                scenario = summarise(strategy, concurrency, latencies, errors, fallbacks, wall, sampler.peak)
+                scenario = summarise(backend, strategy, concurrency, latencies, errors, fallbacks, wall, sampler.peak)
                 scenarios.append(scenario)
                 console.print(
-                    f"{strategy:>10} x{concurrency:<3} {scenario.requests_per_s:7.1f} req/s  p50 {scenario.p50_ms:7.1f}  "
+                    f"{backend:>9} {strategy:>10} x{concurrency:<3} {scenario.requests_per_s:7.1f} req/s  "
+                    f"p50 {scenario.p50_ms:7.1f}  "
                     f"p95 {scenario.p95_ms:7.1f}  p99 {scenario.p99_ms:7.1f} ms  errors {errors}  fallbacks {fallbacks}"
                 )
     finally:
@@ -268,8 +294,53 @@ def main() -> None:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+    return scenarios, skipped, ready, idle_rss
 
-    knn4 = next((s.p95_ms for s in scenarios if s.strategy == "knn" and s.concurrency == 4), None)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--store", type=Path, default=ROOT / "var" / "store", help="Chroma store directory [var/store]."
+    )
+    parser.add_argument(
+        "--items",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "items.jsonl.gz",
+        help="Items file; its dev split gives the queries.",
+    )
+    parser.add_argument("--llm", default="fake", help="LLM spec of the server [fake].")
+    parser.add_argument("--strategies", nargs="+", default=["knn", "rag"])
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 16])
+    parser.add_argument("--max-requests", type=int, default=400, help="Per scenario [400].")
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="Per scenario [20].")
+    parser.add_argument("--torch-threads", type=int, default=1, help="Passed to `rag-pricer serve` [1].")
+    parser.add_argument(
+        "--embedding-backends", nargs="+", default=["onnx"], help="One server per backend, in turn [onnx]."
+    )
+    parser.add_argument(
+        "--embedding-cache-size", type=int, default=0, help="Query-embedding cache of the server [0: off]."
+    )
+    parser.add_argument("--warmup", type=int, default=10, help="Unmeasured requests per strategy first [10].")
+    parser.add_argument("--ready-timeout", type=float, default=300.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    args = parser.parse_args()
+    if not args.store.exists():
+        raise SystemExit(f"no store at {args.store}: build it with `rag-pricer-ingest index ...` or pass --store")
+    if min(args.concurrency) < 1 or args.max_requests < 1 or args.max_seconds <= 0:
+        raise SystemExit("--concurrency, --max-requests and --max-seconds must be positive")
+
+    descriptions = [item.description for item in read_items(args.items, split="dev")]
+    if not descriptions:
+        raise SystemExit(f"no dev items in {args.items}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    load_before = round(os.getloadavg()[0], 2)
+    scenarios: list[Scenario] = []
+    for backend in args.embedding_backends:
+        found, skipped, ready, idle_rss = measure_server(args, backend, descriptions)
+        scenarios += found
+
+    last = args.embedding_backends[-1]
+    knn4 = next((s.p95_ms for s in scenarios if (s.backend, s.strategy, s.concurrency) == (last, "knn", 4)), None)
     command = "python benchmarks/service.py " + " ".join(sys.argv[1:])
     results = {
         "command": command.strip(),
@@ -277,6 +348,7 @@ def main() -> None:
         "store_items": ready["store_items"],
         "llm": args.llm,
         "torch_threads": args.torch_threads,
+        "embedding_cache_size": args.embedding_cache_size,
         "max_requests": args.max_requests,
         "max_seconds": args.max_seconds,
         "idle_rss_mb": round(idle_rss / 2**20, 1),
@@ -284,6 +356,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "load_before": load_before,
             "load_after": round(os.getloadavg()[0], 2),
+            "load_average_1_5_15min_after": os.getloadavg(),
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
@@ -296,11 +369,34 @@ def main() -> None:
     (args.out / "service.md").write_text(snippet)
 
     table = Table(title=f"rag-pricer service on {HOST} ({results['store_items']:,} products, LLM {args.llm})")
-    for column in ("strategy", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "fallbacks", "peak RSS MB"):
+    for column in (
+        "embedding",
+        "strategy",
+        "clients",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "fallbacks",
+        "peak RSS MB",
+    ):
         table.add_column(column, justify="left" if column == "strategy" else "right")
     for s in scenarios:
-        table.add_row(s.strategy, str(s.concurrency), str(s.requests), f"{s.requests_per_s}", f"{s.p50_ms}", f"{s.p95_ms}",
-                      f"{s.p99_ms}", str(s.errors), str(s.fallbacks), f"{s.peak_rss_mb}")
+        table.add_row(
+            s.backend,
+            s.strategy,
+            str(s.concurrency),
+            str(s.requests),
+            f"{s.requests_per_s}",
+            f"{s.p50_ms}",
+            f"{s.p95_ms}",
+            f"{s.p99_ms}",
+            str(s.errors),
+            str(s.fallbacks),
+            f"{s.peak_rss_mb}",
+        )
     console.print(table)
     console.print(f"wrote {args.out / 'service.json'} and {args.out / 'service.md'}")
     if any(s.errors for s in scenarios):

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.items import ItemReader, write_items
-from rag_pricer.settings import InvalidSettings, Settings
-from rag_pricer.knowledge.store import ProductStore, StoreError
-
 from ingest.curate import CurationParams, CurationReport, Curator
 from ingest.index import Indexer, IndexReport
 from ingest.raw import HuggingFaceMetaReader, JsonlMetaReader, RawSourceUnavailable
 from ingest.tokens import DEFAULT_MAX_TOKENS, DEFAULT_TOKENIZER, TokenBudget
+from rag_pricer.items import ItemReader, write_items
+from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.knowledge.store import ProductStore, StoreError
+from rag_pricer.settings import InvalidSettings, Settings
 
 app = typer.Typer(
     help="The data pipeline: raw Amazon metadata -> curated items -> Chroma knowledge base.",
@@ -36,25 +35,39 @@ def _group() -> None:
 @app.command()
 def index(
     items: Annotated[
-        Optional[list[Path]],
-        typer.Argument(help="Curated items files (JSONL, optionally .gz) (default: settings items_path).", dir_okay=False),
+        list[Path] | None,
+        typer.Argument(
+            help="Curated items files (JSONL, optionally .gz) (default: settings items_path).", dir_okay=False
+        ),
     ] = None,
-    store: Annotated[Optional[Path], typer.Option(help="Persistent Chroma directory (default: settings store_path).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Index only items of this split (e.g. train).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Index at most N items of each file.")] = None,
-    collection: Annotated[Optional[str], typer.Option(help="Collection name (default: settings collection).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model (default: all-MiniLM-L6-v2, packaged).")] = None,
-    chroma_host: Annotated[Optional[str], typer.Option(help="Write to a Chroma server at this host instead of a directory.")] = None,
-    chroma_port: Annotated[Optional[int], typer.Option(help="Port of the Chroma server.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Texts per forward pass of the embedding model.")] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Persistent Chroma directory (default: settings store_path).")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Index only items of this split (e.g. train).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Index at most N items of each file.")] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection name (default: settings collection).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="sentence-transformers model (default: all-MiniLM-L6-v2, packaged).")
+    ] = None,
+    chroma_host: Annotated[
+        str | None, typer.Option(help="Write to a Chroma server at this host instead of a directory.")
+    ] = None,
+    chroma_port: Annotated[int | None, typer.Option(help="Port of the Chroma server.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Texts per forward pass of the embedding model.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Embed items and upsert them into a Chroma collection (idempotent: re-runs store only what is new)."""
     try:
         settings = Settings.load(
-            store_path=store, collection=collection, embedding_model=model,
-            chroma_host=chroma_host, chroma_port=chroma_port, embedding_batch_size=batch_size,
+            store_path=store,
+            collection=collection,
+            embedding_model=model,
+            chroma_host=chroma_host,
+            chroma_port=chroma_port,
+            embedding_batch_size=batch_size,
         )
     except InvalidSettings as error:
         console.print(f"[bold red]error:[/] {error}", soft_wrap=True)
@@ -65,7 +78,12 @@ def index(
         console.print(f"[bold red]error:[/] items file not found: {', '.join(missing)}")
         raise typer.Exit(2)
     product_store = ProductStore.from_settings(settings)
-    embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size, backend=settings.embedding_backend)
+    embedder = Embedder(
+        settings.embedding_model,
+        batch_size=settings.embedding_batch_size,
+        backend=settings.embedding_backend,
+        threads=settings.embedding_threads,
+    )
     indexer = Indexer(product_store, embedder, progress=progress and not as_json)
     report = IndexReport()
     for path in paths:
@@ -73,13 +91,17 @@ def index(
         try:
             indexer.run(reader, report)
         except StoreError as error:  # disk full, server gone, another model's store: one line
-            console.print(f"[bold red]error:[/] {error} ({report.stored:,} products stored by this run)", soft_wrap=True)
+            console.print(
+                f"[bold red]error:[/] {error} ({report.stored:,} products stored by this run)", soft_wrap=True
+            )
             raise typer.Exit(1) from None
         finally:
             report.skipped.update(reader.skipped)
         for damage in ("truncated_file", "corrupt_file"):
             if reader.skipped[damage]:
-                console.print(f"[yellow]warning:[/] {path}: {damage.replace('_', ' ')}; the items read before the damage were indexed")
+                console.print(
+                    f"[yellow]warning:[/] {path}: {damage.replace('_', ' ')}; the items read before the damage were indexed"
+                )
     _print_report(report, product_store.location, as_json)
 
 
@@ -96,25 +118,35 @@ def _print_report(report: IndexReport, location: str, as_json: bool) -> None:
 
 @app.command()
 def curate(
-    out: Annotated[Path, typer.Option(help="Curated items file to write (JSONL; gzipped when it ends in .gz).", dir_okay=False)],
+    out: Annotated[
+        Path, typer.Option(help="Curated items file to write (JSONL; gzipped when it ends in .gz).", dir_okay=False)
+    ],
     raw: Annotated[
-        Optional[list[Path]],
-        typer.Argument(help="Raw Amazon Reviews 2023 metadata files, meta_<Category>.jsonl(.gz).", exists=True, dir_okay=False),
+        list[Path] | None,
+        typer.Argument(
+            help="Raw Amazon Reviews 2023 metadata files, meta_<Category>.jsonl(.gz).", exists=True, dir_okay=False
+        ),
     ] = None,
     category: Annotated[
-        Optional[str],
-        typer.Option(help="Category of the RAW files' items (default: from a meta_<Category> name, else main_category)."),
+        str | None,
+        typer.Option(
+            help="Category of the RAW files' items (default: from a meta_<Category> name, else main_category)."
+        ),
     ] = None,
     hf_category: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--hf-category",
             help="Also read raw_meta_<NAME> of McAuley-Lab/Amazon-Reviews-2023 (downloaded into the Hugging Face cache); repeatable.",
         ),
     ] = None,
     hf_cache_only: Annotated[bool, typer.Option(help="Use only Hugging Face files already cached.")] = False,
-    test_fraction: Annotated[float, typer.Option(min=0.0, max=0.99, help="Fraction of kept items put in the test split.")] = 0.1,
-    test_size: Annotated[Optional[int], typer.Option(min=0, help="Number of test items (overrides --test-fraction).")] = None,
+    test_fraction: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="Fraction of kept items put in the test split.")
+    ] = 0.1,
+    test_size: Annotated[
+        int | None, typer.Option(min=0, help="Number of test items (overrides --test-fraction).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of balancing and of the shuffle before the split.")] = 42,
     balance: Annotated[bool, typer.Option(help="Cap the items per (category, price bucket).")] = False,
     max_per_bucket: Annotated[int, typer.Option(min=1, help="With --balance: items kept per bucket.")] = 50,
@@ -124,21 +156,31 @@ def curate(
     tokenizer: Annotated[str, typer.Option(help="Tokenizer (name or folder) for the budget.")] = DEFAULT_TOKENIZER,
     train_split: Annotated[str, typer.Option(help="Name of the training split.")] = "train",
     test_split: Annotated[str, typer.Option(help="Name of the test split.")] = "test",
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Read at most N records of each source.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Read at most N records of each source.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Curate raw metadata into priced, scrubbed, deduplicated, split items; counts every skipped record."""
     params = CurationParams(
-        min_chars=min_chars, max_tokens=max_tokens, tokenizer=tokenizer, balance=balance,
-        max_per_bucket=max_per_bucket, bucket_width=bucket_width, test_fraction=test_fraction,
-        test_size=test_size, seed=seed, train_split=train_split, test_split=test_split,
+        min_chars=min_chars,
+        max_tokens=max_tokens,
+        tokenizer=tokenizer,
+        balance=balance,
+        max_per_bucket=max_per_bucket,
+        bucket_width=bucket_width,
+        test_fraction=test_fraction,
+        test_size=test_size,
+        seed=seed,
+        train_split=train_split,
+        test_split=test_split,
     )
     sources: list[JsonlMetaReader | HuggingFaceMetaReader] = [
         JsonlMetaReader(path, category=category, limit=limit) for path in raw or []
     ]
     try:
-        hf_readers = [HuggingFaceMetaReader(name, limit=limit, local_files_only=hf_cache_only) for name in hf_category or []]
+        hf_readers = [
+            HuggingFaceMetaReader(name, limit=limit, local_files_only=hf_cache_only) for name in hf_category or []
+        ]
         for reader in hf_readers:
             reader.fetch()  # fail before hours of curation, not after
     except (ValueError, RawSourceUnavailable) as error:
@@ -173,11 +215,19 @@ def _print_curation(report: CurationReport, out: Path, as_json: bool) -> None:
 
 @app.command()
 def report(
-    items: Annotated[Path, typer.Argument(help="Curated items file (JSONL, optionally .gz).", exists=True, dir_okay=False)],
-    out: Annotated[Path, typer.Option(help="Folder for the PNG charts, summary.txt and summary.json.", file_okay=False)],
-    split: Annotated[Optional[str], typer.Option(help="Report on this split only.")] = None,
-    tokenizer: Annotated[str, typer.Option(help="Tokenizer (name or folder) for the token lengths.")] = DEFAULT_TOKENIZER,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Token budget drawn on the token-length chart.")] = DEFAULT_MAX_TOKENS,
+    items: Annotated[
+        Path, typer.Argument(help="Curated items file (JSONL, optionally .gz).", exists=True, dir_okay=False)
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Folder for the PNG charts, summary.txt and summary.json.", file_okay=False)
+    ],
+    split: Annotated[str | None, typer.Option(help="Report on this split only.")] = None,
+    tokenizer: Annotated[
+        str, typer.Option(help="Tokenizer (name or folder) for the token lengths.")
+    ] = DEFAULT_TOKENIZER,
+    max_tokens: Annotated[
+        int, typer.Option(min=1, help="Token budget drawn on the token-length chart.")
+    ] = DEFAULT_MAX_TOKENS,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Chart a curated dataset (price, length vs price, categories, token lengths) and summarise it."""

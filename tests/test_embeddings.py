@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pricer.knowledge.embeddings import Embedder, resolve_model
 from rag_pricer.items import Item
+from rag_pricer.knowledge.embeddings import Embedder, resolve_model
 from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder
 
 MODEL = resolve_model("all-MiniLM-L6-v2")
@@ -26,8 +26,9 @@ def texts(train_items: list[Item]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    return embedder.encode(texts)
+def reference(texts: list[str]) -> np.ndarray:
+    """torch fp32 (sentence-transformers): the vectors every backend is measured against."""
+    return Embedder(backend="torch").encode(texts)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,19 @@ def test_onnx_fp32_reproduces_torch(fp32: Embedder, texts: list[str], reference:
     vectors = fp32.encode(texts)
     # same weights and ops in fp32: only the summation order differs (measured min 0.9999998)
     assert cosines(vectors, reference).min() > 0.9999
+
+
+def test_the_default_embedder_is_onnx_and_makes_torchs_vectors(
+    embedder: Embedder, texts: list[str], reference: np.ndarray
+) -> None:
+    assert embedder.backend == "onnx" and embedder.vectors == "fp32"
+    assert cosines(embedder.encode(texts), reference).min() > 0.9999
+    assert Embedder(threads=1).model.threads == 1  # passed on to onnxruntime
+
+
+def test_a_model_onnx_cannot_run_says_how_to_use_torch() -> None:
+    with pytest.raises(ValueError, match="RAG_PRICER_EMBEDDING_BACKEND=torch"):
+        Embedder("someone/not-a-local-folder").encode(["a text"])
 
 
 def test_onnx_int8_agrees_with_torch(int8: Embedder, texts: list[str], reference: np.ndarray) -> None:

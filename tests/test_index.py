@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from ingest.cli import app
 from ingest.index import Indexer
-from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import Item, write_items
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.knowledge.store import ProductStore, StoreError
+from rag_pricer.settings import Settings
 
 
 class CrashingEmbedder(Embedder):
@@ -48,7 +49,9 @@ def test_index_is_idempotent_and_stores_metadata(tmp_path: Path, train_items: li
     assert stored["documents"][0] == items[0].description
 
 
-def test_a_killed_run_resumes_without_duplicates_or_losses(tmp_path: Path, train_items: list[Item], embedder: Embedder) -> None:
+def test_a_killed_run_resumes_without_duplicates_or_losses(
+    tmp_path: Path, train_items: list[Item], embedder: Embedder
+) -> None:
     items = train_items[:80]
     store = ProductStore(tmp_path / "s")
     with pytest.raises(KeyboardInterrupt):
@@ -61,14 +64,18 @@ def test_a_killed_run_resumes_without_duplicates_or_losses(tmp_path: Path, train
     assert sorted(store.collection().get(include=[])["ids"]) == sorted(i.id for i in items)
 
 
-def test_changed_items_are_reindexed_and_duplicate_ids_counted(tmp_path: Path, train_items: list[Item], embedder: Embedder) -> None:
+def test_changed_items_are_reindexed_and_duplicate_ids_counted(
+    tmp_path: Path, train_items: list[Item], embedder: Embedder
+) -> None:
     items = train_items[:10]
     store = ProductStore(tmp_path / "s")
     Indexer(store, embedder, progress=False).run(items)
     changed = [replace(items[0], price=items[0].price + 1)] + items[1:] + [items[3]]
     report = Indexer(store, embedder, progress=False).run(changed)
     assert report.skipped["duplicate_id"] == 1 and report.stored == 1 and store.count() == 10
-    assert store.collection().get(ids=[items[0].id], include=["metadatas"])["metadatas"][0]["price"] == items[0].price + 1
+    assert (
+        store.collection().get(ids=[items[0].id], include=["metadatas"])["metadatas"][0]["price"] == items[0].price + 1
+    )
 
 
 def test_store_refuses_vectors_of_another_model(tmp_path: Path) -> None:
@@ -79,6 +86,40 @@ def test_store_refuses_vectors_of_another_model(tmp_path: Path) -> None:
         ProductStore(tmp_path / "s", model="model-b").count()
     with pytest.raises(StoreError, match="rag-pricer-ingest index"):
         ProductStore(tmp_path / "empty").count()
+
+
+def test_store_refuses_to_mix_int8_and_fp32_vectors(tmp_path: Path) -> None:
+    item = Item(id="1", title="t", text="x", price=3.0)
+    ProductStore(tmp_path / "fp32").upsert([item], np.ones((1, 4), dtype=np.float32))
+    assert ProductStore(tmp_path / "fp32").collection().metadata["embedding_vectors"] == "fp32"
+    # torch and ONNX fp32 make the same vectors: a store built by either serves both
+    torch_settings = Settings(_env_file=None, store_path=tmp_path / "fp32", embedding_backend="torch")
+    assert ProductStore.from_settings(torch_settings).count() == 1
+    assert ProductStore.from_settings(torch_settings.model_copy(update={"embedding_backend": "onnx"})).count() == 1
+    int8 = ProductStore.from_settings(torch_settings.model_copy(update={"embedding_backend": "onnx-int8"}))
+    with pytest.raises(StoreError, match="holds fp32 vectors, this embedder makes int8"):
+        int8.count()
+    with pytest.raises(StoreError, match="holds fp32 vectors"):  # refused again, not remembered as opened
+        int8.upsert([item], np.ones((1, 4), dtype=np.float32))
+    ProductStore(tmp_path / "int8", vectors="int8").upsert([item], np.ones((1, 4), dtype=np.float32))
+    with pytest.raises(StoreError, match="holds int8 vectors.*onnx-int8"):
+        ProductStore(tmp_path / "int8").count()
+
+
+def test_a_store_that_recorded_no_vector_kind_is_fp32(tmp_path: Path) -> None:
+    import chromadb
+
+    # what stores built before the kind was recorded hold: the model only
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "old"), settings=ChromaSettings(anonymized_telemetry=False))
+    old = client.get_or_create_collection(
+        "products", embedding_function=None, metadata={"embedding_model": "all-MiniLM-L6-v2"}
+    )
+    old.add(ids=["1"], embeddings=np.ones((1, 4), dtype=np.float32), metadatas=[{"price": 3.0, "title": "t"}])
+    assert ProductStore(tmp_path / "old").count() == 1
+    with pytest.raises(StoreError, match="holds fp32 vectors"):
+        ProductStore(tmp_path / "old", vectors="int8").count()
 
 
 def test_cli_reports_counts_and_skips(tmp_path: Path, train_items: list[Item]) -> None:
@@ -109,7 +150,8 @@ def chroma_server(tmp_path: Path):
     chroma = Path(sys.executable).with_name("chroma")
     process = subprocess.Popen(
         [str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -126,7 +168,9 @@ def chroma_server(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_server_mode_indexes_and_queries(chroma_server: int, tmp_path: Path, train_items: list[Item], embedder: Embedder) -> None:
+def test_server_mode_indexes_and_queries(
+    chroma_server: int, tmp_path: Path, train_items: list[Item], embedder: Embedder
+) -> None:
     path = tmp_path / "items.jsonl"
     write_items(train_items[:30], path)
     args = ["index", str(path), "--chroma-host", "127.0.0.1", "--chroma-port", str(chroma_server), "--json"]

@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from rag_pricer.query import InvalidQuery, Query
 from rag_pricer.api import Estimator
 from rag_pricer.items import Item
 from rag_pricer.knowledge.retrieval import SearchOptions, mmr
-from rag_pricer.settings import Settings
 from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.query import InvalidQuery, Query
+from rag_pricer.settings import Settings
 from rag_pricer.strategies.knn import weighted_price
 
 
@@ -25,7 +25,9 @@ def test_weighted_price_arithmetic_and_geometric() -> None:
     # weights 0.9 and 0.3 (power 1)
     pair = [n(10, 0.9), n(40, 0.3)]
     assert weighted_price(pair, power=1, mean="arithmetic") == pytest.approx((0.9 * 10 + 0.3 * 40) / 1.2)
-    assert weighted_price(pair, power=1, mean="geometric") == pytest.approx(math.exp((0.9 * math.log(10) + 0.3 * math.log(40)) / 1.2))
+    assert weighted_price(pair, power=1, mean="geometric") == pytest.approx(
+        math.exp((0.9 * math.log(10) + 0.3 * math.log(40)) / 1.2)
+    )
     # power 2: weights 0.81 and 0.09
     assert weighted_price(pair, power=2) == pytest.approx((0.81 * 10 + 0.09 * 40) / 0.9)
     with pytest.raises(ValueError):
@@ -73,7 +75,11 @@ def test_mmr_prefers_diverse_candidates() -> None:
 
     a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
     near_a = (a - 0.05 * b) / np.linalg.norm(a - 0.05 * b)
-    cands = [Neighbour("1", "a", 1, 0.9, embedding=a), Neighbour("2", "a'", 1, 0.89, embedding=near_a), Neighbour("3", "b", 1, 0.5, embedding=b)]
+    cands = [
+        Neighbour("1", "a", 1, 0.9, embedding=a),
+        Neighbour("2", "a'", 1, 0.89, embedding=near_a),
+        Neighbour("3", "b", 1, 0.5, embedding=b),
+    ]
     query = (a + 0.5 * b) / np.linalg.norm(a + 0.5 * b)
     assert [c.id for c in mmr(query, cands, k=2, lambda_mult=0.5)] == ["1", "3"]
     assert [c.id for c in mmr(query, cands, k=2, lambda_mult=1.0)] == ["1", "2"]
@@ -91,3 +97,48 @@ def test_bad_input(settings: Settings) -> None:
         estimator.estimate("   ", "knn")
     long = estimator.estimate("cordless drill 18V " * 2000, "knn")
     assert long.price > 0 and any("truncated" in note for note in long.notes)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"category": "Automotive"}, {"min_price": 20.0, "max_price": 80.0}, {"category": "Automotive", "max_price": 50.0}],
+)
+def test_over_fetched_filtering_finds_what_chroma_filtering_finds(
+    settings: Settings, dev_items: list[Item], filters, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from rag_pricer.pricing.resources import Resources
+
+    retriever = Resources(settings).retriever
+    queries = [Query.of(item) for item in dev_items[:8]]
+    vectors = retriever.embedder.encode([query.text for query in queries])
+    by_chroma = retriever.search_vectors(queries, vectors, SearchOptions(k=5, filter_overfetch=0, **filters))
+    assert all(found for found in by_chroma)  # every query has matches to compare
+    wheres: list = []
+    query = retriever.store.query
+    monkeypatch.setattr(retriever.store, "query", lambda *a, **kw: wheres.append(kw.get("where")) or query(*a, **kw))
+    # the 8 nearest of 400 stored items leave queries short (Chroma filters those); all 400, none
+    for overfetch, chroma_filtered in ((8, True), (400, False)):
+        wheres.clear()
+        options = replace(SearchOptions(k=5, **filters), filter_overfetch=overfetch)
+        here = retriever.search_vectors(queries, vectors, options)
+        assert [[n.id for n in found] for found in here] == [[n.id for n in found] for found in by_chroma]
+        assert all(options.matches(n) for found in here for n in found)
+        assert wheres[0] is None  # the unfiltered over-fetch first
+        # with all 400 over-fetched, Chroma filters only where the whole store has too few matches
+        if chroma_filtered or all(len(found) == 5 for found in by_chroma):
+            assert (wheres[-1] is not None) == chroma_filtered
+
+
+def test_the_python_filter_is_the_where_filter() -> None:
+    options = SearchOptions(category="Automotive", min_price=10, max_price=20)
+    assert options.where() == {
+        "$and": [{"category": "Automotive"}, {"price": {"$gte": 10.0}}, {"price": {"$lte": 20.0}}]
+    }
+    assert options.matches(Neighbour("1", "t", 10.0, 0.9, "Automotive"))
+    assert options.matches(Neighbour("1", "t", 20.0, 0.9, "Automotive"))
+    assert not options.matches(Neighbour("1", "t", 20.01, 0.9, "Automotive"))
+    assert not options.matches(Neighbour("1", "t", 15.0, 0.9, "Appliances"))
+    assert not options.matches(Neighbour("1", "t", 15.0, 0.9, None))
+    assert SearchOptions(max_price=5).matches(Neighbour("1", "t", 4.0, 0.9, None))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import ipaddress
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, LlmOpt, StoreOpt, errors, fail, settings_with
-from rag_pricer.pricing.registry import UnknownStrategy, registry
 from rag_pricer.knowledge.store import BUILD_HINT
+from rag_pricer.pricing.registry import UnknownStrategy, registry
 
 
 class LogLevel(str, Enum):
@@ -23,20 +23,31 @@ class LogLevel(str, Enum):
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless a token is set.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless a token is set.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="Default strategy of requests that name none.")] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", "-s", help="Default strategy of requests that name none.")
+    ] = None,
     store: StoreOpt = None,
     llm: LlmOpt = None,
     chroma_host: ChromaHostOpt = None,
     chroma_port: ChromaPortOpt = None,
     deadline: Annotated[
-        Optional[float],
-        typer.Option(min=0.1, help="Seconds a strategy may take per request before knn answers instead (default: settings llm_timeout_s)."),
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Seconds a strategy may take per request before knn answers instead (default: settings llm_timeout_s).",
+        ),
     ] = None,
     torch_threads: Annotated[
         int,
-        typer.Option(min=1, help="torch threads per request; requests already run in parallel, so 1 avoids oversubscribing the cores."),
+        typer.Option(
+            min=1,
+            help="torch and onnxruntime threads per request; requests already run in parallel, "
+            "so 1 avoids oversubscribing the cores.",
+        ),
     ] = 1,
     log_level: Annotated[LogLevel, typer.Option(help="Log level of uvicorn and the service.")] = LogLevel.info,
     access_log: Annotated[bool, typer.Option(help="Log every request (method, path, status).")] = True,
@@ -49,7 +60,14 @@ def serve(
 
     from rag_pricer.service import create_app
 
-    settings = settings_with(store_path=store, llm=llm, strategy=strategy, chroma_host=chroma_host, chroma_port=chroma_port)
+    settings = settings_with(
+        store_path=store,
+        llm=llm,
+        strategy=strategy,
+        chroma_host=chroma_host,
+        chroma_port=chroma_port,
+        embedding_threads=torch_threads,
+    )
     try:
         registry.get(settings.strategy)
     except UnknownStrategy as error:
@@ -58,11 +76,17 @@ def serve(
         # Serving would not create it (read-only), only fail every request: say so now.
         fail(f"no store at {settings.store_path}: {BUILD_HINT}")
     if not _is_loopback(host) and settings.api_token is None:
-        errors.print(f"[yellow]warning:[/] listening on {host} without an API token: anyone who can reach it can use it")
+        errors.print(
+            f"[yellow]warning:[/] listening on {host} without an API token: anyone who can reach it can use it"
+        )
     _set_torch_threads(torch_threads)
     # uvicorn's logging set-up, extended to the service's own logger (start-up, fallbacks).
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["rag_pricer"] = {"handlers": ["default"], "level": log_level.value.upper(), "propagate": False}
+    log_config["loggers"]["rag_pricer"] = {
+        "handlers": ["default"],
+        "level": log_level.value.upper(),
+        "propagate": False,
+    }
     app = create_app(settings=settings, deadline_s=deadline)
     uvicorn.run(app, host=host, port=port, log_level=log_level.value, access_log=access_log, log_config=log_config)
 

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rag_pricer.cli.common import console, errors, fail, settings_with
+from rag_pricer.items import read_items
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.strategies.baselines.catalog import BASELINES
 from rag_pricer.strategies.baselines.trainer import BaselineTrainer, TrainingStep
-from rag_pricer.cli.common import console, errors, fail, settings_with
-from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.items import read_items
 
-
-ItemsOpt = Annotated[Optional[Path], typer.Option("--items", help="Curated items JSONL(.gz) (default: settings items_path).")]
+ItemsOpt = Annotated[
+    Path | None, typer.Option("--items", help="Curated items JSONL(.gz) (default: settings items_path).")
+]
 SplitOpt = Annotated[str, typer.Option("--split", help="Split to train on ('all' for every item).")]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Directory of the saved models (default: settings models_dir).")]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Train on the first N items of the split.")]
-OnlyOpt = Annotated[Optional[str], typer.Option("--only", help=f"Comma-separated baselines (default: all: {', '.join(BASELINES)}).")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Directory of the saved models (default: settings models_dir).")
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Train on the first N items of the split.")]
+OnlyOpt = Annotated[
+    str | None, typer.Option("--only", help=f"Comma-separated baselines (default: all: {', '.join(BASELINES)}).")
+]
 JobsOpt = Annotated[int, typer.Option("--jobs", min=1, help="Threads of the random forest and LightGBM.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")]
@@ -54,7 +59,12 @@ def train_baselines(
     if not training:
         fail(f"no items of split {split!r} in {settings.items_path}")
     embedder = (
-        Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size, backend=settings.embedding_backend)
+        Embedder(
+            settings.embedding_model,
+            batch_size=settings.embedding_batch_size,
+            backend=settings.embedding_backend,
+            threads=settings.embedding_threads,
+        )
         if "boosting" in names
         else None
     )
@@ -71,7 +81,12 @@ def train_baselines(
         steps = trainer.train(training, settings.models_dir, on_step=on_step)
         progress.update(task, description="trained", completed=len(steps))
     if as_json:
-        report = {"items": str(settings.items_path), "split": split, "n_train": len(training), "out": str(settings.models_dir)}
+        report = {
+            "items": str(settings.items_path),
+            "split": split,
+            "n_train": len(training),
+            "out": str(settings.models_dir),
+        }
         typer.echo(json.dumps({**report, "steps": [_as_dict(s) for s in steps]}, indent=2))
     else:
         show(steps, settings.models_dir)

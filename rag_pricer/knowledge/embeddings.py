@@ -4,12 +4,14 @@
 nothing is downloaded. Any other sentence-transformers name or path is loaded as usual (which
 may download it from the Hugging Face hub where there is a network).
 
-Backends: ``torch`` (sentence-transformers, fp32: the reference) and, for a local model folder
-with mean pooling, ``onnx`` (the same fp32 model exported to ONNX and run by onnxruntime: the
-same vectors, cosine > 0.9999) and ``onnx-int8`` (its dynamic int8 quantisation: vectors within
-cosine 0.997 mean / 0.991 min of the reference, 92% of top-5 neighbours unchanged). On the
-2-core machine, 2,000 descriptions, one interleaved run: torch 32/s, onnx 64/s, onnx-int8
-100/s. See ``rag_pricer.knowledge.onnx_embedder`` and ``benchmarks/ingest.py --variants``.
+Backends: ``onnx`` (the default: the fp32 model exported once to ONNX and run by onnxruntime,
+for a local model folder with mean pooling: torch's vectors, cosine > 0.9999 and the same top-5
+neighbours), ``torch`` (sentence-transformers, fp32: the reference, and the backend for any other
+model) and ``onnx-int8`` (its dynamic int8 quantisation: cosine 0.997 mean / 0.991 min of the
+reference, 92% of top-5 neighbours unchanged, so a store records which kind of vectors it holds).
+Measured in turns on the 2-core machine, 2026-12-02: onnx fp32 embedded 2.1x as fast as torch
+on a quiet round, and the whole index ran 2.3x as fast at load average ~10; see
+``benchmarks/ingest.py`` and ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
+from rag_pricer.knowledge.query_cache import QueryCache
+
 PACKAGED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 BACKENDS = ("torch", "onnx", "onnx-int8")
+#: the kind of vectors each backend makes: torch and ONNX fp32 make the same ones (cosine
+#: > 0.9999 to each other) and may share a store; int8 vectors would move neighbours if mixed in
+VECTOR_KINDS = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+
+
+def vector_kind(backend: str) -> str:
+    """``fp32`` or ``int8``: what a store records so that it is never queried with the other."""
+    if backend not in VECTOR_KINDS:
+        raise ValueError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return VECTOR_KINDS[backend]
 
 
 def resolve_model(name: str) -> str:
@@ -40,6 +54,9 @@ class Embedder:
 
     ``backend`` picks the runtime (see the module docstring); the ONNX ones run on the CPU and
     build their model file once under ``cache_dir`` (default ``~/.cache/rag-pricer/onnx``).
+    ``threads`` is onnxruntime's intra-op thread count (None: one per core); torch's threads are
+    process-wide and left to the application (``rag-pricer serve --torch-threads``).
+    ``query_cache`` (optional) keeps the vectors of recent queries: see ``encode_queries``.
     """
 
     def __init__(
@@ -47,18 +64,33 @@ class Embedder:
         model: str = "all-MiniLM-L6-v2",
         batch_size: int = 32,
         device: str = "cpu",
-        backend: str = "torch",
+        backend: str = "onnx",
         cache_dir: str | Path | None = None,
+        threads: int | None = None,
+        query_cache: QueryCache | None = None,
     ) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        vector_kind(backend)  # refuses an unknown backend
         if backend != "torch" and device != "cpu":
             raise ValueError(f"the {backend} backend runs on the CPU only, not on {device!r}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1 or None, not {threads}")
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
         self.backend = backend
         self.cache_dir = cache_dir
+        self.threads = threads
+        self.query_cache = query_cache
+
+    @property
+    def settings_key(self) -> tuple[str, str]:
+        """What decides the vectors (model and backend): the query cache's key beside the text."""
+        return (self.model_name, self.backend)
+
+    @property
+    def vectors(self) -> str:
+        """The kind of vectors made (``fp32`` or ``int8``), recorded by the store."""
+        return vector_kind(self.backend)
 
     def fingerprint(self) -> dict[str, str]:
         """What the vectors depend on: the model and the runtime (int8 ONNX gives other vectors)."""
@@ -70,9 +102,18 @@ class Embedder:
         if self.backend != "torch":
             from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder
 
-            return OnnxEmbedder(
-                path, quantize=self.backend == "onnx-int8", batch_size=self.batch_size, cache_dir=self.cache_dir
-            )
+            try:
+                return OnnxEmbedder(
+                    path,
+                    quantize=self.backend == "onnx-int8",
+                    batch_size=self.batch_size,
+                    threads=self.threads,
+                    cache_dir=self.cache_dir,
+                )
+            except ValueError as error:  # a hub name or another pooling: torch runs any model
+                raise ValueError(
+                    f"{error} (RAG_PRICER_EMBEDDING_BACKEND=torch runs any sentence-transformers model)"
+                ) from None
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
@@ -114,3 +155,10 @@ class Embedder:
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """``encode`` through the query cache, when there is one: a repeated description costs
+        a dictionary look-up instead of a forward pass (the bulk of a knn estimate's time)."""
+        if self.query_cache is None:
+            return self.encode(texts)
+        return self.query_cache.encode(self.settings_key, list(texts), self.encode)

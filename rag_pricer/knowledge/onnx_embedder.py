@@ -178,9 +178,14 @@ class OnnxEmbedder:
             # against torch on batches of other sizes and lengths
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                LastHiddenState(model), tuple(sample[name] for name in names), str(tmp),
-                input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes,
-                opset_version=17, dynamo=False,
+                LastHiddenState(model),
+                tuple(sample[name] for name in names),
+                str(tmp),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
             )
 
     @staticmethod
@@ -205,6 +210,9 @@ class OnnxEmbedder:
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads or 0
             options.inter_op_num_threads = 1
+            # idle pool threads sleep instead of spinning: on a shared machine spinning threads
+            # burn the cores the other thread is waiting for (see benchmarks/RESULTS.md)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

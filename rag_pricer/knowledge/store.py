@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag_pricer.items import Item, price_in_range
+from rag_pricer.knowledge.embeddings import vector_kind
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,11 @@ def _metadata(item: Item) -> dict[str, Any]:
 class ProductStore:
     """A persistent (or client/server) Chroma collection of products.
 
-    ``model`` names the embedding model; it is recorded on the collection when created and
-    checked when reopened, because vectors of two models are not comparable.
+    ``model`` names the embedding model and ``vectors`` the kind of its vectors (``fp32`` from
+    torch or ONNX fp32, ``int8`` from ONNX int8); both are recorded on the collection when
+    created and checked when reopened, because vectors of two models are not comparable and int8
+    queries on fp32 vectors (or the reverse) move the neighbours. A store that recorded no kind
+    was built before the kind was recorded, when torch fp32 was the only default: it is fp32.
     """
 
     def __init__(
@@ -97,10 +101,12 @@ class ProductStore:
         model: str = "all-MiniLM-L6-v2",
         host: str | None = None,
         port: int = 8000,
+        vectors: str = "fp32",
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.collection_name = collection
         self.model = model
+        self.vectors = vectors
         self.host = host
         self.port = port
         self._client: Any = None
@@ -114,6 +120,7 @@ class ProductStore:
             model=settings.embedding_model,
             host=settings.chroma_host,
             port=settings.chroma_port,
+            vectors=vector_kind(settings.embedding_backend),
         )
 
     @property
@@ -175,21 +182,35 @@ class ProductStore:
                     self.collection_name,
                     embedding_function=None,
                     configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"embedding_model": self.model},
+                    metadata={"embedding_model": self.model, "embedding_vectors": self.vectors},
                 )
             else:
                 client = self._connect(create=False)
                 try:
                     self._collection = client.get_collection(self.collection_name, embedding_function=None)
                 except Exception as error:  # chromadb raises NotFoundError / ValueError by version
-                    raise StoreError(f"no collection {self.collection_name!r} at {self.location}: {BUILD_HINT}") from error
-            stored_model = (self._collection.metadata or {}).get("embedding_model")
-            if stored_model and stored_model != self.model:
-                raise StoreError(
-                    f"collection {self.collection_name!r} was built with {stored_model!r}, "
-                    f"not {self.model!r}: vectors of different models are not comparable"
-                )
+                    raise StoreError(
+                        f"no collection {self.collection_name!r} at {self.location}: {BUILD_HINT}"
+                    ) from error
+            self._check_embeddings(self._collection.metadata or {})
         return self._collection
+
+    def _check_embeddings(self, recorded: dict[str, Any]) -> None:
+        stored_model = recorded.get("embedding_model")
+        if stored_model and stored_model != self.model:
+            self._collection = None  # refused: the next call checks again instead of using it
+            raise StoreError(
+                f"collection {self.collection_name!r} was built with {stored_model!r}, "
+                f"not {self.model!r}: vectors of different models are not comparable"
+            )
+        stored_vectors = recorded.get("embedding_vectors", "fp32")
+        if stored_vectors != self.vectors:
+            backend = "onnx-int8" if stored_vectors == "int8" else "onnx or torch"
+            self._collection = None
+            raise StoreError(
+                f"collection {self.collection_name!r} holds {stored_vectors} vectors, this embedder makes "
+                f"{self.vectors} ones: set RAG_PRICER_EMBEDDING_BACKEND to {backend} or rebuild the store"
+            )
 
     def count(self) -> int:
         return int(self.collection().count())

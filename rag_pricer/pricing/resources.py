@@ -13,9 +13,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.knowledge.query_cache import QueryCache
 from rag_pricer.knowledge.retrieval import Retriever
-from rag_pricer.settings import Settings
 from rag_pricer.knowledge.store import ProductStore
+from rag_pricer.settings import Settings
 
 if TYPE_CHECKING:
     from rag_pricer.llms.client import PricingLLM
@@ -31,10 +32,13 @@ class Resources:
 
     @cached_property
     def embedder(self) -> Embedder:
+        size = self.settings.embedding_cache_size
         return Embedder(
             self.settings.embedding_model,
             batch_size=self.settings.embedding_batch_size,
             backend=self.settings.embedding_backend,
+            threads=self.settings.embedding_threads,
+            query_cache=QueryCache(size) if size else None,
         )
 
     @cached_property
