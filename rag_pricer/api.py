@@ -11,7 +11,7 @@ from typing import Any
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.pricing.pricer import Pricer, QueryLike
 from rag_pricer.pricing.ranges import RangeCalibration, missing_note
-from rag_pricer.pricing.registry import Strategy, registry
+from rag_pricer.pricing.registry import Strategy, StrategyOptions, registry
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 
@@ -47,13 +47,21 @@ class Estimator:
     def strategies(self) -> list[Strategy]:
         return registry.all()
 
-    def pricer(self, strategy: str | None = None, **options: Any) -> Pricer:
-        """The pricer for ``strategy`` (default: settings ``strategy``) with these options."""
+    def options(self, strategy: str | None = None, **options: Any) -> StrategyOptions:
+        """``options`` checked against ``strategy``'s declared options, with the configured ``k``
+        for strategies that retrieve; raises ``InvalidOptions`` on an unknown name or a bad value
+        (cheap: nothing is loaded)."""
         spec = registry.get(strategy or self.settings.strategy)
         options = {k: v for k, v in options.items() if v is not None}
         if self.settings.k is not None and spec.accepts("k"):  # the configured k, for strategies that retrieve
             options.setdefault("k", self.settings.k)
-        validated = spec.validate(options)  # InvalidOptions: an unknown option or a bad value
+        return spec.validate(options)
+
+    def pricer(self, strategy: str | None = None, **options: Any) -> Pricer:
+        """The pricer for ``strategy`` (default: settings ``strategy``) with these options."""
+        spec = registry.get(strategy or self.settings.strategy)
+        validated = self.options(spec.name, **options)
+        options = validated.model_dump()
         key = (spec.name, tuple(sorted((k, repr(v)) for k, v in validated.model_dump().items())))
         with self._lock:
             if key in self._pricers:

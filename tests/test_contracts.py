@@ -186,7 +186,8 @@ def test_knn_key_changes_with_the_embedding_runtime_and_the_store(
     settings = tiny_settings(tiny_store, tmp_path)
     key = run_key(build("knn", settings), few_items)
     assert key == run_key(build("knn", settings, k=7), few_items)
-    assert key != run_key(build("knn", settings.model_copy(update={"embedding_backend": "onnx"})), few_items)
+    other_runtime = {"embedding_backend": "torch" if settings.embedding_backend != "torch" else "onnx"}  # both fp32
+    assert key != run_key(build("knn", settings.model_copy(update=other_runtime)), few_items)
     assert key != run_key(build("knn", settings, k=8), few_items)
     assert key != run_key(build("knn", settings), few_items[:-1])
     # not read by knn: the LLM and its generation settings
@@ -202,7 +203,8 @@ def test_rag_key_changes_with_the_llm_and_its_generation_settings(
     assert key != run_key(build("rag", settings.model_copy(update={"llm_max_tokens": 50})), few_items)
     assert key != run_key(build("rag", settings.model_copy(update={"llm_max_prompt_tokens": 1024})), few_items)
     assert key != run_key(build("rag", settings, llm="fake:42"), few_items)
-    assert key != run_key(build("rag", settings.model_copy(update={"embedding_backend": "onnx-int8"})), few_items)
+    other_runtime = {"embedding_backend": "torch" if settings.embedding_backend != "torch" else "onnx"}  # both fp32
+    assert key != run_key(build("rag", settings.model_copy(update=other_runtime)), few_items)
     assert key != run_key(build("rag", settings, context_chars=300), few_items)
 
 
@@ -300,9 +302,11 @@ def test_missing_extra_names_the_extra_a_strategy_lacks(monkeypatch: pytest.Monk
 
 
 def test_readiness_says_which_extra_a_strategy_lacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from rag_pricer.service.readiness import strategy_status
+    from rag_pricer.pricing.readiness import Readiness
 
+    store = tmp_path / "store"
     monkeypatch.setitem(sys.modules, "openai", None)
-    state, hint = strategy_status(registry.get("rag"), tmp_path, ["fake", "local"], "fake", None)
-    assert state == "needs-extra" and hint is not None and "pip install 'rag-pricer[llm]'" in hint
-    assert strategy_status(registry.get("knn"), tmp_path, ["fake"], "fake", None) == ("ready", None)
+    readiness = Readiness(Settings(_env_file=None, llm="fake", store_path=store, models_dir=tmp_path / "models"))
+    rag = readiness.of(registry.get("rag"))
+    assert rag.status == "needs-extra" and rag.hint is not None and "pip install 'rag-pricer[llm]'" in rag.hint
+    assert readiness.of(registry.get("knn")).status != "needs-extra"

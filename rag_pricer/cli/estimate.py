@@ -35,6 +35,7 @@ def estimate(
     estimator = estimator_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port)
     try:
         options = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
+        estimator.options(strategy, **options)  # a mistyped option is the first thing to hear about
         # A strategy that cannot price here says what to run, before anything loads.
         readiness = Readiness(estimator.settings, llm_factory=estimator.resources.llm)
         readiness.require(strategy or estimator.settings.strategy, llm, options)
