@@ -32,16 +32,16 @@ from typing import Any
 
 import torch
 
+from rag_pricer.items import read_items
+from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.finetune.base_model import BaseModel, load_tokenizer
-from rag_pricer.strategies.finetune.config import FinetuneConfig
 from rag_pricer.strategies.finetune.comparables import Comparables
+from rag_pricer.strategies.finetune.config import FinetuneConfig
 from rag_pricer.strategies.finetune.examples import collate
 from rag_pricer.strategies.finetune.price_model import PriceModel
 from rag_pricer.strategies.finetune.rag_prompt import prompt_encoder
 from rag_pricer.strategies.finetune.run import read_run
-from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.finetune.trainer import completion_loss
-from rag_pricer.items import read_items
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -59,7 +59,13 @@ def run_config(run: Path) -> FinetuneConfig:
     """The configuration of ``run`` when it has comparables, else the CPU defaults."""
     if (run / "run.json").is_file() and read_run(run)["config"].get("k"):
         recorded = read_run(run)["config"]
-        return FinetuneConfig.cpu(**{k: v for k, v in recorded.items() if k in ("k", "comparable_tokens", "query_tokens", "max_length", "batch_size", "r", "alpha")})
+        return FinetuneConfig.cpu(
+            **{
+                k: v
+                for k, v in recorded.items()
+                if k in ("k", "comparable_tokens", "query_tokens", "max_length", "batch_size", "r", "alpha")
+            }
+        )
     return FinetuneConfig.cpu()
 
 
@@ -70,12 +76,22 @@ def training_steps(cache_dir: Path, steps: int, config: FinetuneConfig, comparab
     checkpoint = BaseModel.resolve(config.base).checkpoint(cache_dir)
     encoder = prompt_encoder(load_tokenizer(checkpoint), config.record())
     items = read_items(DATA / "items.jsonl.gz", split="train", limit=config.batch_size * (steps + 1))
-    batches = [collate([encoder.example(i, comparables.get(i.id, ())) for i in items[s : s + config.batch_size]], encoder.tokenizer.pad_token_id)
-               for s in range(0, len(items), config.batch_size)]  # fmt: skip
+    batches = [
+        collate(
+            [encoder.example(i, comparables.get(i.id, ())) for i in items[s : s + config.batch_size]],
+            encoder.tokenizer.pad_token_id,
+        )
+        for s in range(0, len(items), config.batch_size)
+    ]
     runs = {}
     for precision in ("fp32", "bf16"):
-        model = get_peft_model(AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32), config.lora_config())
-        runs[precision] = (model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate))
+        model = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32), config.lora_config()
+        )
+        runs[precision] = (
+            model,
+            torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate),
+        )
     times: dict[str, list[float]] = {p: [] for p in runs}
     for batch in batches:  # the two precisions take turns
         for precision, (model, optimiser) in runs.items():
@@ -90,10 +106,20 @@ def training_steps(cache_dir: Path, steps: int, config: FinetuneConfig, comparab
     result = {}
     for precision, seconds in times.items():
         step = statistics.median(seconds[1:])
-        result[precision] = {"step_s": round(step, 3), "tokens_per_s": round(tokens / step, 1),
-                             "items_per_hour": int(3600 / step * config.batch_size)}  # fmt: skip
-    return {"batch_size": config.batch_size, "max_length": config.max_length, "k": config.k, "r": config.r, "steps_timed": steps,
-            "mean_tokens_per_example": round(tokens / config.batch_size, 1), **result}  # fmt: skip
+        result[precision] = {
+            "step_s": round(step, 3),
+            "tokens_per_s": round(tokens / step, 1),
+            "items_per_hour": int(3600 / step * config.batch_size),
+        }
+    return {
+        "batch_size": config.batch_size,
+        "max_length": config.max_length,
+        "k": config.k,
+        "r": config.r,
+        "steps_timed": steps,
+        "mean_tokens_per_example": round(tokens / config.batch_size, 1),
+        **result,
+    }
 
 
 def pricing(run: Path, cache_dir: Path, n: int, comparables: Comparables) -> dict[str, Any]:
@@ -109,19 +135,31 @@ def pricing(run: Path, cache_dir: Path, n: int, comparables: Comparables) -> dic
         started = time.perf_counter()
         model.distribution(item.description, comparables.get(item.id, ()))
         seconds.append(time.perf_counter() - started)
-    return {"load_s": round(load_s, 2), "items": n, "median_s_per_item": round(statistics.median(seconds), 3),
-            "p90_s_per_item": round(sorted(seconds)[int(0.9 * len(seconds))], 3)}  # fmt: skip
+    return {
+        "load_s": round(load_s, 2),
+        "items": n,
+        "median_s_per_item": round(statistics.median(seconds), 3),
+        "p90_s_per_item": round(sorted(seconds)[int(0.9 * len(seconds))], 3),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, default=ROOT / "var" / "models" / "finetuned", help="a finished fine-tuning run")
+    parser.add_argument(
+        "--run", type=Path, default=ROOT / "var" / "models" / "finetuned", help="a finished fine-tuning run"
+    )
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "models" / "base")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--items", type=int, default=40)
     args = parser.parse_args()
-    figures: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-                                           "load_average_before": os.getloadavg()}}  # fmt: skip
+    figures: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average_before": os.getloadavg(),
+        }
+    }
     comparables = cached_comparables(args.run)
     figures["training"] = training_steps(args.cache_dir, args.steps, run_config(args.run), comparables)
     if (args.run / "run.json").is_file():
@@ -131,15 +169,27 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=1) + "\n")
     training = figures["training"]
-    print(f"LoRA step, batch {training['batch_size']} x <= {training['max_length']} tokens (mean {training['mean_tokens_per_example']}), "
-          f"k {training['k']} comparables, r {training['r']}:")  # fmt: skip
+    print(
+        f"LoRA step, batch {training['batch_size']} x <= {training['max_length']} tokens (mean "
+        f"{training['mean_tokens_per_example']}), "
+        f"k {training['k']} comparables, r {training['r']}:"
+    )
     for precision in ("fp32", "bf16"):
         t = training[precision]
-        print(f"  {precision:5} {t['step_s']:.2f} s/step  {t['tokens_per_s']:.0f} tokens/s  {t['items_per_hour']:,} items/hour")
-    print(f"  bf16 autocast speed-up: {training['fp32']['step_s'] / training['bf16']['step_s']:.2f}x (same run, steps interleaved)")
+        print(
+            f"  {precision:5} {t['step_s']:.2f} s/step  {t['tokens_per_s']:.0f} tokens/s  {t['items_per_hour']:,} "
+            "items/hour"
+        )
+    print(
+        f"  bf16 autocast speed-up: {training['fp32']['step_s'] / training['bf16']['step_s']:.2f}x (same run, "
+        "steps interleaved)"
+    )
     if "pricing" in figures:
         p = figures["pricing"]
-        print(f"pricing: load {p['load_s']} s, {p['median_s_per_item']} s/item median, {p['p90_s_per_item']} s p90 ({p['items']} dev items)")
+        print(
+            f"pricing: load {p['load_s']} s, {p['median_s_per_item']} s/item median, {p['p90_s_per_item']} s p90 "
+            f"({p['items']} dev items)"
+        )
     print(f"wrote {out}")
 
 

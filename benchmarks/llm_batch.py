@@ -38,7 +38,9 @@ class SleepyChat(BaseChatModel):
     def _llm_type(self) -> str:
         return "sleepy"
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         time.sleep(self.delay_s)
         return ChatResult(generations=[ChatGeneration(message=AIMessage("$42"))])
 

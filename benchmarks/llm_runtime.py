@@ -48,7 +48,11 @@ SYSTEM = "You estimate the prices of products. Reply only with the price, no exp
 def conversations(n: int) -> list[list[BaseMessage]]:
     items = read_items(DATA / "items.jsonl.gz", split="dev", limit=n)
     return [
-        [SystemMessage(SYSTEM), HumanMessage(f"How much does this cost to the nearest dollar?\n\n{item.description}"), AIMessage("Price is $")]
+        [
+            SystemMessage(SYSTEM),
+            HumanMessage(f"How much does this cost to the nearest dollar?\n\n{item.description}"),
+            AIMessage("Price is $"),
+        ]
         for item in items
     ]
 
@@ -99,10 +103,20 @@ def speeds_transformers(model: ChatTransformersGGUF, text: str, decode_tokens: i
         started = time.perf_counter()
         hf(ids, use_cache=True)
         first = time.perf_counter()
-        hf.generate(ids, max_new_tokens=decode_tokens + 1, min_new_tokens=decode_tokens + 1, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        hf.generate(
+            ids,
+            max_new_tokens=decode_tokens + 1,
+            min_new_tokens=decode_tokens + 1,
+            do_sample=False,
+            pad_token_id=tokenizer.eos_token_id,
+        )
         done = time.perf_counter()
     # generate() = one prefill and decode_tokens steps: take the prefill out.
-    return int(ids.shape[1]), ids.shape[1] / (first - started), decode_tokens / max(1e-9, (done - first) - (first - started))
+    return (
+        int(ids.shape[1]),
+        ids.shape[1] / (first - started),
+        decode_tokens / max(1e-9, (done - first) - (first - started)),
+    )
 
 
 def one_round(config: Config, text: str, decode_tokens: int, conversation: list[BaseMessage]) -> None:
@@ -115,37 +129,60 @@ def one_round(config: Config, text: str, decode_tokens: int, conversation: list[
         tokens, prefill, decode = speeds_transformers(config.model, text, decode_tokens)
     else:
         tokens, prefill, decode = speeds_llama(config.model, text, decode_tokens)  # type: ignore[arg-type]
-    llm = PricingLLM(config.model, spec="bench", model_id="bench", supports_prefill=True, retry=RetryPolicy(max_retries=0))
+    llm = PricingLLM(
+        config.model, spec="bench", model_id="bench", supports_prefill=True, retry=RetryPolicy(max_retries=0)
+    )
     reply = llm.ask(conversation)
     config.answers.append(reply.text)
-    config.rows.append({"prompt_tokens": tokens, "prefill_tok_s": prefill, "decode_tok_s": decode, "answer_s": reply.latency_s,
-                        "answer_prompt_tokens": reply.usage.prompt_tokens, "load_avg": os.getloadavg()[0]})  # fmt: skip
+    config.rows.append(
+        {
+            "prompt_tokens": tokens,
+            "prefill_tok_s": prefill,
+            "decode_tok_s": decode,
+            "answer_s": reply.latency_s,
+            "answer_prompt_tokens": reply.usage.prompt_tokens,
+            "load_avg": os.getloadavg()[0],
+        }
+    )
 
 
 def summary(config: Config) -> dict[str, Any]:
     timed = config.rows[1:]  # the first round warms up (page faults, weight repacking, caches)
     med = lambda key: statistics.median(row[key] for row in timed)  # noqa: E731
     return {
-        "runtime": config.name, "threads": config.threads, "load_s": config.load_s, "prompt_tokens": timed[0]["prompt_tokens"],
-        "prefill_tok_s": med("prefill_tok_s"), "decode_tok_s": med("decode_tok_s"), "answer_p50_s": med("answer_s"),
-        "answer_prompt_tokens_p50": med("answer_prompt_tokens"), "load_avg_p50": med("load_avg"), "rounds": config.rows,
+        "runtime": config.name,
+        "threads": config.threads,
+        "load_s": config.load_s,
+        "prompt_tokens": timed[0]["prompt_tokens"],
+        "prefill_tok_s": med("prefill_tok_s"),
+        "decode_tok_s": med("decode_tok_s"),
+        "answer_p50_s": med("answer_s"),
+        "answer_prompt_tokens_p50": med("answer_prompt_tokens"),
+        "load_avg_p50": med("load_avg"),
+        "rounds": config.rows,
         "answers": config.answers,
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prefill-tokens", type=int, default=400, help="prompt length for the prefill figure")
     parser.add_argument("--decode-tokens", type=int, default=32, help="tokens generated for the decode figure")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per configuration (after one warm-up round)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (llama.cpp n_threads, torch threads)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="timed rounds per configuration (after one warm-up round)"
+    )
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="thread counts (llama.cpp n_threads, torch threads)"
+    )
     parser.add_argument("--skip-transformers", action="store_true")
     args = parser.parse_args()
 
     path = default_gguf_path()
     configs = [Config("llama.cpp", ChatLlamaCpp(model_path=path, n_threads=t, isolated=False), t) for t in args.threads]
     if not any(flag.startswith("amx") for flag in cpu_flags()):  # the AMX buffer type segfaults there
-        configs.append(Config("llama.cpp+bufts", ChatLlamaCpp(model_path=path, extra_buffer_types=True, isolated=False), 1))
+        configs.append(
+            Config("llama.cpp+bufts", ChatLlamaCpp(model_path=path, extra_buffer_types=True, isolated=False), 1)
+        )
     configs.append(Config("llama.cpp child", ChatLlamaCpp(model_path=path), 1))
     if not args.skip_transformers:
         shared = ChatTransformersGGUF(model_path=path, isolated=False)  # one copy of the weights for every thread count
@@ -163,16 +200,32 @@ def main() -> None:
         for config in configs:
             one_round(config, text, args.decode_tokens, convs[round_])
             row = config.rows[-1]
-            print(f"round {round_} {config.name} threads={config.threads}: prefill {row['prefill_tok_s']:.1f} tok/s, "
-                  f"decode {row['decode_tok_s']:.1f} tok/s, answer {row['answer_s']:.2f} s, load avg {row['load_avg']:.1f}", flush=True)  # fmt: skip
+            print(
+                f"round {round_} {config.name} threads={config.threads}: prefill {row['prefill_tok_s']:.1f} tok/s, "
+                f"decode {row['decode_tok_s']:.1f} tok/s, answer {row['answer_s']:.2f} s, load avg "
+                f"{row['load_avg']:.1f}",
+                flush=True,
+            )
 
     results = [summary(c) for c in configs]
-    print(f"\n{'runtime':14} {'threads':>7} {'load s':>7} {'prefill tok/s':>14} {'decode tok/s':>13} {'answer p50 s':>13} {'load avg':>9}")
+    print(
+        f"\n{'runtime':14} {'threads':>7} {'load s':>7} {'prefill tok/s':>14} {'decode tok/s':>13} "
+        f"{'answer p50 s':>13} {'load avg':>9}"
+    )
     for r in results:
-        print(f"{r['runtime']:14} {r['threads']:7d} {r['load_s']:7.2f} {r['prefill_tok_s']:14.1f} {r['decode_tok_s']:13.1f} "
-              f"{r['answer_p50_s']:13.3f} {r['load_avg_p50']:9.1f}")  # fmt: skip
+        print(
+            f"{r['runtime']:14} {r['threads']:7d} {r['load_s']:7.2f} {r['prefill_tok_s']:14.1f} "
+            f"{r['decode_tok_s']:13.1f} "
+            f"{r['answer_p50_s']:13.3f} {r['load_avg_p50']:9.1f}"
+        )
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    report = {"model": path.name, "cpu_count": os.cpu_count(), "machine": platform.machine(), "args": vars(args), "results": results}
+    report = {
+        "model": path.name,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "args": vars(args),
+        "results": results,
+    }
     OUT.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"\nwritten to {OUT.relative_to(ROOT)}")
 

@@ -345,8 +345,9 @@ class ChromaServer:
         started = time.perf_counter()
         self.process = subprocess.Popen(
             [str(chroma), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         while time.perf_counter() - started < timeout_s:
             if self.process.poll() is not None:
                 raise RuntimeError(f"chroma run exited with {self.process.returncode}")
@@ -379,16 +380,31 @@ class ChromaServer:
 # ----------------------------------------------------------------------------- one row
 
 
-def measure(work: Path, base: Base, size: int, mode: str, exact: dict[str, list[list[str]]],
-            hnsw: dict[str, int] | None = None, ef_search: tuple[int, ...] = (),
-            filtered_queries: int = 50) -> dict[str, Any]:  # fmt: skip
+def measure(
+    work: Path,
+    base: Base,
+    size: int,
+    mode: str,
+    exact: dict[str, list[list[str]]],
+    hnsw: dict[str, int] | None = None,
+    ef_search: tuple[int, ...] = (),
+    filtered_queries: int = 50,
+) -> dict[str, Any]:
     """Build, reopen and query one store; ``exact`` holds the true top-k per filter."""
     store = work / f"store-{mode}-{size}"
     shutil.rmtree(store, ignore_errors=True)
-    row: dict[str, Any] = {"size": size, "mode": mode, "hnsw": {"max_neighbors": 16, "ef_construction": 100,
-                                                                 "ef_search": 100, **(hnsw or {})}}  # fmt: skip
-    job: dict[str, Any] = {"work": str(work), "size": size, "hnsw": hnsw or {}, "filters": list(exact),
-                           "filtered_queries": filtered_queries}  # fmt: skip
+    row: dict[str, Any] = {
+        "size": size,
+        "mode": mode,
+        "hnsw": {"max_neighbors": 16, "ef_construction": 100, "ef_search": 100, **(hnsw or {})},
+    }
+    job: dict[str, Any] = {
+        "work": str(work),
+        "size": size,
+        "hnsw": hnsw or {},
+        "filters": list(exact),
+        "filtered_queries": filtered_queries,
+    }
     server = ChromaServer(store) if mode == "server" else None
     try:
         if server is None:
@@ -447,9 +463,11 @@ def _latencies(queries: dict[str, Any], name: str) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'size':>8} {'mode':<10} {'M':>3} {'efC':>4} {'efS':>4} {'write/s':>8} {'disk MB':>8} {'open s':>7} "
-            f"{'plain p50/p95 ms':>17} {'cat p50/p95':>13} {'price p50/p95':>14} {'R@7 plain/cat/price':>20} "
-            f"{'RSS w/r MB':>12} {'server MB':>10}")  # fmt: skip
+    head = (
+        f"{'size':>8} {'mode':<10} {'M':>3} {'efC':>4} {'efS':>4} {'write/s':>8} {'disk MB':>8} {'open s':>7} "
+        f"{'plain p50/p95 ms':>17} {'cat p50/p95':>13} {'price p50/p95':>14} {'R@7 plain/cat/price':>20} "
+        f"{'RSS w/r MB':>12} {'server MB':>10}"
+    )
     lines = [head]
     for row in rows:
         for variant in [None, *row.get("ef_search_sweep", [])]:
@@ -515,7 +533,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "filters": {
                     name: {"where": where, "selectivity": round(selectivity(base, where), 4)}
                     for name, where in FILTERS.items()
-                },  # fmt: skip
+                },
             },
             "load_average_1_5_15min": {"start": load_start},
             "rows": [],

@@ -224,9 +224,11 @@ def markdown(results: dict) -> str:
     lines = [
         f"### HTTP service (`{results['command']}`)",
         "",
-        f"Store: {results['store_items']:,} products; LLM `{results['llm']}`; torch threads {results['torch_threads']}; server and load generator on the same "
+        f"Store: {results['store_items']:,} products; LLM `{results['llm']}`; torch threads "
+        f"{results['torch_threads']}; server and load generator on the same "
         f"{meta['cpus']}-core machine (load average {meta['load_before']} before the run, shared with other work); "
-        f"up to {results['max_requests']} requests or {results['max_seconds']:g} s per row; latency measured by the client.",
+        f"up to {results['max_requests']} requests or {results['max_seconds']:g} s per row; latency measured by "
+        "the client.",
         "",
         "| embedding | strategy | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | fallbacks "
         "| peak RSS MB |",

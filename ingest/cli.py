@@ -100,7 +100,8 @@ def index(
         for damage in ("truncated_file", "corrupt_file"):
             if reader.skipped[damage]:
                 console.print(
-                    f"[yellow]warning:[/] {path}: {damage.replace('_', ' ')}; the items read before the damage were indexed"
+                    f"[yellow]warning:[/] {path}: {damage.replace('_', ' ')}; the items read before the damage "
+                    "were indexed"
                 )
     _print_report(report, product_store.location, as_json)
 
@@ -137,7 +138,10 @@ def curate(
         list[str] | None,
         typer.Option(
             "--hf-category",
-            help="Also read raw_meta_<NAME> of McAuley-Lab/Amazon-Reviews-2023 (downloaded into the Hugging Face cache); repeatable.",
+            help=(
+                "Also read raw_meta_<NAME> of McAuley-Lab/Amazon-Reviews-2023 (downloaded into the Hugging Face "
+                "cache); repeatable."
+            ),
         ),
     ] = None,
     hf_cache_only: Annotated[bool, typer.Option(help="Use only Hugging Face files already cached.")] = False,

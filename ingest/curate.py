@@ -23,13 +23,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rag_pricer.items import MAX_PRICE, MIN_PRICE, InvalidRecord, Item
-
 from ingest.price import PriceParser
 from ingest.raw import RawRecord
 from ingest.scrub import Scrubber
 from ingest.text import TextBuilder
 from ingest.tokens import DEFAULT_MAX_TOKENS, DEFAULT_TOKENIZER, TokenBudget
+from rag_pricer.items import MAX_PRICE, MIN_PRICE, InvalidRecord, Item
 
 
 @dataclass(frozen=True)
@@ -177,8 +176,12 @@ class Curator:
 
     def _tracked(self, records: Iterable[Any]) -> Iterator[Any]:
         progress = Progress(
-            TextColumn("[bold]curating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), disable=not self.progress,
+            TextColumn("[bold]curating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not self.progress,
         )
         with progress:
             yield from progress.track(records, description="curating")

@@ -16,8 +16,8 @@ from typing import Any
 from rich.progress import MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from rich.text import Text
 
-from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import Item
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.knowledge.store import ProductStore, content_hash
 
 
@@ -82,7 +82,12 @@ class Indexer:
     """
 
     def __init__(
-        self, store: ProductStore, embedder: Embedder, chunk_size: int = 512, progress: bool = True, window: int = 8192,
+        self,
+        store: ProductStore,
+        embedder: Embedder,
+        chunk_size: int = 512,
+        progress: bool = True,
+        window: int = 8192,
         log_every_s: float = 10.0,
     ) -> None:
         if window < 1 or chunk_size < 1:

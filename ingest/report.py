@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from rag_pricer.items import Item
-
 from ingest.tokens import TokenBudget
+from rag_pricer.items import Item
 
 CHARTS = ("price_histogram.png", "length_vs_price.png", "items_per_category.png", "token_lengths.png")
 NONE_LABEL = "(none)"
@@ -30,8 +29,11 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
         return {}
     quantiles = np.percentile(array, [50, 95])
     return {
-        "mean": round(float(array.mean()), 2), "median": round(float(quantiles[0]), 2),
-        "p95": round(float(quantiles[1]), 2), "min": round(float(array.min()), 2), "max": round(float(array.max()), 2),
+        "mean": round(float(array.mean()), 2),
+        "median": round(float(quantiles[0]), 2),
+        "p95": round(float(quantiles[1]), 2),
+        "min": round(float(array.min()), 2),
+        "max": round(float(array.max()), 2),
     }
 
 
@@ -110,7 +112,9 @@ class DatasetReport:
         summary_path.write_text(summary.to_text() + "\n", encoding="utf-8")
         (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
         figures = (
-            price_histogram(items), length_vs_price(items), items_per_category(summary.categories),
+            price_histogram(items),
+            length_vs_price(items),
+            items_per_category(summary.categories),
             token_lengths(tokens, self.budget.tokenizer_name, self.budget.max_tokens),
         )
         charts = [self._save(figure, out / name) for figure, name in zip(figures, CHARTS)]
@@ -151,7 +155,8 @@ def length_vs_price(items: Sequence[Item]) -> Figure:
     correlation = np.corrcoef(lengths, np.log(prices))[0, 1] if len(items) > 1 else float("nan")
     axes.set(
         title=f"Description length vs price (corr. with log price {correlation:.2f})",
-        xlabel="description length (characters, title + text)", ylabel="price ($, log scale)",
+        xlabel="description length (characters, title + text)",
+        ylabel="price ($, log scale)",
     )
     return figure
 

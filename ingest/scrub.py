@@ -22,10 +22,24 @@ from typing import Any
 BOILERPLATE_DETAIL_KEYS = frozenset(
     key.casefold()
     for key in (
-        "Batteries Included?", "Batteries Required?", "Date First Available", "Best Sellers Rank",
-        "Customer Reviews", "Is Discontinued By Manufacturer", "Discontinued", "Item model number",
-        "Model Number", "Part Number", "Manufacturer Part Number", "UPC", "ASIN", "ISBN-10", "ISBN-13",
-        "Domestic Shipping", "International Shipping", "Release date",
+        "Batteries Included?",
+        "Batteries Required?",
+        "Date First Available",
+        "Best Sellers Rank",
+        "Customer Reviews",
+        "Is Discontinued By Manufacturer",
+        "Discontinued",
+        "Item model number",
+        "Model Number",
+        "Part Number",
+        "Manufacturer Part Number",
+        "UPC",
+        "ASIN",
+        "ISBN-10",
+        "ISBN-13",
+        "Domestic Shipping",
+        "International Shipping",
+        "Release date",
     )
 )
 

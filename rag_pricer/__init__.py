@@ -14,7 +14,17 @@ from rag_pricer.query import InvalidQuery, Query
 from rag_pricer.settings import Settings
 
 __all__ = [
-    "Comparable", "Estimate", "Estimator", "InvalidQuery", "Item", "Pricer", "Query",
-    "Settings", "Usage", "read_items", "register", "registry",
+    "Comparable",
+    "Estimate",
+    "Estimator",
+    "InvalidQuery",
+    "Item",
+    "Pricer",
+    "Query",
+    "Settings",
+    "Usage",
+    "read_items",
+    "register",
+    "registry",
 ]
 __version__ = "0.1.0"

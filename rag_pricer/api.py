@@ -8,11 +8,11 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from rag_pricer.pricing.values import Estimate
 from rag_pricer.pricing.pricer import Pricer, QueryLike
 from rag_pricer.pricing.ranges import RangeCalibration, missing_note
 from rag_pricer.pricing.registry import Strategy, StrategyOptions, registry
 from rag_pricer.pricing.resources import Resources
+from rag_pricer.pricing.values import Estimate
 from rag_pricer.settings import Settings
 
 
@@ -101,7 +101,9 @@ class Estimator:
     def estimate(self, description: QueryLike, strategy: str | None = None, **options: Any) -> Estimate:
         return self.pricer(strategy, **options).estimate(description)
 
-    def estimate_many(self, descriptions: Sequence[QueryLike], strategy: str | None = None, **options: Any) -> list[Estimate]:
+    def estimate_many(
+        self, descriptions: Sequence[QueryLike], strategy: str | None = None, **options: Any
+    ) -> list[Estimate]:
         return self.pricer(strategy, **options).estimate_many(descriptions)
 
 

@@ -53,7 +53,9 @@ class Doctor:
     """Runs the checks for ``settings``; ``llm_timeout_s`` bounds each LLM check."""
 
     def __init__(self, settings: Settings, llm_timeout_s: float = 120.0) -> None:
-        self.settings = settings.model_copy(update={"llm_timeout_s": llm_timeout_s, "llm_max_retries": 0, "llm_cache_dir": None})
+        self.settings = settings.model_copy(
+            update={"llm_timeout_s": llm_timeout_s, "llm_max_retries": 0, "llm_cache_dir": None}
+        )
         self.estimator = Estimator.from_settings(self.settings)
 
     def run(self) -> list[Finding]:
@@ -70,7 +72,11 @@ class Doctor:
         findings: dict[str, Finding] = {}
         for part, check, needs in checks:
             broken = [need for need in needs if findings[need].status != "ok"]
-            findings[part] = Finding(part, "skipped", f"needs the {' and the '.join(broken)}") if broken else self._check(part, check)
+            findings[part] = (
+                Finding(part, "skipped", f"needs the {' and the '.join(broken)}")
+                if broken
+                else self._check(part, check)
+            )
         return list(findings.values())
 
     @staticmethod
@@ -90,7 +96,9 @@ class Doctor:
     @staticmethod
     def cpu() -> str:
         amx = sorted(flag for flag in cpu_flags() if flag.startswith("amx"))
-        return ("AMX: " + " ".join(amx) if amx else "no AMX") + "; llama.cpp loads without its extra buffer types either way"
+        return (
+            "AMX: " + " ".join(amx) if amx else "no AMX"
+        ) + "; llama.cpp loads without its extra buffer types either way"
 
     def store(self) -> str:
         store = self.estimator.resources.store
@@ -136,4 +144,5 @@ class Doctor:
         llm = self.estimator.resources.llm(spec)
         reply = ask_probe(llm, SAMPLE)
         price = parse_price(reply.text)
-        return f"{llm.spec} answered {reply.text.strip()!r} ({'a price' if price else 'no price'}) in {reply.latency_s:.1f} s"
+        verdict = "a price" if price else "no price"
+        return f"{llm.spec} answered {reply.text.strip()!r} ({verdict}) in {reply.latency_s:.1f} s"

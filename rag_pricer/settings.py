@@ -48,7 +48,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         # env_file: the name looked for; which one is read is chosen by locate_env() in __init__
-        env_prefix="RAG_PRICER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="RAG_PRICER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
     )
 
     # Data and knowledge base
@@ -115,7 +118,9 @@ class Settings(BaseSettings):
     )
     llm_send_openai_key: bool = Field(
         False,
-        description="Send the OpenAI key to a non-OpenAI endpoint that has no llm_api_key (e.g. an OpenAI proxy you trust).",
+        description=(
+            "Send the OpenAI key to a non-OpenAI endpoint that has no llm_api_key (e.g. an OpenAI proxy you trust)."
+        ),
     )
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
     llm_max_retries: int = Field(3, ge=0, description="Retries on rate limits and server errors.")
@@ -127,7 +132,9 @@ class Settings(BaseSettings):
     llm_max_prompt_tokens: int = Field(
         8192,
         ge=512,
-        description="Most tokens a prompt may carry (bounded by its UTF-8 bytes); comparables that do not fit are left out.",
+        description=(
+            "Most tokens a prompt may carry (bounded by its UTF-8 bytes); comparables that do not fit are left out."
+        ),
     )
     llm_threads: int = Field(
         1, ge=1, description="CPU threads of the in-process local model (1 measured fastest on a busy 2-core machine)."

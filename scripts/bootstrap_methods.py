@@ -34,9 +34,14 @@ def scipy_interval(
     metric: Metric, truth: np.ndarray, estimate: np.ndarray, method: str, resamples: int, seed: int
 ) -> tuple[float, float]:
     found = stats.bootstrap(
-        (truth, estimate), lambda t, e, axis=-1: metric(t, e), paired=True, vectorized=True, method=method,
-        n_resamples=resamples, rng=np.random.default_rng(seed),
-    )  # fmt: skip
+        (truth, estimate),
+        lambda t, e, axis=-1: metric(t, e),
+        paired=True,
+        vectorized=True,
+        method=method,
+        n_resamples=resamples,
+        rng=np.random.default_rng(seed),
+    )
     return float(found.confidence_interval.low), float(found.confidence_interval.high)
 
 

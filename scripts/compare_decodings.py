@@ -36,7 +36,9 @@ VARIANTS = {
 }
 
 
-def paired_difference(a: EvaluationResult, b: EvaluationResult, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+def paired_difference(
+    a: EvaluationResult, b: EvaluationResult, resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
     """Mean of |error of a| - |error of b| over the items both scored, with a 95% interval."""
     n, found = paired_differences(a, b, {"abs_error": mae}, Bootstrap(resamples, seed=seed))
     d = found["abs_error"]
@@ -61,19 +63,37 @@ def main() -> None:
         options = {"run": str(args.run), **VARIANTS[name]}
         pricer = estimator.pricer("finetuned", **options)
         pricer.name = name
-        result = Evaluation(pricer, items, batch_size=16, bootstrap=Bootstrap(1000, seed=0), progress=True,
-                            checkpoint=args.out / f"{name}.jsonl", options=options).run()  # fmt: skip
+        result = Evaluation(
+            pricer,
+            items,
+            batch_size=16,
+            bootstrap=Bootstrap(1000, seed=0),
+            progress=True,
+            checkpoint=args.out / f"{name}.jsonl",
+            options=options,
+        ).run()
         result.save(args.out / f"{name}.json")
         results[name] = result
-        print(f"{name}: MAE ${result.value('mae'):.2f}, hit {result.value('hit_rate'):.1%}, fallbacks {result.fallbacks}", flush=True)
+        print(
+            f"{name}: MAE ${result.value('mae'):.2f}, hit {result.value('hit_rate'):.1%}, fallbacks {result.fallbacks}",
+            flush=True,
+        )
 
-    report = comparison_markdown(list(results.values()), title=f"Decodings on {args.split} ({len(items)} items)",
-                                 description=f"Fine-tuned run: `{args.run}`. Seconds of variants after the first of a model are "
-                                             "near zero: they reuse its distributions.")  # fmt: skip
+    report = comparison_markdown(
+        list(results.values()),
+        title=f"Decodings on {args.split} ({len(items)} items)",
+        description=f"Fine-tuned run: `{args.run}`. Seconds of variants after the first of a model are "
+        "near zero: they reuse its distributions.",
+    )
     differences: dict[str, dict[str, float]] = {}
     if "finetuned-greedy" in results:
-        lines = ["", "## Paired difference of absolute error vs finetuned-greedy (negative: better than greedy)", "",
-                 "| variant | mean $ | 95% CI | n |", "|---|---:|---:|---:|"]  # fmt: skip
+        lines = [
+            "",
+            "## Paired difference of absolute error vs finetuned-greedy (negative: better than greedy)",
+            "",
+            "| variant | mean $ | 95% CI | n |",
+            "|---|---:|---:|---:|",
+        ]
         for name, result in results.items():
             if name != "finetuned-greedy":
                 d = differences[name] = paired_difference(result, results["finetuned-greedy"])
@@ -82,8 +102,13 @@ def main() -> None:
     pairs = [(name, "base-" + name.removeprefix("finetuned-")) for name in results if name.startswith("finetuned-")]
     pairs = [(tuned, base) for tuned, base in pairs if base in results]
     if pairs:
-        lines = ["", "## What fine-tuning added: paired difference of absolute error vs the base model, same decoding", "",
-                 "| variant | vs | mean $ | 95% CI | n |", "|---|---|---:|---:|---:|"]  # fmt: skip
+        lines = [
+            "",
+            "## What fine-tuning added: paired difference of absolute error vs the base model, same decoding",
+            "",
+            "| variant | vs | mean $ | 95% CI | n |",
+            "|---|---|---:|---:|---:|",
+        ]
         for tuned, base in pairs:
             d = differences[f"{tuned} vs {base}"] = paired_difference(results[tuned], results[base])
             lines.append(f"| `{tuned}` | `{base}` | {d['mean']:+.2f} | {d['low']:+.2f} – {d['high']:+.2f} | {d['n']} |")

@@ -20,8 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rag_pricer.cli.common import parse_options
 from rag_pricer.api import Estimator
+from rag_pricer.cli.common import parse_options
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
 from rag_pricer.evaluation.metrics import hit_rate, mae
 from rag_pricer.evaluation.paired import paired_differences
@@ -61,24 +61,43 @@ def main() -> None:
     for name, strategy, options in map(parse_variant, args.variant):
         pricer = estimator.pricer(strategy, **options)
         pricer.name = name
-        result = Evaluation(pricer, items, batch_size=16, bootstrap=Bootstrap(1000, seed=0), progress=True,
-                            checkpoint=args.out / f"{name}.jsonl", options={"strategy": strategy, **options}).run()  # fmt: skip
+        result = Evaluation(
+            pricer,
+            items,
+            batch_size=16,
+            bootstrap=Bootstrap(1000, seed=0),
+            progress=True,
+            checkpoint=args.out / f"{name}.jsonl",
+            options={"strategy": strategy, **options},
+        ).run()
         result.save(args.out / f"{name}.json")
         results[name] = result
-        print(f"{name}: MAE ${result.value('mae'):.2f}, hit {result.value('hit_rate'):.1%}, fallbacks {result.fallbacks}", flush=True)
+        print(
+            f"{name}: MAE ${result.value('mae'):.2f}, hit {result.value('hit_rate'):.1%}, fallbacks {result.fallbacks}",
+            flush=True,
+        )
 
-    report = comparison_markdown(list(results.values()), title=f"{args.split}: {len(items)} items", description=" ".join(args.variant))
+    report = comparison_markdown(
+        list(results.values()), title=f"{args.split}: {len(items)} items", description=" ".join(args.variant)
+    )
     differences: dict[str, Any] = {}
     for reference in args.reference:
-        lines = ["", f"## Paired differences vs `{reference}` (variant minus reference; negative error / positive hit: better)", "",
-                 "| variant | MAE diff $ | 95% CI | hit-rate diff | 95% CI | n |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+        lines = [
+            "",
+            f"## Paired differences vs `{reference}` (variant minus reference; negative error / positive hit: better)",
+            "",
+            "| variant | MAE diff $ | 95% CI | hit-rate diff | 95% CI | n |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for name, result in results.items():
             if name == reference:
                 continue
             d = differences[f"{name} vs {reference}"] = paired(result, results[reference])
             e, h = d["abs_error"], d["hit"]
-            lines.append(f"| `{name}` | {e['mean']:+.2f} | {e['low']:+.2f} – {e['high']:+.2f} | {h['mean']:+.1%} | "
-                         f"{h['low']:+.1%} – {h['high']:+.1%} | {d['n']} |")  # fmt: skip
+            lines.append(
+                f"| `{name}` | {e['mean']:+.2f} | {e['low']:+.2f} – {e['high']:+.2f} | {h['mean']:+.1%} | "
+                f"{h['low']:+.1%} – {h['high']:+.1%} | {d['n']} |"
+            )
         report += "\n".join(lines) + "\n"
     (args.out / "paired.md").write_text(report)
     (args.out / "differences.json").write_text(json.dumps(differences, indent=1) + "\n")

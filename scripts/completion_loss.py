@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
+from rag_pricer.items import read_items
 from rag_pricer.strategies.finetune.examples import collate
 from rag_pricer.strategies.finetune.price_model import PriceModel
 from rag_pricer.strategies.finetune.trainer import completion_loss
-from rag_pricer.items import read_items
 
 
 def main() -> None:
@@ -37,7 +37,10 @@ def main() -> None:
                 summed, n = completion_loss(model, batch)
                 total, count = total + float(summed), count + int(n)
         loss = total / count
-        print(f"{'fine-tuned' if adapter else 'base':10}  loss {loss:.4f}  perplexity {math.exp(loss):.3f}  ({len(items)} {args.split} items)")
+        print(
+            f"{'fine-tuned' if adapter else 'base':10}  loss {loss:.4f}  perplexity {math.exp(loss):.3f}  "
+            f"({len(items)} {args.split} items)"
+        )
 
 
 if __name__ == "__main__":

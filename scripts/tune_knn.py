@@ -17,10 +17,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_pricer.query import Query  # noqa: E402
 from rag_pricer.api import Estimator  # noqa: E402
 from rag_pricer.items import read_items  # noqa: E402
 from rag_pricer.knowledge.retrieval import SearchOptions  # noqa: E402
+from rag_pricer.query import Query  # noqa: E402
 from rag_pricer.strategies.knn import MEANS, weighted_price  # noqa: E402
 
 

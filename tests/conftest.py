@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import Item, read_items
-from rag_pricer.settings import Settings
+from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.knowledge.store import ProductStore
+from rag_pricer.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -58,7 +58,10 @@ def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
     """Settings pointing at the small store, with a per-test LLM cache directory."""
     return Settings(
         _env_file=None,  # a developer's .env must not change what the tests see
-        store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=tmp_path / "llm-cache",
+        store_path=small_store.path,
+        collection="products",
+        llm="fake",
+        llm_cache_dir=tmp_path / "llm-cache",
         models_dir=tmp_path / "models",
     )
 

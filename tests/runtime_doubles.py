@@ -25,7 +25,9 @@ class MisbehavingChat(LocalChatModel):
     def _load(self) -> Any:
         return object()
 
-    def _complete(self, runtime: Any, messages: list[dict[str, str]], stop: list[str], max_tokens: int) -> tuple[str, int, int]:
+    def _complete(
+        self, runtime: Any, messages: list[dict[str, str]], stop: list[str], max_tokens: int
+    ) -> tuple[str, int, int]:
         said = next(m["content"] for m in reversed(messages) if m["role"] == "user")
         if "segfault" in said:
             os.kill(os.getpid(), signal.SIGSEGV)

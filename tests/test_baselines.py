@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rag_pricer.cli.app import app
+from rag_pricer.items import MIN_PRICE, Item, read_items
+from rag_pricer.pricing.registry import registry
+from rag_pricer.pricing.resources import Resources
+from rag_pricer.query import InvalidQuery, Query
+from rag_pricer.settings import Settings
 from rag_pricer.strategies.baselines import BASELINES, Baseline, BaselinePricer, ModelFormatError, ModelNotTrained
 from rag_pricer.strategies.baselines.catalog import SharedParts
 from rag_pricer.strategies.baselines.details import parse_rank, parse_weight
 from rag_pricer.strategies.baselines.features import FeatureBuilder
-from rag_pricer.cli.app import app
-from rag_pricer.query import InvalidQuery, Query
-from rag_pricer.items import MIN_PRICE, Item, read_items
-from rag_pricer.pricing.registry import registry
-from rag_pricer.pricing.resources import Resources
-from rag_pricer.settings import Settings
 
 TEXT_BASELINES = ["bow", "word2vec-lr", "word2vec-svr", "word2vec-rf", "tfidf-ridge", "boosting"]
 
@@ -39,7 +39,9 @@ class FakeEmbedder:
     dimension = 16
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        rows = [np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:15], 16)).normal(size=16) for t in texts]
+        rows = [
+            np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:15], 16)).normal(size=16) for t in texts
+        ]
         matrix = np.array(rows).reshape(len(texts), self.dimension)
         return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
 
@@ -123,7 +125,11 @@ def test_feature_builder_learns_brands_and_categories_and_imputes_missing_values
         details = {"Brand": brand, **({"Item Weight": weight} if weight else {})}
         return Query("some text", category=category, details=json.dumps(details))
 
-    train = [listing("Pricey", "Tools", "2 pounds")] * 3 + [listing("Cheap", "Toys", "4 pounds")] * 3 + [listing("Rare", None)]
+    train = (
+        [listing("Pricey", "Tools", "2 pounds")] * 3
+        + [listing("Cheap", "Toys", "4 pounds")] * 3
+        + [listing("Rare", None)]
+    )
     builder = FeatureBuilder(n_top_brands=1, min_brand_items=2).fit(train, np.array([500.0] * 3 + [5.0] * 3 + [999.0]))
     assert builder.top_brands_ == ["pricey"]  # "rare" is priciest but has too few items
     assert builder.categories_ == ["Tools", "Toys", "unknown"]
@@ -135,14 +141,19 @@ def test_feature_builder_learns_brands_and_categories_and_imputes_missing_values
     assert (free["weight_lb"], free["weight_missing"], free["rank_missing"]) == (3.0, 1, 1)  # mean of 2 and 4
     assert free["text_length"] == len("free text, no details") and free["category=unknown"] == 1
     assert sum(unseen[n] for n in names if n.startswith("category=")) == 0
-    assert FeatureBuilder.from_state(json.loads(json.dumps(builder.state()))).transform(train).tolist() == builder.transform(train).tolist()
+    assert (
+        FeatureBuilder.from_state(json.loads(json.dumps(builder.state()))).transform(train).tolist()
+        == builder.transform(train).tolist()
+    )
 
 
 # --- fit, save, load, predict --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", list(BASELINES))
-def test_baseline_predicts_the_same_after_reload(name: str, fitted: dict[str, Baseline], models_dir: Path, dev50: list[Item]) -> None:
+def test_baseline_predicts_the_same_after_reload(
+    name: str, fitted: dict[str, Baseline], models_dir: Path, dev50: list[Item]
+) -> None:
     reloaded = BASELINES[name].load(models_dir / name, embedder=FakeEmbedder())
     before, after = fitted[name].predict(dev50), reloaded.predict(dev50)
     assert before.shape == (len(dev50),) and np.all(np.isfinite(before))
@@ -213,7 +224,9 @@ def test_tfidf_ridge_of_the_old_format_asks_to_be_retrained(
         BASELINES["tfidf-ridge"].load(old)
 
 
-def test_word2vec_training_is_reproducible(train_items: list[Item], fitted: dict[str, Baseline], dev50: list[Item]) -> None:
+def test_word2vec_training_is_reproducible(
+    train_items: list[Item], fitted: dict[str, Baseline], dev50: list[Item]
+) -> None:
     again = BASELINES["word2vec-lr"].make(SharedParts([i.description for i in train_items])).fit(train_items)
     np.testing.assert_array_equal(again.predict(dev50), fitted["word2vec-lr"].predict(dev50))
 
@@ -223,7 +236,9 @@ def test_the_word2vec_baselines_share_one_word2vec(fitted: dict[str, Baseline]) 
     assert len(vectorizers) == 1
 
 
-def test_feature_baseline_uses_details_when_the_query_carries_them(fitted: dict[str, Baseline], dev50: list[Item]) -> None:
+def test_feature_baseline_uses_details_when_the_query_carries_them(
+    fitted: dict[str, Baseline], dev50: list[Item]
+) -> None:
     with_details = fitted["features"].predict(dev50)
     text_only = fitted["features"].predict([item.description for item in dev50])
     assert not np.allclose(with_details, text_only)
@@ -273,7 +288,9 @@ def test_saved_models_hold_no_pickles_and_load_without_pickle(
         assert spec.load(models_dir / name, embedder=FakeEmbedder()).predict(dev50[:3]).shape == (3,)
 
 
-def test_untrusted_types_in_a_model_file_are_refused(fitted: dict[str, Baseline], models_dir: Path, tmp_path: Path) -> None:
+def test_untrusted_types_in_a_model_file_are_refused(
+    fitted: dict[str, Baseline], models_dir: Path, tmp_path: Path
+) -> None:
     # A forest's file names a tree type that only the word2vec-rf loader trusts; placed where a
     # linear regression is expected, it must be refused, not loaded.
     tampered = tmp_path / "word2vec-lr"
@@ -285,7 +302,9 @@ def test_untrusted_types_in_a_model_file_are_refused(fitted: dict[str, Baseline]
         BASELINES["word2vec-lr"].load(tampered)
 
 
-def test_a_damaged_model_directory_gives_a_clear_error(fitted: dict[str, Baseline], models_dir: Path, tmp_path: Path) -> None:
+def test_a_damaged_model_directory_gives_a_clear_error(
+    fitted: dict[str, Baseline], models_dir: Path, tmp_path: Path
+) -> None:
     damaged = tmp_path / "bow"
     damaged.mkdir()
     (damaged / "baseline.json").write_bytes((models_dir / "bow" / "baseline.json").read_bytes())
@@ -318,7 +337,9 @@ def test_strategy_loads_the_saved_model_and_reports_leaked_ids(
     resources = Resources(Settings(models_dir=models_dir))
     pricer = registry.get("tfidf-ridge").build(resources)
     estimate = pricer.estimate(dev50[0])
-    assert estimate.strategy == "tfidf-ridge" and estimate.price == pytest.approx(fitted["tfidf-ridge"].predict(dev50[:1])[0])
+    assert estimate.strategy == "tfidf-ridge" and estimate.price == pytest.approx(
+        fitted["tfidf-ridge"].predict(dev50[:1])[0]
+    )
     ids = [dev50[0].id, train_items[3].id, "not-an-id", train_items[0].id]
     assert pricer.leaked_ids(ids) == [train_items[3].id, train_items[0].id]
     assert registry.get("random").build(resources).leaked_ids(ids) == []  # learns nothing
@@ -366,7 +387,11 @@ def test_cli_trains_saves_and_times_the_chosen_baselines(items_path: Path, tmp_p
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [(["--only", "bow,nope"], "unknown baseline"), (["--split", "nosuch"], "no items of split"), (["--items", "missing.jsonl"], "not found")],
+    [
+        (["--only", "bow,nope"], "unknown baseline"),
+        (["--split", "nosuch"], "no items of split"),
+        (["--items", "missing.jsonl"], "not found"),
+    ],
 )
 def test_cli_reports_bad_arguments_clearly(items_path: Path, tmp_path: Path, extra: list[str], message: str) -> None:
     args = ["train-baselines", "--items", str(items_path), "--limit", "5", "--out", str(tmp_path)]

@@ -27,8 +27,14 @@ CHROMIUM = os.environ.get("RAG_PRICER_CHROMIUM", "/usr/bin/chromium")
 # The flags that let Chromium start in a sandbox without a network: no background connections
 # to Google's services (refused here, many at a time), no GPU, no first-run UI.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 try:
@@ -59,8 +65,13 @@ def estimator(small_store, tmp_path_factory: pytest.TempPathFactory) -> Estimato
     models_dir = tmp_path_factory.mktemp("models")
     RangeCalibration("knn", 0.8, -0.5, 0.75, 200).save(models_dir)
     settings = Settings(
-        store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=None,
-        models_dir=models_dir, strategy="knn", _env_file=None,
+        store_path=small_store.path,
+        collection="products",
+        llm="fake",
+        llm_cache_dir=None,
+        models_dir=models_dir,
+        strategy="knn",
+        _env_file=None,
     )
     return Estimator.from_settings(settings)
 
@@ -156,7 +167,9 @@ def test_page_prices_a_description_and_shows_the_evidence(
     sync_api.expect(chart.locator("circle.comparable")).to_have_count(6)
     assert chart.locator("line.estimate-line").count() == 1
     assert chart.locator("text.estimate-label").text_content() == f"estimate ${api['price']:,.2f}"
-    xs = [float(x) for x in chart.locator("circle.comparable").evaluate_all("dots => dots.map(d => d.getAttribute('cx'))")]
+    xs = [
+        float(x) for x in chart.locator("circle.comparable").evaluate_all("dots => dots.map(d => d.getAttribute('cx'))")
+    ]
     prices = [c["price"] for c in api["comparables"]]
     order = sorted(range(len(prices)), key=prices.__getitem__)
     assert [xs[i] for i in order] == sorted(xs)  # cheaper is further left
@@ -285,7 +298,9 @@ def test_unavailable_strategies_are_shown_with_their_hint_and_cannot_be_chosen(b
     finetuned = page.locator("#unavailable-list li[data-strategy='finetuned']")
     sync_api.expect(finetuned).to_be_visible()
     sync_api.expect(finetuned).to_contain_text("rag-pricer finetune")
-    sync_api.expect(page.locator("#unavailable-list li[data-strategy='bow']")).to_contain_text("rag-pricer train-baselines")
+    sync_api.expect(page.locator("#unavailable-list li[data-strategy='bow']")).to_contain_text(
+        "rag-pricer train-baselines"
+    )
     assert problems == [], problems
     page.close()
 

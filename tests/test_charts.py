@@ -38,7 +38,9 @@ def png_size(path: Path) -> tuple[int, int]:
 def result(dev_items: list[Item]) -> EvaluationResult:
     """Real dev items with estimates off by a seeded log-normal factor, one failed item."""
     rng = np.random.default_rng(0)
-    rows = [ItemResult(i.id, i.price, float(i.price * np.exp(rng.normal(0, 0.5))), category=i.category) for i in dev_items]
+    rows = [
+        ItemResult(i.id, i.price, float(i.price * np.exp(rng.normal(0, 0.5))), category=i.category) for i in dev_items
+    ]
     rows[3] = ItemResult(rows[3].id, rows[3].truth, category=rows[3].category, error="RuntimeError: boom")
     return EvaluationResult("demo", rows, seconds=2.0, bootstrap=FAST)
 
@@ -50,7 +52,9 @@ def test_dashboard_is_a_non_trivial_png(result: EvaluationResult, tmp_path: Path
 
 
 def test_comparison_chart_is_a_png(result: EvaluationResult, tmp_path: Path) -> None:
-    worse = EvaluationResult("worse", [ItemResult(r.id, r.truth, r.truth * 3) for r in result.rows], seconds=1.0, bootstrap=FAST)
+    worse = EvaluationResult(
+        "worse", [ItemResult(r.id, r.truth, r.truth * 3) for r in result.rows], seconds=1.0, bootstrap=FAST
+    )
     path = comparison_chart([worse, result], tmp_path / "comparison.png")
     width, height = png_size(path)
     assert width == 1200 and height > 100 and path.stat().st_size > 10_000

@@ -34,7 +34,9 @@ def test_strategies_and_llms_are_listed() -> None:
 
 
 def test_estimate_json_has_the_documented_keys(env: Settings) -> None:
-    result = runner.invoke(app, ["estimate", "Cordless drill 18V with two batteries", "-s", "rag", "--llm", "fake", "--k", "3", "--json"])
+    result = runner.invoke(
+        app, ["estimate", "Cordless drill 18V with two batteries", "-s", "rag", "--llm", "fake", "--k", "3", "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"price", "strategy", "comparables", "llm_answer", "fallback", "latency_s", "load_s"} <= data.keys()
@@ -93,7 +95,8 @@ def test_compare_collapses_strategies_skipped_for_the_same_reason() -> None:
 
     hint = "(it saves every baseline under the models directory, settings models_dir)"
     skipped = {
-        name: f"ModelNotTrained: no trained {name!r} baseline in var/models/{name}: run `rag-pricer train-baselines` {hint}"
+        name: f"ModelNotTrained: no trained {name!r} baseline in var/models/{name}: run `rag-pricer "
+        f"train-baselines` {hint}"
         for name in ("bow", "constant", "features")
     } | {"rag": "InvalidLLMSpec: no GGUF model file at /x.gguf"}
     lines = skipped_lines(skipped)

@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag_pricer.items import MAX_PRICE, MIN_PRICE, InvalidRecord, Item, read_items
-
 from ingest.cli import app
 from ingest.curate import CurationParams, Curator, assign_splits, balance_items, item_id
 from ingest.price import PriceParser, parse_price
@@ -22,6 +20,7 @@ from ingest.raw import JsonlMetaReader, RawRecord
 from ingest.scrub import Scrubber
 from ingest.text import TextBuilder
 from ingest.tokens import TokenBudget
+from rag_pricer.items import MAX_PRICE, MIN_PRICE, InvalidRecord, Item, read_items
 
 LONG = (
     "This sturdy stainless steel kettle boils water quickly and keeps it hot for hours, with a comfortable "
@@ -46,17 +45,33 @@ def curator(budget: TokenBudget, **params) -> Curator:
 
 
 def record(title: str = "Electric Kettle 1.7L", price=29.99, description=None, **extra) -> dict:
-    return {"title": title, "price": price, "description": description if description is not None else [LONG * 3],
-            "features": [], "details": {}, "main_category": "Home", **extra}
+    return {
+        "title": title,
+        "price": price,
+        "description": description if description is not None else [LONG * 3],
+        "features": [],
+        "details": {},
+        "main_category": "Home",
+        **extra,
+    }
 
 
 # --- prices ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (12.99, 12.99), (5, 5.0), ("12.99", 12.99), ("$1,299.99", 1299.99), (" $7 ", 7.0), ("US $7.50", 7.5),
-        ("$10.99 - $15.99", 10.99), ("$15.99 - $10.99", 10.99), ("10 to 20", 10.0), ("$5.49–$9.99", 5.49),
+        (12.99, 12.99),
+        (5, 5.0),
+        ("12.99", 12.99),
+        ("$1,299.99", 1299.99),
+        (" $7 ", 7.0),
+        ("US $7.50", 7.5),
+        ("$10.99 - $15.99", 10.99),
+        ("$15.99 - $10.99", 10.99),
+        ("10 to 20", 10.0),
+        ("$5.49–$9.99", 5.49),
     ],
 )
 def test_parse_price(raw, expected: float) -> None:
@@ -66,10 +81,22 @@ def test_parse_price(raw, expected: float) -> None:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (None, "missing_price"), ("None", "missing_price"), ("", "missing_price"), ("  ", "missing_price"),
-        ("null", "missing_price"), ("abc", "bad_price"), ("$12.99/oz", "bad_price"), ("1,29", "bad_price"),
-        ("12.99 USD per month", "bad_price"), (True, "bad_price"), ([12.99], "bad_price"), (0, "bad_price"),
-        (-3.5, "bad_price"), (math.nan, "bad_price"), (math.inf, "bad_price"), ("-5", "bad_price"),
+        (None, "missing_price"),
+        ("None", "missing_price"),
+        ("", "missing_price"),
+        ("  ", "missing_price"),
+        ("null", "missing_price"),
+        ("abc", "bad_price"),
+        ("$12.99/oz", "bad_price"),
+        ("1,29", "bad_price"),
+        ("12.99 USD per month", "bad_price"),
+        (True, "bad_price"),
+        ([12.99], "bad_price"),
+        (0, "bad_price"),
+        (-3.5, "bad_price"),
+        (math.nan, "bad_price"),
+        (math.inf, "bad_price"),
+        ("-5", "bad_price"),
     ],
 )
 def test_unusable_prices_have_a_reason(raw, reason: str) -> None:
@@ -80,7 +107,15 @@ def test_unusable_prices_have_a_reason(raw, reason: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "ok"),
-    [(0.1, False), (0.49, False), (MIN_PRICE, True), (MAX_PRICE, True), (999.5, False), (5000, False), ("$1,299.99", False)],
+    [
+        (0.1, False),
+        (0.49, False),
+        (MIN_PRICE, True),
+        (MAX_PRICE, True),
+        (999.5, False),
+        (5000, False),
+        ("$1,299.99", False),
+    ],
 )
 def test_price_range(raw, ok: bool) -> None:
     parser = PriceParser()
@@ -93,6 +128,7 @@ def test_price_range(raw, ok: bool) -> None:
 
 
 # --- scrubbing and text ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("raw", "clean"),
@@ -113,16 +149,22 @@ def test_scrubber_clean(raw: str, clean: str) -> None:
 
 def test_scrubber_drops_boilerplate_detail_keys() -> None:
     details = {
-        "Brand": "Moen", "Batteries Included?": "No", "date first available": "June 1, 2017",
-        "Best Sellers Rank": {"Tools": 95657}, "Item model number": "YB6462BN", "Colour": "",
-        "Sizes": ["S", "M"], "Dimensions": {"width": "7 in"},
+        "Brand": "Moen",
+        "Batteries Included?": "No",
+        "date first available": "June 1, 2017",
+        "Best Sellers Rank": {"Tools": 95657},
+        "Item model number": "YB6462BN",
+        "Colour": "",
+        "Sizes": ["S", "M"],
+        "Dimensions": {"width": "7 in"},
     }
     assert Scrubber().details(details) == "Brand: Moen; Sizes: S, M; Dimensions: width 7 in"
 
 
 def test_text_joins_description_features_and_details_in_that_order() -> None:
     data = {
-        "description": ["First paragraph.", 42, "Second!!"], "features": "Only feature",
+        "description": ["First paragraph.", 42, "Second!!"],
+        "features": "Only feature",
         "details": json.dumps({"Brand": "Acme", "UPC": "0123"}),
     }
     assert TextBuilder()(data) == "First paragraph.\nSecond!\nOnly feature\nBrand: Acme"
@@ -131,11 +173,17 @@ def test_text_joins_description_features_and_details_in_that_order() -> None:
 
 # --- the curator, one rule at a time ------------------------------------------------------------
 
+
 def test_item_fields(budget: TokenBudget) -> None:
     raw = RawRecord(record(parent_asin="B000TEST01"), source="meta_Home.jsonl", line=3, category="Home_and_Kitchen")
     (item,) = curator(budget, test_fraction=0).run([raw]).items
     assert item.id == hashlib.sha1(b"B000TEST01").hexdigest()[:16] and re.fullmatch(r"[0-9a-f]{16}", item.id)
-    assert (item.title, item.price, item.category, item.split) == ("Electric Kettle 1.7L", 29.99, "Home_and_Kitchen", "train")
+    assert (item.title, item.price, item.category, item.split) == (
+        "Electric Kettle 1.7L",
+        29.99,
+        "Home_and_Kitchen",
+        "train",
+    )
     assert item.source == "meta_Home.jsonl" and item.text.startswith("This sturdy stainless steel kettle")
     assert item_id({}, "T") == hashlib.sha1(b"T").hexdigest()[:16]  # no parent_asin: the title
     (plain,) = curator(budget).run([record()]).items  # a plain dict: main_category is the fallback
@@ -179,22 +227,36 @@ def test_duplicate_titles_and_texts_are_dropped(budget: TokenBudget) -> None:
 
 def test_bad_records_are_counted_by_reason(tmp_path: Path, budget: TokenBudget) -> None:
     lines = [
-        json.dumps(record("Good kettle")), "{oops not json", json.dumps([record()]), json.dumps({"price": 10}),
-        json.dumps(record("Kettle A", price="abc")), json.dumps(record("Kettle B", price=0.1)),
-        json.dumps(record("Kettle C", price=5000)), json.dumps(record("Kettle D", price=None)),
-        json.dumps(record("Kettle E", description=["tiny"])), json.dumps(record("   ")), "42",
+        json.dumps(record("Good kettle")),
+        "{oops not json",
+        json.dumps([record()]),
+        json.dumps({"price": 10}),
+        json.dumps(record("Kettle A", price="abc")),
+        json.dumps(record("Kettle B", price=0.1)),
+        json.dumps(record("Kettle C", price=5000)),
+        json.dumps(record("Kettle D", price=None)),
+        json.dumps(record("Kettle E", description=["tiny"])),
+        json.dumps(record("   ")),
+        "42",
     ]
     path = tmp_path / "meta_Home.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = curator(budget).run(JsonlMetaReader(path))
     assert report.skipped == Counter(
-        invalid_json=1, not_an_object=2, missing_title=2, bad_price=1, price_out_of_range=2, missing_price=1, too_short=1,
+        invalid_json=1,
+        not_an_object=2,
+        missing_title=2,
+        bad_price=1,
+        price_out_of_range=2,
+        missing_price=1,
+        too_short=1,
     )
     assert report.kept == 1 and report.items[0].title == "Good kettle"
     assert report.read == len(lines) == report.kept + sum(report.skipped.values())
 
 
 # --- balance and split ---------------------------------------------------------------------------
+
 
 def _items(prices: list[float], category: str = "Tools") -> list[Item]:
     return [Item(id=f"{i:016x}", title=f"t{i}", text="x", price=p, category=category) for i, p in enumerate(prices)]
@@ -211,7 +273,9 @@ def test_balance_caps_each_category_price_bucket() -> None:
 
 
 def test_balance_in_the_curator_counts_what_it_drops(budget: TokenBudget) -> None:
-    records = [record(f"Kettle model {i}", price=20 + i / 100, description=[f"Variant {i}. " + LONG * 3]) for i in range(12)]
+    records = [
+        record(f"Kettle model {i}", price=20 + i / 100, description=[f"Variant {i}. " + LONG * 3]) for i in range(12)
+    ]
     report = curator(budget, balance=True, max_per_bucket=5).run(records)
     assert report.kept == 5 and report.skipped == Counter(balanced_out=7)
 
@@ -239,6 +303,7 @@ def test_params_are_validated(bad: dict) -> None:
 
 # --- the real raw sample -------------------------------------------------------------------------
 
+
 def test_curates_the_real_raw_sample(raw_sample: Path, budget: TokenBudget) -> None:
     with gzip.open(raw_sample, "rt", encoding="utf-8") as handle:
         raw = [json.loads(line) for line in handle if line.strip()]
@@ -261,9 +326,22 @@ def test_curates_the_real_raw_sample(raw_sample: Path, budget: TokenBudget) -> N
 
 # --- the command ---------------------------------------------------------------------------------
 
+
 def test_curate_command_writes_items_and_prints_counts(raw_sample: Path, tmp_path: Path) -> None:
     out = tmp_path / "curated.jsonl.gz"
-    args = ["curate", str(raw_sample), "--out", str(out), "--json", "--test-size", "10", "--seed", "5", "--max-tokens", "120"]
+    args = [
+        "curate",
+        str(raw_sample),
+        "--out",
+        str(out),
+        "--json",
+        "--test-size",
+        "10",
+        "--seed",
+        "5",
+        "--max-tokens",
+        "120",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)

@@ -71,7 +71,9 @@ def test_numbers_above_the_ceiling_leading_zeros_and_zero_are_not_prices() -> No
 def test_nothing_but_non_prices_gives_an_empty_distribution() -> None:
     _, step = table_step({"": {0: 1.0}, "0": {5: 1.0}})
     found = PriceDecoder(DIGIT_VOCAB).decode(step)
-    assert found.empty and found.price("expectation") is None and found.price("median") is None and found.greedy() is None
+    assert (
+        found.empty and found.price("expectation") is None and found.price("median") is None and found.greedy() is None
+    )
 
 
 def test_a_non_digit_answer_has_no_greedy_price() -> None:

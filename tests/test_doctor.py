@@ -23,9 +23,14 @@ def by_part(findings: list) -> dict:
 def test_a_working_setup_is_all_ok_and_an_unset_endpoint_is_skipped(settings: Settings) -> None:
     findings = by_part(Doctor(settings.model_copy(update={"llm": "local"})).run())
     assert {p: f.status for p, f in findings.items()} == {
-        "cpu": "ok", "store": "ok", "embedder": "ok", "knn": "ok", "local LLM": "ok", "configured LLM": "skipped",
+        "cpu": "ok",
+        "store": "ok",
+        "embedder": "ok",
+        "knn": "ok",
+        "local LLM": "ok",
+        "configured LLM": "skipped",
         "strategies": "ok",
-    }  # fmt: skip
+    }
     strategies = findings["strategies"].detail
     assert strategies.startswith("ready: ") and "knn" in strategies.split(";")[0]
     assert "needs-training: " in strategies and "bow" in strategies and "`rag-pricer strategies`" in strategies

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rag_pricer.cli.app import app
-from rag_pricer.strategies.ensemble import BaseOutput, EnsembleModel, EnsemblePricer, cross_fit, feature_matrix
-from rag_pricer.evaluation.ensemble_trainer import EnsembleTrainer
-from rag_pricer.pricing.values import Comparable, Estimate
-from rag_pricer.query import Query
 from rag_pricer.api import Estimator
+from rag_pricer.cli.app import app
 from rag_pricer.evaluation import Bootstrap, Evaluation, LeakageError, resolve_strategies
+from rag_pricer.evaluation.ensemble_trainer import EnsembleTrainer
 from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.registry import registry
+from rag_pricer.pricing.values import Comparable, Estimate
+from rag_pricer.query import Query
 from rag_pricer.settings import Settings
+from rag_pricer.strategies.ensemble import BaseOutput, EnsembleModel, EnsemblePricer, cross_fit, feature_matrix
 
 FAST = Bootstrap(resamples=100)
 
@@ -33,10 +33,14 @@ def synthetic_bases(n: int, seed: int = 0) -> tuple[dict[str, list[BaseOutput]],
     log_a = rng.uniform(1, 6, n)
     log_b = log_a + rng.normal(0, 0.8, n)
     log_truth = 0.6 * log_a + 0.3 * log_b + 1.0 + rng.normal(0, 0.05, n)
-    signals = [{"top_similarity": float(s), "log_spread": 0.5, "log_median": float(m)}
-               for s, m in zip(rng.uniform(0.3, 0.9, n), log_a)]  # fmt: skip
-    outputs = {"a": [BaseOutput(float(np.exp(x)), s) for x, s in zip(log_a, signals)],
-               "b": [BaseOutput(float(np.exp(x))) for x in log_b]}  # fmt: skip
+    signals = [
+        {"top_similarity": float(s), "log_spread": 0.5, "log_median": float(m)}
+        for s, m in zip(rng.uniform(0.3, 0.9, n), log_a)
+    ]
+    outputs = {
+        "a": [BaseOutput(float(np.exp(x)), s) for x, s in zip(log_a, signals)],
+        "b": [BaseOutput(float(np.exp(x))) for x in log_b],
+    }
     return outputs, np.exp(log_truth)
 
 
@@ -79,8 +83,14 @@ def test_cross_fitting_never_prices_an_item_with_a_model_fitted_on_it() -> None:
 def test_the_trainer_reports_cross_fitted_figures_better_than_its_bases() -> None:
     outputs, truth = synthetic_bases(300, seed=2)
     ids = [f"id{i}" for i in range(300)]
-    outcome = EnsembleTrainer(["a", "b"], signal_base="a", bootstrap=FAST).train(outputs, truth, ids, [True] * 200 + [False] * 100)
-    assert set(outcome.kinds) == {"blend", "stack", "median", "boosted"} and outcome.n_scored == 200 and outcome.n_extra == 100
+    outcome = EnsembleTrainer(["a", "b"], signal_base="a", bootstrap=FAST).train(
+        outputs, truth, ids, [True] * 200 + [False] * 100
+    )
+    assert (
+        set(outcome.kinds) == {"blend", "stack", "median", "boosted"}
+        and outcome.n_scored == 200
+        and outcome.n_extra == 100
+    )
     best_base = min(m["mae"].value for m in outcome.bases.values())
     assert outcome.kinds[outcome.chosen]["mae"].value < best_base / 2
     assert outcome.model.fitted_ids_ == sorted(ids)  # the saved model is fitted on everything
@@ -92,14 +102,18 @@ def test_the_trainer_reports_cross_fitted_figures_better_than_its_bases() -> Non
 class Scripted(Pricer):
     """A base pricer returning ``factor * truth`` (from the table) and, if asked, comparables."""
 
-    def __init__(self, prices: dict[str, float], factor: float, comparables: bool = False, known: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, prices: dict[str, float], factor: float, comparables: bool = False, known: tuple[str, ...] = ()
+    ) -> None:
         self.prices, self.factor, self.comparables, self.known = prices, factor, comparables, known
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         found = []
         for q in queries:
             price = self.prices[q.id or ""] * self.factor
-            comps = [Comparable("c1", "x", price, 0.8), Comparable("c2", "y", price * 2, 0.6)] if self.comparables else []
+            comps = (
+                [Comparable("c1", "x", price, 0.8), Comparable("c2", "y", price * 2, 0.6)] if self.comparables else []
+            )
             found.append(Estimate(price, self.name, comparables=comps))
         return found
 
@@ -109,8 +123,10 @@ class Scripted(Pricer):
 
 def make_items(n: int, start: int = 0) -> list[Item]:
     rng = np.random.default_rng(start)
-    return [Item(id=f"item{start + i}", title=f"thing {i}", text="a product", price=float(round(p, 2)), split="dev")
-            for i, p in enumerate(np.exp(rng.uniform(1, 6, n)))]  # fmt: skip
+    return [
+        Item(id=f"item{start + i}", title=f"thing {i}", text="a product", price=float(round(p, 2)), split="dev")
+        for i, p in enumerate(np.exp(rng.uniform(1, 6, n)))
+    ]
 
 
 def fitted_pricer(fit_on: list[Item], prices: dict[str, float], known: tuple[str, ...] = ()) -> EnsemblePricer:
@@ -176,14 +192,22 @@ def test_the_strategy_loads_the_saved_model_over_its_bases(settings: Settings, d
     assert any("rag-pricer calibrate" in n for n in estimate.notes)  # no calibration saved here
 
 
-def test_cli_without_a_trained_ensemble_fails_cleanly(settings: Settings, items_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_without_a_trained_ensemble_fails_cleanly(
+    settings: Settings, items_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RAG_PRICER_STORE_PATH", str(settings.store_path))
     monkeypatch.setenv("RAG_PRICER_MODELS_DIR", str(settings.models_dir))
     runner = CliRunner()
-    result = runner.invoke(app, ["evaluate", "--strategy", "ensemble", "--items", str(items_path), "--split", "dev", "--limit", "3"])
+    result = runner.invoke(
+        app, ["evaluate", "--strategy", "ensemble", "--items", str(items_path), "--split", "dev", "--limit", "3"]
+    )
     assert result.exit_code == 2 and "train-ensemble" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["train-ensemble", "--items", str(items_path), "--bases", "nope,ensemble2"])
-    assert result.exit_code == 2 and "skipped base nope" in result.output and "no base strategy could be built" in result.output
+    assert (
+        result.exit_code == 2
+        and "skipped base nope" in result.output
+        and "no base strategy could be built" in result.output
+    )
 
 
 def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
@@ -212,7 +236,9 @@ def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
     assert body["coverage"] == 0.8 and 0 < body["low"] < body["price"] < body["high"]
 
 
-def test_the_base_table_prices_only_items_missing_from_its_cache(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_base_table_prices_only_items_missing_from_its_cache(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rag_pricer.evaluation.base_table import BaseTable
     from rag_pricer.pricing.registry import Strategy
 

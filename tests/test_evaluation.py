@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag_pricer.cli.app import app
-from rag_pricer.pricing.values import Estimate
-from rag_pricer.query import Query
 from rag_pricer.api import Estimator
+from rag_pricer.cli.app import app
 from rag_pricer.evaluation import (
     Bootstrap,
     Comparison,
@@ -29,6 +27,8 @@ from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.registry import Registry, UnknownStrategy
 from rag_pricer.pricing.resources import Resources
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
 from rag_pricer.settings import Settings
 
 FAST = Bootstrap(resamples=100)
@@ -227,7 +227,9 @@ def comparison_registry(items: list[Item], log: dict[str, list[str]], **extra: T
     return registry
 
 
-def run_comparison(registry: Registry, names: list[str], items: list[Item], out: Path, settings: Settings, **kw) -> object:
+def run_comparison(
+    registry: Registry, names: list[str], items: list[Item], out: Path, settings: Settings, **kw
+) -> object:
     kw.setdefault("charts", False)  # drawing is tested once below and in test_charts.py
     return Comparison(Resources(settings), names, items, out, registry=registry, bootstrap=FAST, workers=1, **kw).run()
 
@@ -307,7 +309,13 @@ def test_compare_resumes_an_interrupted_strategy(items: list[Item], tmp_path: Pa
 def test_compare_retries_only_the_failed_items_of_a_saved_run(items: list[Item], tmp_path: Path) -> None:
     settings = Settings(store_path=tmp_path / "store", llm="fake")
     bad = [items[1].id, items[4].id]
-    first = run_comparison(comparison_registry(items, {}, llm=TablePricer(scaled(items, 1.0), fail=bad)), ["llm"], items, tmp_path, settings)
+    first = run_comparison(
+        comparison_registry(items, {}, llm=TablePricer(scaled(items, 1.0), fail=bad)),
+        ["llm"],
+        items,
+        tmp_path,
+        settings,
+    )
     assert first.results[0].failed == 2
     fixed = TablePricer(scaled(items, 1.0))
     second = run_comparison(comparison_registry(items, {}, llm=fixed), ["llm"], items, tmp_path, settings)
@@ -390,13 +398,44 @@ def cli(*args: str) -> object:
 
 def test_cli_evaluate_knn(settings: Settings, items_path: Path, dev_items: list[Item], tmp_path: Path) -> None:
     out, chart = tmp_path / "knn.json", tmp_path / "knn.png"
-    result = cli("evaluate", "--strategy", "knn", "--items", str(items_path), "--split", "dev", "--limit", "7",
-                 "--store", str(settings.store_path), "--json", str(out), "--chart", str(chart))
+    result = cli(
+        "evaluate",
+        "--strategy",
+        "knn",
+        "--items",
+        str(items_path),
+        "--split",
+        "dev",
+        "--limit",
+        "7",
+        "--store",
+        str(settings.store_path),
+        "--json",
+        str(out),
+        "--chart",
+        str(chart),
+    )
     assert result.exit_code == 0, result.output
     assert "MAE" in result.output and "hit rate" in result.output
     data = json.loads(out.read_text())
-    for key in ("strategy", "n", "mae", "rmsle", "hit_rate", "mae_ci95", "seconds", "failed", "fallbacks", "settings", "rows",
-                "within_10", "within_20", "within_50", "bias", "bias_ci95"):
+    for key in (
+        "strategy",
+        "n",
+        "mae",
+        "rmsle",
+        "hit_rate",
+        "mae_ci95",
+        "seconds",
+        "failed",
+        "fallbacks",
+        "settings",
+        "rows",
+        "within_10",
+        "within_20",
+        "within_50",
+        "bias",
+        "bias_ci95",
+    ):
         assert key in data, key
     assert data["strategy"] == "knn" and data["n"] == 7 and data["failed"] == 0
     assert 0 <= data["hit_rate"] <= 1 and data["mae_ci95"][0] <= data["mae"] <= data["mae_ci95"][1]
@@ -408,8 +447,19 @@ def test_cli_evaluate_knn(settings: Settings, items_path: Path, dev_items: list[
 
 
 def test_cli_evaluate_refuses_leakage_with_exit_2(settings: Settings, items_path: Path) -> None:
-    result = cli("evaluate", "--strategy", "knn", "--items", str(items_path), "--split", "train", "--limit", "5",
-                 "--store", str(settings.store_path))
+    result = cli(
+        "evaluate",
+        "--strategy",
+        "knn",
+        "--items",
+        str(items_path),
+        "--split",
+        "train",
+        "--limit",
+        "5",
+        "--store",
+        str(settings.store_path),
+    )
     assert result.exit_code == 2
     assert "5 of the 5 items" in result.output and "--split train" in result.output
 
@@ -424,8 +474,19 @@ def test_cli_evaluate_rejects_bad_input(settings: Settings, items_path: Path, tm
 
 
 def test_cli_compare_reuses_finished_runs(settings: Settings, items_path: Path, tmp_path: Path) -> None:
-    args = ("compare", "--strategies", "knn", "--items", str(items_path), "--limit", "6",
-            "--store", str(settings.store_path), "--out", str(tmp_path / "cmp"))
+    args = (
+        "compare",
+        "--strategies",
+        "knn",
+        "--items",
+        str(items_path),
+        "--limit",
+        "6",
+        "--store",
+        str(settings.store_path),
+        "--out",
+        str(tmp_path / "cmp"),
+    )
     first = cli(*args)
     assert first.exit_code == 0, first.output
     report = (tmp_path / "cmp" / "comparison.md").read_text()

@@ -21,20 +21,17 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from rag_pricer.cli.app import app as rag_app
-from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.pricing.values import Estimate
-from rag_pricer.query import Query
-from rag_pricer.api import Estimator
-from rag_pricer.pricing.values import CEILING, FLOOR
-from rag_pricer.items import MAX_PRICE, MAX_TEXT_CHARS, MAX_TITLE_CHARS, InvalidRecord, Item, write_items
-from rag_pricer.pricing.pricer import Pricer, UnusablePrice
-from rag_pricer.settings import Settings
-from rag_pricer.knowledge.store import DiskFull, ProductStore, StoreError, _metadata
-
 from ingest.cli import app as ingest_app
 from ingest.index import Indexer
-
+from rag_pricer.api import Estimator
+from rag_pricer.cli.app import app as rag_app
+from rag_pricer.items import MAX_PRICE, MAX_TEXT_CHARS, MAX_TITLE_CHARS, InvalidRecord, Item, write_items
+from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.knowledge.store import DiskFull, ProductStore, StoreError, _metadata
+from rag_pricer.pricing.pricer import Pricer, UnusablePrice
+from rag_pricer.pricing.values import CEILING, FLOOR, Estimate
+from rag_pricer.query import Query
+from rag_pricer.settings import Settings
 
 # 1. absurd prices -----------------------------------------------------------------------------
 
@@ -46,7 +43,9 @@ def test_records_with_absurd_prices_are_refused(price: float) -> None:
     assert caught.value.reason == "price_out_of_range"
 
 
-def test_the_indexer_refuses_absurd_prices_and_counts_them(tmp_path: Path, train_items: list[Item], embedder: Embedder) -> None:
+def test_the_indexer_refuses_absurd_prices_and_counts_them(
+    tmp_path: Path, train_items: list[Item], embedder: Embedder
+) -> None:
     items = train_items[:5] + [replace(train_items[5], price=1e300), replace(train_items[6], price=math.inf)]
     store = ProductStore(tmp_path / "s")
     report = Indexer(store, embedder, progress=False).run(items)
@@ -62,10 +61,14 @@ def poisoned_settings(tmp_path: Path, train_items: list[Item], embedder: Embedde
     store.upsert(good, embedder.encode([i.description for i in good]))
     poison = replace(good[0], id="poison", title=good[0].title + " (new model)", price=1e300)
     store.collection().upsert(
-        ids=[poison.id], embeddings=embedder.encode([poison.description]),
-        documents=[poison.description], metadatas=[_metadata(poison)],
+        ids=[poison.id],
+        embeddings=embedder.encode([poison.description]),
+        documents=[poison.description],
+        metadatas=[_metadata(poison)],
     )
-    settings = Settings(store_path=store.path, llm="fake", llm_cache_dir=None, models_dir=tmp_path / "m", _env_file=None)
+    settings = Settings(
+        store_path=store.path, llm="fake", llm_cache_dir=None, models_dir=tmp_path / "m", _env_file=None
+    )
     return settings, good[0]
 
 
@@ -169,7 +172,9 @@ def test_indexing_streams_what_it_reads(tmp_path: Path, train_items: list[Item],
         (ingest_app, ["index", "items.jsonl"], "RAG_PRICER_EMBEDDING_BATCH_SIZE"),
     ],
 )
-def test_a_bad_setting_is_one_line_and_exit_2(cli, args: list[str], variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_setting_is_one_line_and_exit_2(
+    cli, args: list[str], variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(variable, "abc")
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, (result.output, result.exception)
@@ -214,9 +219,13 @@ OPENAI_KEY = "sk-openai-Xq93-only-for-openai"
     ],
 )
 @pytest.mark.parametrize("style", ["compatible", "base_url"])
-def test_the_openai_key_is_not_sent_to_another_endpoint(endpoint: str, overrides: dict, expected: str | None, style: str) -> None:
-    from rag_pricer.llms import build_llm
+def test_the_openai_key_is_not_sent_to_another_endpoint(
+    endpoint: str, overrides: dict, expected: str | None, style: str
+) -> None:
     from langchain_core.messages import HumanMessage
+
+    from rag_pricer.llms import build_llm
+    from rag_pricer.llms.reply import LLMError
 
     base = {"llm_base_url": endpoint} if style == "base_url" else {}
     settings = Settings(
@@ -224,7 +233,7 @@ def test_the_openai_key_is_not_sent_to_another_endpoint(endpoint: str, overrides
     )
     spec = "openai:gpt-4o-mini" if style == "base_url" else f"openai-compatible:m@{endpoint}"
     llm = build_llm(spec, settings)
-    with pytest.raises(Exception):
+    with pytest.raises(LLMError):  # the fake endpoint answers nothing a chat model can read
         llm.ask([HumanMessage("price?")])
     assert _HeaderCatcher.seen, "the endpoint was not called"
     sent = _HeaderCatcher.seen[-1]
@@ -242,7 +251,9 @@ def test_the_openai_key_is_not_sent_to_another_endpoint(endpoint: str, overrides
         ["evaluate", "--strategy", "knn", "--limit", "2"],
     ],
 )
-def test_read_only_commands_refuse_a_missing_store(args: list[str], tmp_path: Path, items_path: Path, monkeypatch) -> None:
+def test_read_only_commands_refuse_a_missing_store(
+    args: list[str], tmp_path: Path, items_path: Path, monkeypatch
+) -> None:
     import uvicorn
 
     missing = tmp_path / "typo-store"
@@ -268,7 +279,9 @@ def _wait_status(client, wanted: str, timeout_s: float = 60) -> dict:
     return body
 
 
-def test_readiness_follows_the_store_and_retries_a_failed_start(tmp_path: Path, train_items: list[Item], embedder: Embedder) -> None:
+def test_readiness_follows_the_store_and_retries_a_failed_start(
+    tmp_path: Path, train_items: list[Item], embedder: Embedder
+) -> None:
     from fastapi.testclient import TestClient
 
     from rag_pricer.service import create_app
@@ -326,7 +339,9 @@ def test_calls_still_queued_at_the_deadline_are_not_made() -> None:
     assert llm.calls == 2  # the two calls in flight finished; the six queued ones were never made
 
 
-def test_a_batch_against_a_hung_llm_takes_one_deadline(tmp_path: Path, small_store: ProductStore, train_items: list[Item]) -> None:
+def test_a_batch_against_a_hung_llm_takes_one_deadline(
+    tmp_path: Path, small_store: ProductStore, train_items: list[Item]
+) -> None:
     from fastapi.testclient import TestClient
 
     from rag_pricer.llms.client import PricingLLM
@@ -334,11 +349,19 @@ def test_a_batch_against_a_hung_llm_takes_one_deadline(tmp_path: Path, small_sto
 
     hang = threading.Event()
     settings = Settings(
-        store_path=small_store.path, llm="hung", llm_cache_dir=None, llm_concurrency=2, max_batch_items=16,
-        models_dir=tmp_path / "m", _env_file=None,
+        store_path=small_store.path,
+        llm="hung",
+        llm_cache_dir=None,
+        llm_concurrency=2,
+        max_batch_items=16,
+        models_dir=tmp_path / "m",
+        _env_file=None,
     )
     estimator = Estimator.from_settings(settings)
-    estimator.resources.shared(("llm", "hung"), lambda: PricingLLM(SlowChat(hang=hang), spec="hung", model_id="hung", supports_prefill=False, concurrency=2))
+    estimator.resources.shared(
+        ("llm", "hung"),
+        lambda: PricingLLM(SlowChat(hang=hang), spec="hung", model_id="hung", supports_prefill=False, concurrency=2),
+    )
     deadline_s = 2.0
     try:
         with TestClient(create_app(estimator, settings, deadline_s=deadline_s)) as client:
@@ -370,8 +393,8 @@ def _prompt_bytes(messages) -> int:
 
 
 def test_a_prompt_is_bounded_whatever_the_comparables_and_query() -> None:
-    from rag_pricer.strategies.prompting.prompts import PromptBudget, rag_messages, zero_shot_messages
     from rag_pricer.knowledge.store import Neighbour
+    from rag_pricer.strategies.prompting.prompts import PromptBudget, rag_messages, zero_shot_messages
 
     budget = PromptBudget(max_tokens=3000, product_tokens=800, query_tokens=1000)
     neighbours = [Neighbour(str(n), "t", 10.0 + n, 0.9, document="é" * 500_000) for n in range(20)]
@@ -401,11 +424,17 @@ def test_a_poisoned_description_cannot_blow_up_another_user_s_prompt(poisoned_se
     store = ProductStore(settings.store_path)
     huge = replace(query, id="huge", title=query.title + " (pack)", text=HUGE, price=20.0)
     store.collection().upsert(  # as an older version stored it
-        ids=["huge"], embeddings=embedder.encode([query.description]), documents=[huge.description], metadatas=[_metadata(huge)]
+        ids=["huge"],
+        embeddings=embedder.encode([query.description]),
+        documents=[huge.description],
+        metadatas=[_metadata(huge)],
     )
     estimator = Estimator.from_settings(settings.model_copy(update={"llm": "recording"}))
     RecordingChat.prompts = []
-    estimator.resources.shared(("llm", "recording"), lambda: PricingLLM(RecordingChat(), spec="recording", model_id="r", supports_prefill=False))
+    estimator.resources.shared(
+        ("llm", "recording"),
+        lambda: PricingLLM(RecordingChat(), spec="recording", model_id="r", supports_prefill=False),
+    )
     estimator.estimate(query.description + " (pack)", "rag")
     sent = RecordingChat.prompts[-1]
     assert _prompt_bytes(sent) <= settings.llm_max_prompt_tokens
@@ -434,7 +463,9 @@ def test_a_nearly_full_disk_stops_the_indexer_before_chroma_breaks(
     assert ProductStore(store_path).count() == 40  # still readable, nothing half-written
 
 
-def test_an_os_disk_full_error_is_one_clear_line(tmp_path: Path, train_items: list[Item], embedder: Embedder, monkeypatch) -> None:
+def test_an_os_disk_full_error_is_one_clear_line(
+    tmp_path: Path, train_items: list[Item], embedder: Embedder, monkeypatch
+) -> None:
     import errno
 
     store = ProductStore(tmp_path / "s")

@@ -14,16 +14,16 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from rag_pricer.cli.app import app
 from rag_pricer.api import Estimator
+from rag_pricer.cli.app import app
+from rag_pricer.items import Item
+from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.base_model import load_tokenizer
 from rag_pricer.strategies.finetune.config import FinetuneConfig
 from rag_pricer.strategies.finetune.examples import IGNORE, PromptEncoder, collate
 from rag_pricer.strategies.finetune.price_model import PriceModel
 from rag_pricer.strategies.finetune.run import FinetuneRun, RunConflict, ids_hash
 from rag_pricer.strategies.finetune.trainer import completion_loss
-from rag_pricer.items import Item
-from rag_pricer.settings import Settings
 
 pytestmark = pytest.mark.slow  # loads and trains the real 135M model: ~2 minutes in all
 
@@ -36,13 +36,25 @@ def encoder(checkpoint: str) -> PromptEncoder:
 
 
 def tiny_config(**changes: object) -> FinetuneConfig:
-    settings = dict(max_steps=6, batch_size=2, learning_rate=2e-3, max_length=MAX_LENGTH, dropout=0.0,
-                    logging_steps=1, eval_steps=3, save_steps=3, r=8, alpha=16)  # fmt: skip
+    settings = dict(
+        max_steps=6,
+        batch_size=2,
+        learning_rate=2e-3,
+        max_length=MAX_LENGTH,
+        dropout=0.0,
+        logging_steps=1,
+        eval_steps=3,
+        save_steps=3,
+        r=8,
+        alpha=16,
+    )
     return FinetuneConfig.cpu(**(settings | changes))
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory, base_cache: Path, train_items: list[Item], dev_items: list[Item]) -> Path:
+def tiny_run(
+    tmp_path_factory: pytest.TempPathFactory, base_cache: Path, train_items: list[Item], dev_items: list[Item]
+) -> Path:
     out = tmp_path_factory.mktemp("finetuned")
     FinetuneRun(tiny_config(), out, base_cache).train(train_items[:4], dev_items[:2], {"items": "train slice"})
     return out
@@ -66,7 +78,9 @@ def test_the_loss_is_on_the_price_completion_only(encoder: PromptEncoder, train_
     assert encoder.tokenizer.decode(labelled) == f"{round(item.price)}.00"
     assert encoder.tokenizer.decode(prompt).endswith("\n\nPrice is $")
     assert encoder.tokenizer.decode(prompt).startswith("How much does this cost to the nearest dollar?\n\n")
-    assert [t for t, label in zip(example["input_ids"], example["labels"]) if label != IGNORE] == example["labels"][len(prompt) :]
+    assert [t for t, label in zip(example["input_ids"], example["labels"]) if label != IGNORE] == example["labels"][
+        len(prompt) :
+    ]
 
 
 def test_long_descriptions_are_cut_never_the_question_or_the_price(encoder: PromptEncoder) -> None:
@@ -78,22 +92,30 @@ def test_long_descriptions_are_cut_never_the_question_or_the_price(encoder: Prom
 
 
 def test_collate_left_pads_and_counts_positions_from_the_first_real_token() -> None:
-    batch = collate([{"input_ids": [5, 6, 7], "labels": [IGNORE, IGNORE, 7]}, {"input_ids": [8], "labels": [8]}], pad_id=0)
+    batch = collate(
+        [{"input_ids": [5, 6, 7], "labels": [IGNORE, IGNORE, 7]}, {"input_ids": [8], "labels": [8]}], pad_id=0
+    )
     assert batch["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
     assert batch["labels"].tolist() == [[IGNORE, IGNORE, 7], [IGNORE, IGNORE, 8]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
     assert batch["position_ids"].tolist() == [[0, 1, 2], [0, 0, 0]]
 
 
-def test_completion_loss_equals_the_full_logits_loss(checkpoint: str, encoder: PromptEncoder, train_items: list[Item]) -> None:
+def test_completion_loss_equals_the_full_logits_loss(
+    checkpoint: str, encoder: PromptEncoder, train_items: list[Item]
+) -> None:
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
     batch = collate([encoder.example(i) for i in train_items[:3]], encoder.tokenizer.pad_token_id)
     with torch.inference_mode():
         total, count = completion_loss(model, batch)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]).logits
-    reference = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE)
+        logits = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
+        ).logits
+    reference = F.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE
+    )
     assert int(count) == sum(len(f"{round(i.price)}.00") for i in train_items[:3])  # SmolLM2: a token per character
     assert float(total / count) == pytest.approx(float(reference), rel=1e-4)
 
@@ -101,7 +123,9 @@ def test_completion_loss_equals_the_full_logits_loss(checkpoint: str, encoder: P
 # training ----------------------------------------------------------------------------------
 
 
-def test_a_tiny_run_lowers_the_loss_and_records_itself(tiny_run: Path, train_items: list[Item], base_cache: Path, encoder: PromptEncoder) -> None:
+def test_a_tiny_run_lowers_the_loss_and_records_itself(
+    tiny_run: Path, train_items: list[Item], base_cache: Path, encoder: PromptEncoder
+) -> None:
     rows = list(csv.DictReader(open(tiny_run / "metrics.csv")))
     train = [r for r in rows if r["kind"] == "train"]
     assert [int(r["step"]) for r in train] == [1, 2, 3, 4, 5, 6]
@@ -140,8 +164,9 @@ def test_the_adapter_reloads_to_identical_outputs(tiny_run: Path, base_cache: Pa
     assert merged.prices.tolist() == first.prices.tolist() and merged.probs == pytest.approx(first.probs, abs=1e-4)
 
 
-def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_run: Path, tmp_path: Path, base_cache: Path,
-                                                       train_items: list[Item], dev_items: list[Item]) -> None:  # fmt: skip
+def test_a_killed_run_resumes_from_its_last_checkpoint(
+    tiny_run: Path, tmp_path: Path, base_cache: Path, train_items: list[Item], dev_items: list[Item]
+) -> None:
     killed = tmp_path / "killed"
     shutil.copytree(tiny_run, killed)
     # as if killed between the checkpoint of step 3 and the end
@@ -150,7 +175,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_run: Path, tmp_path:
     record = json.loads((killed / "run.json").read_text())
     (killed / "run.json").write_text(json.dumps(record | {"status": "running", "final": None}))
 
-    resumed = FinetuneRun(tiny_config(), killed, base_cache).train(train_items[:4], dev_items[:2], {"items": "train slice"})
+    resumed = FinetuneRun(tiny_config(), killed, base_cache).train(
+        train_items[:4], dev_items[:2], {"items": "train slice"}
+    )
     assert resumed["resumed_from_step"] == 3 and resumed["status"] == "finished" and len(resumed["resumed_at"]) == 1
     steps = [int(r["step"]) for r in csv.DictReader(open(killed / "metrics.csv")) if r["kind"] == "train"]
     assert steps == [1, 2, 3, 4, 5, 6]  # no step logged twice
@@ -159,11 +186,15 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_run: Path, tmp_path:
     assert all(torch.allclose(straight[k], again[k], atol=1e-5) for k in straight)
 
 
-def test_a_finished_run_is_not_retrained_and_another_is_refused(tiny_run: Path, base_cache: Path,
-                                                                train_items: list[Item], dev_items: list[Item]) -> None:  # fmt: skip
+def test_a_finished_run_is_not_retrained_and_another_is_refused(
+    tiny_run: Path, base_cache: Path, train_items: list[Item], dev_items: list[Item]
+) -> None:
     before = (tiny_run / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns
     record = FinetuneRun(tiny_config(), tiny_run, base_cache).train(train_items[:4], dev_items[:2])
-    assert record["status"] == "finished" and (tiny_run / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == before
+    assert (
+        record["status"] == "finished"
+        and (tiny_run / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == before
+    )
     with pytest.raises(RunConflict, match="another run"):
         FinetuneRun(tiny_config(learning_rate=1e-3), tiny_run, base_cache).train(train_items[:4], dev_items[:2])
     with pytest.raises(RunConflict):
@@ -172,8 +203,19 @@ def test_a_finished_run_is_not_retrained_and_another_is_refused(tiny_run: Path, 
 
 def test_configuration_is_validated_and_gpu_defaults_are_the_courses() -> None:
     gpu = FinetuneConfig.for_machine(cuda=True)
-    assert (gpu.method, gpu.r, gpu.alpha, gpu.dropout, gpu.learning_rate, gpu.optimizer) == ("qlora", 32, 64, 0.1, 1e-4, "paged_adamw_32bit")
-    assert gpu.target_modules == ("q_proj", "k_proj", "v_proj", "o_proj") and gpu.max_length == 182 and gpu.warmup_ratio == 0.03
+    assert (gpu.method, gpu.r, gpu.alpha, gpu.dropout, gpu.learning_rate, gpu.optimizer) == (
+        "qlora",
+        32,
+        64,
+        0.1,
+        1e-4,
+        "paged_adamw_32bit",
+    )
+    assert (
+        gpu.target_modules == ("q_proj", "k_proj", "v_proj", "o_proj")
+        and gpu.max_length == 182
+        and gpu.warmup_ratio == 0.03
+    )
     assert FinetuneConfig.for_machine(cuda=False).method == "lora"
     with pytest.raises(ValueError, match="method"):
         FinetuneConfig(method="full")
@@ -210,7 +252,9 @@ def test_the_finetuned_strategy_prices_with_its_evidence(finetuned_settings: Set
             assert estimate.price >= low
 
 
-def test_trained_items_are_refused_as_evaluation_items(finetuned_settings: Settings, train_items: list[Item], dev_items: list[Item]) -> None:
+def test_trained_items_are_refused_as_evaluation_items(
+    finetuned_settings: Settings, train_items: list[Item], dev_items: list[Item]
+) -> None:
     pricer = Estimator.from_settings(finetuned_settings).pricer("finetuned")
     trained = [i.id for i in train_items[:4]]
     assert set(trained) <= set(pricer.leaked_ids(trained + [dev_items[0].id]))
@@ -218,8 +262,11 @@ def test_trained_items_are_refused_as_evaluation_items(finetuned_settings: Setti
 
 
 def test_an_untrained_model_is_a_clear_error(settings: Settings) -> None:
-    result = CliRunner().invoke(app, ["estimate", "Cordless drill", "-s", "finetuned", "--store", str(settings.store_path)],
-                                env={"RAG_PRICER_MODELS_DIR": str(settings.models_dir)})  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["estimate", "Cordless drill", "-s", "finetuned", "--store", str(settings.store_path)],
+        env={"RAG_PRICER_MODELS_DIR": str(settings.models_dir)},
+    )
     assert result.exit_code == 2 and "rag-pricer finetune" in result.output
 
 
@@ -227,12 +274,15 @@ def test_the_cli_trains_and_reports(tmp_path: Path, items_path: Path, base_cache
     models = tmp_path / "models"
     shutil.copytree(base_cache, models / "base")  # reuse the session's fp32 conversion
     result = CliRunner().invoke(
-        app, ["finetune", "--items", str(items_path), "--limit", "2", "--max-steps", "1", "--batch-size", "2", "--json"],
+        app,
+        ["finetune", "--items", str(items_path), "--limit", "2", "--max-steps", "1", "--batch-size", "2", "--json"],
         env={"RAG_PRICER_MODELS_DIR": str(models)},
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["status"] == "finished" and record["data"]["n_train"] == 2 and record["config"]["method"] == "lora"
     assert (models / "finetuned" / "adapter" / "adapter_config.json").is_file()
-    refused = CliRunner().invoke(app, ["finetune", "--items", str(items_path), "--split", "nope"], env={"RAG_PRICER_MODELS_DIR": str(models)})
+    refused = CliRunner().invoke(
+        app, ["finetune", "--items", str(items_path), "--split", "nope"], env={"RAG_PRICER_MODELS_DIR": str(models)}
+    )
     assert refused.exit_code == 2 and "no items of split 'nope'" in refused.output

@@ -185,8 +185,9 @@ def test_server_mode_indexes_and_queries(
     assert hits[0].id == train_items[0].id and hits[0].similarity > 0.99
 
 
-def test_progress_off_a_terminal_is_plain_lines_per_chunk(tmp_path: Path, train_items: list[Item], embedder: Embedder,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_progress_off_a_terminal_is_plain_lines_per_chunk(
+    tmp_path: Path, train_items: list[Item], embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
     # In a log (no terminal) a rich bar draws nothing until the end: the user must see lines.
     Indexer(ProductStore(tmp_path / "s"), embedder, chunk_size=16, progress=True, log_every_s=0).run(train_items[:40])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("indexing:")]

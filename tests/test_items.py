@@ -8,18 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from rag_pricer.query import InvalidQuery, Query
 from rag_pricer.items import InvalidRecord, Item, ItemReader, read_items, write_items
+from rag_pricer.query import InvalidQuery, Query
 
 
 def make_item(**overrides) -> Item:
-    fields = dict(id="abc", title="Brass Hinge", text="Solid brass, 3 inch", price=12.49, category="Tools", split="train")
+    fields = dict(
+        id="abc", title="Brass Hinge", text="Solid brass, 3 inch", price=12.49, category="Tools", split="train"
+    )
     return Item(**(fields | overrides))
 
 
 def test_prompts_follow_the_course_format() -> None:
     item = make_item()
-    assert item.test_prompt() == "How much does this cost to the nearest dollar?\n\nBrass Hinge\nSolid brass, 3 inch\n\nPrice is $"
+    assert (
+        item.test_prompt()
+        == "How much does this cost to the nearest dollar?\n\nBrass Hinge\nSolid brass, 3 inch\n\nPrice is $"
+    )
     assert item.prompt() == item.test_prompt() + "12.00"
     assert make_item(price=12.5).prompt().endswith("Price is $12.00")  # round half to even, as Python's round
     assert make_item(price=999.0).prompt().endswith("Price is $999.00")

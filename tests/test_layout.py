@@ -12,12 +12,23 @@ PACKAGES = ("ingest", "rag_pricer")
 
 #: lower layers never import higher ones (function-level imports included)
 LAYERS = [
-    ("rag_pricer.settings", 0), ("rag_pricer.items", 0), ("rag_pricer.query", 0), ("rag_pricer.atomic_files", 0),
-    ("rag_pricer.plugins", 0), ("rag_pricer.llms.usage", 0),
-    ("rag_pricer.knowledge", 1), ("rag_pricer.llms", 1), ("ingest", 1),
-    ("rag_pricer.pricing", 2), ("rag_pricer.strategies", 3), ("rag_pricer.evaluation", 4), ("rag_pricer.api", 4),
-    ("rag_pricer.diagnostics", 5), ("rag_pricer.service", 5), ("rag_pricer.cli", 5),
-]  # fmt: skip
+    ("rag_pricer.settings", 0),
+    ("rag_pricer.items", 0),
+    ("rag_pricer.query", 0),
+    ("rag_pricer.atomic_files", 0),
+    ("rag_pricer.plugins", 0),
+    ("rag_pricer.llms.usage", 0),
+    ("rag_pricer.knowledge", 1),
+    ("rag_pricer.llms", 1),
+    ("ingest", 1),
+    ("rag_pricer.pricing", 2),
+    ("rag_pricer.strategies", 3),
+    ("rag_pricer.evaluation", 4),
+    ("rag_pricer.api", 4),
+    ("rag_pricer.diagnostics", 5),
+    ("rag_pricer.service", 5),
+    ("rag_pricer.cli", 5),
+]
 
 
 def layer(module: str) -> int | None:
@@ -90,7 +101,11 @@ def test_the_readme_map_lists_every_module_and_nothing_else() -> None:
 
 #: evaluation modules about training, not scoring: two fit the ensemble strategy's model (and
 #: read its signals), tracking logs a fine-tuning run (whose log the finetune package writes)
-TRAINING = {"rag_pricer.evaluation.base_table", "rag_pricer.evaluation.ensemble_trainer", "rag_pricer.evaluation.tracking"}
+TRAINING = {
+    "rag_pricer.evaluation.base_table",
+    "rag_pricer.evaluation.ensemble_trainer",
+    "rag_pricer.evaluation.tracking",
+}
 
 
 def test_the_evaluation_harness_sees_strategies_only_through_the_registry_and_the_pricer() -> None:

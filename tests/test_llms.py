@@ -14,7 +14,6 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatResult
 
-from rag_pricer.llms.usage import Usage
 from rag_pricer.llms import (
     InvalidLLMSpec,
     LLMError,
@@ -31,6 +30,7 @@ from rag_pricer.llms.llama_cpp_chat import ChatLlamaCpp
 from rag_pricer.llms.local_chat import default_gguf_path
 from rag_pricer.llms.messages import to_chat_dicts
 from rag_pricer.llms.token_costs import OPENAI_PRICES, ModelPrice, price_of
+from rag_pricer.llms.usage import Usage
 from rag_pricer.settings import Settings
 
 SECRET = "sk-test-DO-NOT-LEAK-1234567890"
@@ -39,7 +39,13 @@ SECRET = "sk-test-DO-NOT-LEAK-1234567890"
 @pytest.fixture()
 def llm_settings(tmp_path: Path) -> Settings:
     """Settings that ignore the environment's key and .env, with a per-test cache."""
-    return Settings(_env_file=None, openai_api_key=None, llm_base_url=None, llm_cache_dir=tmp_path / "llm-cache", local_model_path=None)
+    return Settings(
+        _env_file=None,
+        openai_api_key=None,
+        llm_base_url=None,
+        llm_cache_dir=tmp_path / "llm-cache",
+        local_model_path=None,
+    )
 
 
 def prompt(text: str, prefill: bool = True) -> list[BaseMessage]:
@@ -63,7 +69,9 @@ def make(model: FakePricingChatModel, cache: ResponseCache | None = None, **opti
 class PickyFake(FakePricingChatModel):
     """Fails for prompts that say FAIL (not retryable) and echoes prompts that say LEAK in its error."""
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         text = str(messages[1].content)
         if "FAIL" in text:
             raise openai_error("bad_request")
@@ -115,14 +123,22 @@ def test_bad_specs_are_clear_errors(llm_settings: Settings, spec: str, update: d
 
 
 def test_openai_specs_choose_endpoint_prefill_and_price(llm_settings: Settings) -> None:
-    keyed = llm_settings.model_copy(update={"openai_api_key": Settings(_env_file=None, openai_api_key=SECRET).openai_api_key})
+    keyed = llm_settings.model_copy(
+        update={"openai_api_key": Settings(_env_file=None, openai_api_key=SECRET).openai_api_key}
+    )
     real = build_llm("openai:gpt-4o-mini", keyed)
     assert (real.model_id, real.supports_prefill, real.price) == ("gpt-4o-mini", False, OPENAI_PRICES["gpt-4o-mini"])
     # The openai client does the retrying, PricingLLM does not retry on top of it.
     assert (real.chat_model.max_retries, real.retry.max_retries) == (keyed.llm_max_retries, 0)
     compatible = build_llm("openai-compatible:qwen2.5:0.5b@http://127.0.0.1:11434/v1", llm_settings)
-    assert (compatible.model_id, compatible.endpoint, compatible.price) == ("qwen2.5:0.5b", "http://127.0.0.1:11434/v1", None)
-    via_setting = build_llm("openai:llama3", llm_settings.model_copy(update={"llm_base_url": "http://127.0.0.1:8080/v1"}))
+    assert (compatible.model_id, compatible.endpoint, compatible.price) == (
+        "qwen2.5:0.5b",
+        "http://127.0.0.1:11434/v1",
+        None,
+    )
+    via_setting = build_llm(
+        "openai:llama3", llm_settings.model_copy(update={"llm_base_url": "http://127.0.0.1:8080/v1"})
+    )
     assert (via_setting.endpoint, via_setting.price) == ("http://127.0.0.1:8080/v1", None)
     # "@" may appear in the model name and in the URL's user info; the password is never shown.
     tricky = build_llm(f"openai-compatible:org/model@v2@http://me:{SECRET}@127.0.0.1:9/v1", llm_settings)
@@ -156,7 +172,8 @@ def test_prefill_is_dropped_when_not_supported() -> None:
 
 def test_chat_template_opens_the_assistant_turn_for_a_prefill() -> None:
     source = (
-        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+        "{% for message in messages %}"
+        "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
         "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
     )
     template = ChatTemplate(source)
@@ -209,7 +226,9 @@ def test_cache_key_depends_on_model_prompt_and_params(tmp_path: Path) -> None:
     assert base == llm._cache_key(prompt("a lamp"))
     assert base != llm._cache_key(prompt("a desk"))
     assert base != llm._cache_key(prompt("a lamp", prefill=False))
-    other_model = PricingLLM(FakePricingChatModel(answers=["1"]), spec="fake", model_id="other", supports_prefill=True, cache=cache)
+    other_model = PricingLLM(
+        FakePricingChatModel(answers=["1"]), spec="fake", model_id="other", supports_prefill=True, cache=cache
+    )
     assert base != other_model._cache_key(prompt("a lamp"))
     other_params = make(FakePricingChatModel(answers=["2"]), cache)
     assert base != other_params._cache_key(prompt("a lamp"))
@@ -228,8 +247,14 @@ def test_damaged_cache_entry_is_a_miss_and_is_rewritten(tmp_path: Path) -> None:
 
 
 def test_cache_files_hold_no_prompt_or_secret(tmp_path: Path) -> None:
-    llm = PricingLLM(FakePricingChatModel(answers=["42"]), spec="fake", model_id="fake", supports_prefill=True,
-                     cache=ResponseCache(tmp_path), secrets=(SECRET,))  # fmt: skip
+    llm = PricingLLM(
+        FakePricingChatModel(answers=["42"]),
+        spec="fake",
+        model_id="fake",
+        supports_prefill=True,
+        cache=ResponseCache(tmp_path),
+        secrets=(SECRET,),
+    )
     llm.ask(prompt(f"a lamp {SECRET}"))
     stored = "".join(p.read_text(encoding="utf-8") for p in tmp_path.glob("*/*.json"))
     assert "42" in stored and "lamp" not in stored and SECRET not in stored
@@ -276,7 +301,18 @@ def test_retries_exhausted_raise_rate_limit() -> None:
     assert model.calls == 3 and len(sleeps) == 2
 
 
-@pytest.mark.parametrize(("failure", "attempts"), [("timeout", 2), ("server_error", 2), ("connection", 2), ("bad_request", 1), ("auth", 1), ("not_found", 1), ("error", 1)])
+@pytest.mark.parametrize(
+    ("failure", "attempts"),
+    [
+        ("timeout", 2),
+        ("server_error", 2),
+        ("connection", 2),
+        ("bad_request", 1),
+        ("auth", 1),
+        ("not_found", 1),
+        ("error", 1),
+    ],
+)
 def test_failures_map_to_reasons_and_only_transient_ones_are_retried(failure: str, attempts: int) -> None:
     model = FakePricingChatModel(answers=["42"], fail_times=100, failure=failure)
     with pytest.raises(LLMError) as caught:
@@ -357,8 +393,14 @@ def test_concurrency_limit_is_respected(concurrency: int) -> None:
 
 def test_token_and_cost_totals(tmp_path: Path) -> None:
     model = FakePricingChatModel(answers=["42 dollars"])
-    llm = PricingLLM(model, spec="fake", model_id="fake", supports_prefill=True, cache=ResponseCache(tmp_path),
-                     price=ModelPrice(input_per_million=2.0, output_per_million=8.0))  # fmt: skip
+    llm = PricingLLM(
+        model,
+        spec="fake",
+        model_id="fake",
+        supports_prefill=True,
+        cache=ResponseCache(tmp_path),
+        price=ModelPrice(input_per_million=2.0, output_per_million=8.0),
+    )
     a = llm.ask(prompt("one two three"))  # 5 + 3 + 3 words in the three messages
     b = llm.ask(prompt("four five"))
     cached = llm.ask(prompt("one two three"))
@@ -366,7 +408,9 @@ def test_token_and_cost_totals(tmp_path: Path) -> None:
     assert a.usage.cost_usd == pytest.approx((11 * 2.0 + 2 * 8.0) / 1e6)
     assert cached.usage.cached and cached.usage.cost_usd == 0.0
     # Totals count what was spent: the two model calls, not the cache hit.
-    assert llm.totals == Usage(a.usage.prompt_tokens + b.usage.prompt_tokens, 4, pytest.approx(a.usage.cost_usd + b.usage.cost_usd), False)
+    assert llm.totals == Usage(
+        a.usage.prompt_tokens + b.usage.prompt_tokens, 4, pytest.approx(a.usage.cost_usd + b.usage.cost_usd), False
+    )
     assert (llm.calls, llm.cache_hits) == (2, 1)
 
 
@@ -392,7 +436,9 @@ def test_secrets_never_in_repr_errors_or_logs(llm_settings: Settings, caplog: py
 
 @pytest.fixture(scope="module")
 def local_llm(tmp_path_factory: pytest.TempPathFactory) -> PricingLLM:
-    settings = Settings(_env_file=None, local_model_path=None, llm_cache_dir=tmp_path_factory.mktemp("cache"), llm_max_retries=0)
+    settings = Settings(
+        _env_file=None, local_model_path=None, llm_cache_dir=tmp_path_factory.mktemp("cache"), llm_max_retries=0
+    )
     return build_llm("local", settings)
 
 
@@ -431,7 +477,9 @@ def test_local_model_runs_in_its_own_process_without_extra_buffer_types(local_ll
 def test_local_model_limits_become_llm_errors() -> None:
     tight = ChatLlamaCpp(model_path=default_gguf_path(), timeout_s=1e-6, max_tokens=12)
     with pytest.raises(LLMError) as caught:
-        PricingLLM(tight, spec="local", model_id="x", supports_prefill=True, retry=RetryPolicy(max_retries=0)).ask(prompt("a lamp"))
+        PricingLLM(tight, spec="local", model_id="x", supports_prefill=True, retry=RetryPolicy(max_retries=0)).ask(
+            prompt("a lamp")
+        )
     assert caught.value.reason == "timeout"
     small = ChatLlamaCpp(model_path=default_gguf_path(), n_ctx=256)
     with pytest.raises(LLMError) as caught:
@@ -443,7 +491,9 @@ def test_local_model_limits_become_llm_errors() -> None:
 
 @pytest.mark.slow
 def test_transformers_runtime_renders_the_same_prompt_and_answers(local_llm: PricingLLM) -> None:
-    llm = build_llm("transformers", Settings(_env_file=None, local_model_path=None, llm_cache_dir=None, llm_max_retries=0))
+    llm = build_llm(
+        "transformers", Settings(_env_file=None, local_model_path=None, llm_cache_dir=None, llm_max_retries=0)
+    )
     llm.chat_model.max_tokens = 4  # a few tokens show it generates; more only cost time on CPU
     llm.chat_model.isolated = False  # in this process, to read its tokenizer below
     messages = prompt("How much does this cost?\n\nA USB-C cable, 2 m")
@@ -455,6 +505,10 @@ def test_transformers_runtime_renders_the_same_prompt_and_answers(local_llm: Pri
     _llama, template = ChatLlamaCpp(model_path=default_gguf_path(), isolated=False)._load()
     dicts = to_chat_dicts(messages)
     assert template.render(dicts) == tokenizer.apply_chat_template(dicts, continue_final_message=True, tokenize=False)
-    assert template.render(dicts[:-1]) == tokenizer.apply_chat_template(dicts[:-1], add_generation_prompt=True, tokenize=False)
+    assert template.render(dicts[:-1]) == tokenizer.apply_chat_template(
+        dicts[:-1], add_generation_prompt=True, tokenize=False
+    )
     no_system = dicts[1:]  # the template then adds its own default system prompt
-    assert template.render(no_system) == tokenizer.apply_chat_template(no_system, continue_final_message=True, tokenize=False)
+    assert template.render(no_system) == tokenizer.apply_chat_template(
+        no_system, continue_final_message=True, tokenize=False
+    )

@@ -166,8 +166,25 @@ def test_result_excludes_failed_rows_from_the_metrics_but_counts_them() -> None:
     assert (result.n, result.failed, result.fallbacks) == (3, 1, 1)
     assert result.value("mae") == pytest.approx(50 / 3)  # the same three items as above
     data = json.loads(result.to_json())
-    for key in ("strategy", "n", "mae", "rmsle", "hit_rate", "mae_ci95", "hit_rate_ci95", "rmsle_ci95", "bias",
-                "within_10_ci95", "seconds", "failed", "fallbacks", "settings", "rows", "errors", "model_metrics"):
+    for key in (
+        "strategy",
+        "n",
+        "mae",
+        "rmsle",
+        "hit_rate",
+        "mae_ci95",
+        "hit_rate_ci95",
+        "rmsle_ci95",
+        "bias",
+        "within_10_ci95",
+        "seconds",
+        "failed",
+        "fallbacks",
+        "settings",
+        "rows",
+        "errors",
+        "model_metrics",
+    ):
         assert key in data, key
     assert data["mae_ci95"][0] <= data["mae"] <= data["mae_ci95"][1]
     assert [row["id"] for row in data["rows"]] == ["a", "b", "c", "d"]
@@ -177,7 +194,9 @@ def test_result_excludes_failed_rows_from_the_metrics_but_counts_them() -> None:
 
 
 def test_result_round_trips_through_json(tmp_path) -> None:
-    result = EvaluationResult("demo", _rows(), seconds=1.5, bootstrap=Bootstrap(resamples=100, seed=2), settings={"k": 5})
+    result = EvaluationResult(
+        "demo", _rows(), seconds=1.5, bootstrap=Bootstrap(resamples=100, seed=2), settings={"k": 5}
+    )
     path = result.save(tmp_path / "sub" / "demo.json")
     again = EvaluationResult.load(path)
     assert again.to_dict() == result.to_dict()
@@ -204,7 +223,9 @@ def test_paired_differences_resample_both_runs_together() -> None:
     # ... and the interval the percentile interval of the mean per-item difference over the same resamples
     index = np.random.default_rng(4).integers(0, 300, size=(500, 300))
     per_item = np.abs(ours - truth) - np.abs(theirs - truth)
-    assert [found["mae"].low, found["mae"].high] == pytest.approx(np.percentile(per_item[index].mean(axis=1), [2.5, 97.5]))
+    assert [found["mae"].low, found["mae"].high] == pytest.approx(
+        np.percentile(per_item[index].mean(axis=1), [2.5, 97.5])
+    )
     assert found["mae"].high < 0  # the better run is better with confidence: pairing removes the items' spread
 
 
@@ -212,9 +233,13 @@ def test_paired_differences_of_two_runs_use_the_items_both_scored() -> None:
     from rag_pricer.evaluation.paired import paired_differences
 
     run = EvaluationResult("a", _rows(), seconds=1.0)  # scored a, b, d
-    reference = EvaluationResult("b", [ItemResult("a", 100.0, 100.0), ItemResult("d", 10.0, 30.0), ItemResult("z", 5.0, 5.0)], seconds=1.0)
+    reference = EvaluationResult(
+        "b", [ItemResult("a", 100.0, 100.0), ItemResult("d", 10.0, 30.0), ItemResult("z", 5.0, 5.0)], seconds=1.0
+    )
     n, found = paired_differences(run, reference, {"mae": mae}, Bootstrap(resamples=50))
     assert n == 2  # a and d
     assert found["mae"].value == pytest.approx((20 + 0) / 2 - (0 + 20) / 2)
     with pytest.raises(ValueError, match="no item in common"):
-        paired_differences(run, EvaluationResult("c", [ItemResult("z", 5.0, 5.0)], seconds=1.0), {"mae": mae}, Bootstrap(resamples=50))
+        paired_differences(
+            run, EvaluationResult("c", [ItemResult("z", 5.0, 5.0)], seconds=1.0), {"mae": mae}, Bootstrap(resamples=50)
+        )

@@ -45,9 +45,24 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     command = [
-        sys.executable, "-m", "rag_pricer.llms.llama_server", "--model", str(default_gguf_path()), "--model_alias", "smollm2",
-        "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", "2048", "--api_key", SERVER_KEY,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "rag_pricer.llms.llama_server",
+        "--model",
+        str(default_gguf_path()),
+        "--model_alias",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_threads",
+        "1",
+        "--n_ctx",
+        "2048",
+        "--api_key",
+        SERVER_KEY,
+    ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
@@ -55,14 +70,23 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         deadline = time.monotonic() + READY_WITHIN_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"llama.cpp server exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}")
+                pytest.fail(
+                    "llama.cpp server exited with "
+                    f"{process.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}"
+                )
             try:
-                if httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {SERVER_KEY}"}, timeout=2).status_code == 200:
+                if (
+                    httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {SERVER_KEY}"}, timeout=2).status_code
+                    == 200
+                ):
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"llama.cpp server not ready within {READY_WITHIN_S} s:\n{log_path.read_text(errors='replace')[-2000:]}")
+                pytest.fail(
+                    f"llama.cpp server not ready within {READY_WITHIN_S} "
+                    f"s:\n{log_path.read_text(errors='replace')[-2000:]}"
+                )
             time.sleep(0.3)
         yield url
     finally:
@@ -76,7 +100,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def client(url: str, tmp_path: Path, key: str = SERVER_KEY, **update: object) -> PricingLLM:
     # The endpoint's own key (llm_api_key): OpenAI's key would not be sent to it.
-    settings = Settings(_env_file=None, llm_api_key=key, llm_base_url=None, llm_cache_dir=tmp_path / "cache", llm_concurrency=2)
+    settings = Settings(
+        _env_file=None, llm_api_key=key, llm_base_url=None, llm_cache_dir=tmp_path / "cache", llm_concurrency=2
+    )
     return build_llm(f"openai-compatible:smollm2@{url}", settings.model_copy(update=update))
 
 
@@ -105,7 +131,9 @@ def test_ask_many_against_the_server(server_url: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_wrong_key_is_an_auth_error_that_is_not_retried(server_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_key_is_an_auth_error_that_is_not_retried(
+    server_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     llm = client(server_url, tmp_path, key=WRONG_KEY)
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(LLMError) as caught:

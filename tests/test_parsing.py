@@ -69,7 +69,9 @@ def test_details_report_currency_and_range() -> None:
     assert parse_price_details("45") is not None and parse_price_details("45").currency is None
 
 
-@pytest.mark.parametrize("continuation", ["20.00 for a 2 pack, originally $40", " 20. A 12V model costs $40", "20 dollars, not $40"])
+@pytest.mark.parametrize(
+    "continuation", ["20.00 for a 2 pack, originally $40", " 20. A 12V model costs $40", "20 dollars, not $40"]
+)
 def test_a_leading_number_is_the_continuation_of_the_prefill(continuation: str) -> None:
     # After "Price is $" the model's first number is its answer, whatever money it names later;
     # parsing the prefill together with the continuation reads the same.

@@ -12,8 +12,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag_pricer.cli.app import app
 from rag_pricer.api import Estimator
+from rag_pricer.cli.app import app
+from rag_pricer.items import Item
+from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
+from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.query import Query
+from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.base_model import load_tokenizer
 from rag_pricer.strategies.finetune.comparables import ComparablesCache
 from rag_pricer.strategies.finetune.config import FinetuneConfig
@@ -21,11 +26,6 @@ from rag_pricer.strategies.finetune.examples import COMPLETION_BUDGET, IGNORE, P
 from rag_pricer.strategies.finetune.price_model import PriceModel
 from rag_pricer.strategies.finetune.rag_prompt import RagPromptEncoder, prompt_encoder
 from rag_pricer.strategies.finetuned import price_model
-from rag_pricer.items import Item
-from rag_pricer.query import Query
-from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
-from rag_pricer.settings import Settings
-from rag_pricer.knowledge.store import Neighbour
 
 pytestmark = pytest.mark.slow  # loads and trains the real 135M model
 
@@ -66,7 +66,10 @@ def test_the_total_cap_drops_the_least_similar_comparables_first(tokenizer: obje
     assert len(prompt) <= 110 - COMPLETION_BUDGET
     kept = text.count("\n- ")
     assert 0 < kept < 5 and "— $10\n" in text and "— $14\n" not in text  # the most similar stays
-    assert loose.prompt_ids(description, comparables) != prompt and tokenizer.decode(loose.prompt_ids(description, comparables)).count("\n- ") == 5
+    assert (
+        loose.prompt_ids(description, comparables) != prompt
+        and tokenizer.decode(loose.prompt_ids(description, comparables)).count("\n- ") == 5
+    )
     with pytest.raises(ValueError, match="no room"):
         RagPromptEncoder(tokenizer, max_length=20)
 
@@ -98,7 +101,9 @@ class CountingRetriever(Retriever):
         return super().search_vectors(queries, vectors, options)
 
 
-def test_training_comparables_never_hold_the_item_itself_and_are_cached(settings: Settings, train_items: list[Item], tmp_path: Path) -> None:
+def test_training_comparables_never_hold_the_item_itself_and_are_cached(
+    settings: Settings, train_items: list[Item], tmp_path: Path
+) -> None:
     retriever = CountingRetriever(Estimator.from_settings(settings).resources.retriever)
     items = train_items[:30]  # all of them are in the store
     twin = Item(id="not-stored", title=items[0].title, text=items[0].text, price=1.0, split="train")
@@ -107,7 +112,9 @@ def test_training_comparables_never_hold_the_item_itself_and_are_cached(settings
     assert items[0].id not in {n.id for n in found["not-stored"]}  # a verbatim copy is the item itself too
     # the same neighbours as the strategy's search (which embeds the query itself)
     # (ids: a batch of one embeds to the last float bits differently)
-    assert [n.id for n in found[items[5].id]] == [n.id for n in retriever.search_many([Query.of(items[5])], SearchOptions(k=4))[0]]
+    assert [n.id for n in found[items[5].id]] == [
+        n.id for n in retriever.search_many([Query.of(items[5])], SearchOptions(k=4))[0]
+    ]
     assert retriever.searched == 31 + 1
     retriever.searched = 31
     again = ComparablesCache(retriever, 4, tmp_path / "c.jsonl").retrieve(items[:10])
@@ -124,8 +131,30 @@ def rag_run(tmp_path_factory: pytest.TempPathFactory, items_path: Path, base_cac
     """A tiny run through the CLI: 4 train items with 3 comparables each, 4 steps."""
     models = tmp_path_factory.mktemp("rag-models")
     shutil.copytree(base_cache, models / "base")
-    args = ["finetune", "--items", str(items_path), "--limit", "4", "--max-steps", "4", "--batch-size", "2", "--lr", "2e-3", "--k", "3",
-            "--comparable-tokens", "12", "--query-tokens", "24", "--max-length", "112", "--store", str(small_store.path), "--json"]  # type: ignore[attr-defined]  # fmt: skip
+    args = [
+        "finetune",
+        "--items",
+        str(items_path),
+        "--limit",
+        "4",
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--lr",
+        "2e-3",
+        "--k",
+        "3",
+        "--comparable-tokens",
+        "12",
+        "--query-tokens",
+        "24",
+        "--max-length",
+        "112",
+        "--store",
+        str(small_store.path),
+        "--json",
+    ]  # type: ignore[attr-defined]
     result = CliRunner().invoke(app, args, env={"RAG_PRICER_MODELS_DIR": str(models)})
     assert result.exit_code == 0, result.output
     return models
@@ -141,7 +170,9 @@ def test_the_cli_trains_on_comparables_and_records_them(rag_run: Path, train_ite
     assert all(len(r["comparables"]) == 3 and r["id"] not in {c["id"] for c in r["comparables"]} for r in rows)
 
 
-def test_the_strategy_prices_with_the_prompt_it_was_trained_on(rag_run: Path, settings: Settings, dev_items: list[Item]) -> None:
+def test_the_strategy_prices_with_the_prompt_it_was_trained_on(
+    rag_run: Path, settings: Settings, dev_items: list[Item]
+) -> None:
     shutil.copytree(rag_run, settings.models_dir, dirs_exist_ok=True)
     estimator = Estimator.from_settings(settings)
     estimate = estimator.estimate(dev_items[2], strategy="rag-finetuned", decoding="median")
@@ -158,14 +189,27 @@ def test_the_strategy_prices_with_the_prompt_it_was_trained_on(rag_run: Path, se
     assert with_comparables.expectation() != model.distribution(dev_items[2].description, []).expectation()
 
 
-def test_trained_items_are_refused_and_a_course_run_is_not_a_rag_run(rag_run: Path, settings: Settings, train_items: list[Item],
-                                                                     dev_items: list[Item]) -> None:  # fmt: skip
+def test_trained_items_are_refused_and_a_course_run_is_not_a_rag_run(
+    rag_run: Path, settings: Settings, train_items: list[Item], dev_items: list[Item]
+) -> None:
     shutil.copytree(rag_run, settings.models_dir, dirs_exist_ok=True)
     pricer = Estimator.from_settings(settings).pricer("rag-finetuned")
     trained = [i.id for i in train_items[:4]]
     assert set(trained) <= set(pricer.leaked_ids(trained + [dev_items[0].id]))
     assert dev_items[0].id not in pricer.leaked_ids([dev_items[0].id])
     assert isinstance(PriceModel(settings.models_dir / "rag-finetuned", settings.models_dir / "base").k, int)
-    result = CliRunner().invoke(app, ["estimate", "Cordless drill", "-s", "rag-finetuned", "-o", f"run={settings.models_dir / 'none'}",
-                                      "--store", str(settings.store_path)], env={"RAG_PRICER_MODELS_DIR": str(settings.models_dir)})  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "estimate",
+            "Cordless drill",
+            "-s",
+            "rag-finetuned",
+            "-o",
+            f"run={settings.models_dir / 'none'}",
+            "--store",
+            str(settings.store_path),
+        ],
+        env={"RAG_PRICER_MODELS_DIR": str(settings.models_dir)},
+    )
     assert result.exit_code == 2 and "rag-pricer finetune" in result.output

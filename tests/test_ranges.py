@@ -9,15 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pricer.pricing.values import Estimate
-
-from rag_pricer.query import Query
 from rag_pricer.api import attach_calibration
 from rag_pricer.evaluation import Bootstrap, Evaluation
 from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.ranges import CalibrationError, RangeCalibration, calibration_path, conformal_bounds
 from rag_pricer.pricing.ranges.crossfit import cross_fitted_coverage
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
 
 
 def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,8 +80,10 @@ class Half(Pricer):
 
 def make_items(n: int, seed: int) -> list[Item]:
     rng = np.random.default_rng(seed)
-    return [Item(id=f"{seed}-{i}", title=f"thing {i}", text="text", price=float(p), split="dev")
-            for i, p in enumerate(np.round(np.exp(rng.uniform(1, 6, n)), 2))]  # fmt: skip
+    return [
+        Item(id=f"{seed}-{i}", title=f"thing {i}", text="text", price=float(p), split="dev")
+        for i, p in enumerate(np.round(np.exp(rng.uniform(1, 6, n)), 2))
+    ]
 
 
 def test_estimates_carry_the_range_or_say_how_to_calibrate(tmp_path: Path) -> None:
@@ -107,8 +108,9 @@ def test_the_harness_reports_coverage_only_on_items_the_range_was_not_calibrated
     pricer = Half(prices)
     pricer.name = "half"
     # estimates are exactly half: log(truth / estimate) = log 2 for every item
-    RangeCalibration.fit("half", [i.price for i in calibrate_on], [i.price / 2 for i in calibrate_on],
-                         ids=[i.id for i in calibrate_on]).save(tmp_path)  # fmt: skip
+    RangeCalibration.fit(
+        "half", [i.price for i in calibrate_on], [i.price / 2 for i in calibrate_on], ids=[i.id for i in calibrate_on]
+    ).save(tmp_path)
     attach_calibration(pricer, "half", tmp_path)
     result = Evaluation(pricer, [*calibrate_on[:10], *score], bootstrap=Bootstrap(resamples=50)).run()
     ranges = result.ranges()
@@ -127,8 +129,14 @@ def test_the_comparison_report_shows_coverage_and_width() -> None:
     rows.append(ItemResult("c", 100.0, 90.0, low=1.0, high=2.0, calibrated_on=True))  # not counted
     ranged = EvaluationResult("ranged", rows, 1.0, Bootstrap(resamples=20), range_coverage=0.8)
     plain = EvaluationResult("plain", [ItemResult("i0", 100.0, 90.0)], 1.0, Bootstrap(resamples=20))
-    assert ranged.ranges() == {"coverage": 0.8, "nominal": 0.8, "median_width": 100.0, "median_ratio": round(151 / 51, 4),
-                               "n": 5, "excluded_calibration_items": 1}  # fmt: skip
+    assert ranged.ranges() == {
+        "coverage": 0.8,
+        "nominal": 0.8,
+        "median_width": 100.0,
+        "median_ratio": round(151 / 51, 4),
+        "n": 5,
+        "excluded_calibration_items": 1,
+    }
     table = [line for line in comparison_markdown([ranged, plain]).splitlines() if line.startswith("| ")]
     assert "range coverage" in table[0] and "range width" in table[0]
     assert "| 80.0% (80%) | $100 |" in next(line for line in table if "`ranged`" in line)

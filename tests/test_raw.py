@@ -85,10 +85,14 @@ def test_hugging_face_reader_downloads_the_category_file_and_reads_it(raw_sample
 
     reader = HuggingFaceMetaReader("Health_and_Personal_Care", limit=5, download=fake_download)
     records = list(reader)
-    assert calls == [{
-        "repo_id": HF_DATASET, "repo_type": "dataset",
-        "filename": "raw/meta_categories/meta_Health_and_Personal_Care.jsonl", "local_files_only": False,
-    }]
+    assert calls == [
+        {
+            "repo_id": HF_DATASET,
+            "repo_type": "dataset",
+            "filename": "raw/meta_categories/meta_Health_and_Personal_Care.jsonl",
+            "local_files_only": False,
+        }
+    ]
     assert len(records) == 5
     assert {r.category for r in records} == {"Health_and_Personal_Care"}
     assert records[0].source == f"{HF_DATASET}:raw_meta_Health_and_Personal_Care"
@@ -108,7 +112,9 @@ def test_hugging_face_reader_uses_huggingface_hub_by_default(monkeypatch: pytest
 def test_offline_failure_is_a_clear_error() -> None:
     # The real huggingface_hub download, restricted to the cache: fails at once without a network.
     reader = HuggingFaceMetaReader("No_Such_Category_Cached", local_files_only=True)
-    with pytest.raises(RawSourceUnavailable, match="cannot fetch raw/meta_categories/meta_No_Such_Category_Cached.jsonl"):
+    with pytest.raises(
+        RawSourceUnavailable, match="cannot fetch raw/meta_categories/meta_No_Such_Category_Cached.jsonl"
+    ):
         reader.fetch()
 
 

@@ -20,10 +20,11 @@ def test_a_failed_plugin_import_is_retried_not_half_loaded(monkeypatch: pytest.M
             attempts.append(group)
             if len(attempts) == 1:
                 raise ImportError("a plugin's dependency is missing")
-            registry.register("late", "registered by the second import", *(("late",) if group.endswith("llms") else ()))(lambda *a: None)
+            registry.register(
+                "late", "registered by the second import", *(("late",) if group.endswith("llms") else ())
+            )(lambda *a: None)
 
         monkeypatch.setattr(plugins, "import_plugins", flaky)
         with pytest.raises(ImportError):
             registry.all()
         assert [entry.name for entry in registry.all()] == ["late"] and len(attempts) == 2
-

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag_pricer.items import Item, write_items
-
 from ingest.cli import app
 from ingest.report import CHARTS, DatasetReport, DatasetSummary
 from ingest.tokens import TokenBudget
+from rag_pricer.items import Item, write_items
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -77,7 +76,9 @@ def test_report_command(items_file: Path, items: list[Item], tmp_path: Path) -> 
         _assert_png(out / name)
     assert (out / "summary.txt").read_text(encoding="utf-8").strip() in result.stdout
 
-    as_json = CliRunner().invoke(app, ["report", str(items_file), "--out", str(tmp_path / "dev"), "--split", "dev", "--json"])
+    as_json = CliRunner().invoke(
+        app, ["report", str(items_file), "--out", str(tmp_path / "dev"), "--split", "dev", "--json"]
+    )
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
     assert data["count"] == len(items) - 300 and data["splits"] == {"dev": len(items) - 300}

@@ -16,13 +16,13 @@ from runtime_doubles import MisbehavingChat
 
 from rag_pricer.api import Estimator
 from rag_pricer.items import Item
+from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.llms.client import PricingLLM
 from rag_pricer.llms.errors import RuntimeCrashed
 from rag_pricer.llms.reply import LLMError
 from rag_pricer.llms.retry import RetryPolicy
 from rag_pricer.llms.runtime_process import RuntimeProcess
 from rag_pricer.settings import Settings
-from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.strategies.rag import RagPricer
 
 
@@ -61,7 +61,11 @@ def test_a_native_crash_is_an_llm_error_and_the_runtime_restarts(chat: Misbehavi
 
 
 def test_a_runtime_that_keeps_crashing_rests_instead_of_reloading(model_file: Path) -> None:
-    spec = {"module": MisbehavingChat.__module__, "qualname": "MisbehavingChat", "fields": {"model_path": str(model_file), "isolated": False}}
+    spec = {
+        "module": MisbehavingChat.__module__,
+        "qualname": "MisbehavingChat",
+        "fields": {"model_path": str(model_file), "isolated": False},
+    }
     process = RuntimeProcess(spec, max_crashes=2, cooldown_s=3600)
     messages = [{"role": "user", "content": "segfault"}]
     try:
@@ -78,7 +82,11 @@ def test_a_runtime_that_keeps_crashing_rests_instead_of_reloading(model_file: Pa
 
 
 def test_a_hung_runtime_is_killed_at_the_deadline(model_file: Path) -> None:
-    spec = {"module": MisbehavingChat.__module__, "qualname": "MisbehavingChat", "fields": {"model_path": str(model_file), "isolated": False}}
+    spec = {
+        "module": MisbehavingChat.__module__,
+        "qualname": "MisbehavingChat",
+        "fields": {"model_path": str(model_file), "isolated": False},
+    }
     process = RuntimeProcess(spec)
     try:
         process.start()
@@ -102,7 +110,9 @@ def test_errors_of_the_child_keep_their_type(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_rag_falls_back_to_knn_when_the_runtime_crashes(chat: MisbehavingChat, estimator: Estimator, dev_items: list[Item]) -> None:
+def test_rag_falls_back_to_knn_when_the_runtime_crashes(
+    chat: MisbehavingChat, estimator: Estimator, dev_items: list[Item]
+) -> None:
     rag = RagPricer(llm_of(chat), estimator.pricer("knn"))
     rag.name = "rag"
     poisoned = dataclasses.replace(dev_items[0], title="segfault " + dev_items[0].title)
@@ -115,13 +125,21 @@ def test_rag_falls_back_to_knn_when_the_runtime_crashes(chat: MisbehavingChat, e
 
 @pytest.fixture(scope="module")
 def estimator(small_store: ProductStore, tmp_path_factory: pytest.TempPathFactory) -> Estimator:
-    settings = Settings(_env_file=None, store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=None,
-                        models_dir=tmp_path_factory.mktemp("models"))  # fmt: skip
+    settings = Settings(
+        _env_file=None,
+        store_path=small_store.path,
+        collection="products",
+        llm="fake",
+        llm_cache_dir=None,
+        models_dir=tmp_path_factory.mktemp("models"),
+    )
     return Estimator.from_settings(settings)
 
 
 @pytest.mark.slow
-def test_the_service_answers_through_a_runtime_crash(chat: MisbehavingChat, estimator: Estimator, dev_items: list[Item], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_answers_through_a_runtime_crash(
+    chat: MisbehavingChat, estimator: Estimator, dev_items: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fastapi.testclient import TestClient
 
     from rag_pricer.service.app import create_app
@@ -133,8 +151,12 @@ def test_the_service_answers_through_a_runtime_crash(chat: MisbehavingChat, esti
             if client.get("/readyz").status_code == 200:
                 break
             time.sleep(0.1)
-        crashed = client.post("/v1/estimate", json={"description": "segfault " + dev_items[0].description, "strategy": "rag"})
-        assert crashed.status_code == 200 and crashed.json()["fallback"] and "crashed" in crashed.json()["fallback_reason"]
+        crashed = client.post(
+            "/v1/estimate", json={"description": "segfault " + dev_items[0].description, "strategy": "rag"}
+        )
+        assert (
+            crashed.status_code == 200 and crashed.json()["fallback"] and "crashed" in crashed.json()["fallback_reason"]
+        )
         answered = client.post("/v1/estimate", json={"description": dev_items[0].description, "strategy": "rag"})
         assert answered.status_code == 200 and answered.json()["llm_answer"] == "42"
         assert client.get("/healthz").status_code == 200

@@ -32,10 +32,16 @@ scale = _load("scale")
 def _items(count: int = 100) -> list[Item]:
     rng = np.random.default_rng(1)
     return [
-        Item(id=f"p{i}", title=f"product {i}", text=f"a thing number {i}", price=float(rng.uniform(5, 200)),
-             category="Electronics" if i % 4 == 0 else "Software", split="train")
+        Item(
+            id=f"p{i}",
+            title=f"product {i}",
+            text=f"a thing number {i}",
+            price=float(rng.uniform(5, 200)),
+            category="Electronics" if i % 4 == 0 else "Software",
+            split="train",
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture()

@@ -18,24 +18,34 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 import rag_pricer.strategies.knn as knn_strategy
-from rag_pricer.pricing.values import Estimate
-from rag_pricer.query import Query
 from rag_pricer.api import Estimator
 from rag_pricer.items import Item
+from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.registry import Strategy, registry
 from rag_pricer.pricing.ranges import RangeCalibration
+from rag_pricer.pricing.registry import Strategy, registry
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
 from rag_pricer.service import create_app
 from rag_pricer.service.schemas import MAX_DESCRIPTION_CHARS
 from rag_pricer.settings import Settings
-from rag_pricer.knowledge.store import ProductStore
 
 TOKEN = "tok-Zq81-never-shown"
 API_KEY = "sk-test-Wm4n-never-shown"
 DEADLINE_S = 3.0
 RESPONSE_KEYS = {
-    "price", "strategy", "comparables", "fallback", "fallback_reason", "llm_answer", "latency_ms", "notes", "usage",
-    "low", "high", "coverage",
+    "price",
+    "strategy",
+    "comparables",
+    "fallback",
+    "fallback_reason",
+    "llm_answer",
+    "latency_ms",
+    "notes",
+    "usage",
+    "low",
+    "high",
+    "coverage",
 }
 
 
@@ -46,8 +56,15 @@ RESPONSE_KEYS = {
 def service_settings(small_store: ProductStore, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     tmp = tmp_path_factory.mktemp("service")
     return Settings(
-        store_path=small_store.path, collection="products", llm="fake", llm_cache_dir=None, models_dir=tmp / "models",
-        strategy="knn", max_batch_items=4, openai_api_key=SecretStr(API_KEY), _env_file=None,
+        store_path=small_store.path,
+        collection="products",
+        llm="fake",
+        llm_cache_dir=None,
+        models_dir=tmp / "models",
+        strategy="knn",
+        max_batch_items=4,
+        openai_api_key=SecretStr(API_KEY),
+        _env_file=None,
     )
 
 
@@ -241,7 +258,9 @@ def test_bad_input_is_a_clear_422(client: TestClient, body: object, field: str, 
 
 
 def test_invalid_json_is_a_clear_422(client: TestClient) -> None:
-    response = client.post("/v1/estimate", content=b'{"description": "a lamp"', headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/v1/estimate", content=b'{"description": "a lamp"', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["message"] == "body: the body is not valid JSON"
 
@@ -269,7 +288,11 @@ def test_oversize_body_is_413(client: TestClient) -> None:
 
 def test_batch_prices_in_order_like_single_requests(client: TestClient, train_items: list[Item]) -> None:
     descriptions = [item.description for item in train_items[20:23]]
-    items = [{"description": descriptions[0]}, {"description": descriptions[1], "k": 3}, {"description": descriptions[2]}]
+    items = [
+        {"description": descriptions[0]},
+        {"description": descriptions[1], "k": 3},
+        {"description": descriptions[2]},
+    ]
     response = client.post("/v1/estimate/batch", json={"items": items})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -290,7 +313,9 @@ def test_batch_limits(client: TestClient, service_settings: Settings) -> None:
     assert client.post("/v1/estimate/batch", json={"items": []}).status_code == 422
     response = client.post("/v1/estimate/batch", json={"items": [{"description": "a"}, {"description": " "}]})
     assert response.status_code == 422 and "items.1.description" in response.json()["message"]
-    response = client.post("/v1/estimate/batch", json={"items": [{"description": "a"}, {"description": "b", "strategy": "nope"}]})
+    response = client.post(
+        "/v1/estimate/batch", json={"items": [{"description": "a"}, {"description": "b", "strategy": "nope"}]}
+    )
     assert response.status_code == 422 and response.json()["message"].startswith("items[1]: unknown strategy 'nope'")
 
 
@@ -318,9 +343,15 @@ def test_a_hung_strategy_degrades_to_knn_at_the_deadline(client: TestClient, des
 
 @pytest.mark.parametrize(
     ("strategy", "reason"),
-    [("test-raise", "test-raise failed (RuntimeError)"), ("test-nan", "unusable price"), ("test-zero", "unusable price")],
+    [
+        ("test-raise", "test-raise failed (RuntimeError)"),
+        ("test-nan", "unusable price"),
+        ("test-zero", "unusable price"),
+    ],
 )
-def test_a_failing_or_nonsense_strategy_degrades_to_knn(client: TestClient, description: str, strategy: str, reason: str) -> None:
+def test_a_failing_or_nonsense_strategy_degrades_to_knn(
+    client: TestClient, description: str, strategy: str, reason: str
+) -> None:
     knn = estimate(client, description=description)
     body = estimate(client, description=description, strategy=strategy)
     assert body["fallback"] is True and reason in body["fallback_reason"]
@@ -340,7 +371,11 @@ def test_batch_falls_back_per_group(client: TestClient, train_items: list[Item])
 def test_concurrent_requests_share_one_model(client: TestClient, estimator: Estimator, train_items: list[Item]) -> None:
     model = estimator.resources.embedder.model
     with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(lambda i: client.post("/v1/estimate", json={"description": train_items[i].description}), range(40, 56)))
+        responses = list(
+            pool.map(
+                lambda i: client.post("/v1/estimate", json={"description": train_items[i].description}), range(40, 56)
+            )
+        )
     assert [r.status_code for r in responses] == [200] * 16
     assert estimator.resources.embedder.model is model
 
@@ -400,7 +435,9 @@ def test_rag_falls_back_to_knn_when_the_llm_is_too_slow(
 # readiness ------------------------------------------------------------------------------------
 
 
-def test_readyz_is_503_until_the_models_are_loaded(estimator: Estimator, service_settings: Settings, description: str) -> None:
+def test_readyz_is_503_until_the_models_are_loaded(
+    estimator: Estimator, service_settings: Settings, description: str
+) -> None:
     app = create_app(estimator, service_settings)
     pricing = app.state.pricing
     loaded = threading.Event()
@@ -451,14 +488,18 @@ def test_auth_refuses_a_missing_or_wrong_token(auth_client: TestClient, header: 
 
 
 def test_auth_accepts_the_token_and_leaves_probes_open(auth_client: TestClient, description: str) -> None:
-    response = auth_client.post("/v1/estimate", json={"description": description}, headers={"Authorization": f"Bearer {TOKEN}"})
+    response = auth_client.post(
+        "/v1/estimate", json={"description": description}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert response.status_code == 200 and response.json()["price"] > 0
     assert auth_client.get("/healthz").json()["auth_required"] is True
     for path in ("/healthz", "/readyz", "/docs", "/openapi.json", "/"):
         assert auth_client.get(path).status_code == 200, path
 
 
-def test_no_secret_in_responses_or_logs(auth_client: TestClient, description: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_in_responses_or_logs(
+    auth_client: TestClient, description: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     responses = [
@@ -478,7 +519,9 @@ def test_no_secret_in_responses_or_logs(auth_client: TestClient, description: st
             assert secret not in response.text and secret not in str(response.headers)
 
 
-def test_cors_is_off_unless_origins_are_set(client: TestClient, estimator: Estimator, service_settings: Settings) -> None:
+def test_cors_is_off_unless_origins_are_set(
+    client: TestClient, estimator: Estimator, service_settings: Settings
+) -> None:
     preflight = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
     assert "access-control-allow-origin" not in client.options("/v1/estimate", headers=preflight).headers
     settings = service_settings.model_copy(update={"cors_origins": ["https://shop.example"]})
@@ -504,15 +547,21 @@ def test_serve_refuses_an_unknown_default_strategy() -> None:
 # what the page reads: products, LLM backends, readiness of the strategies ------------------------
 
 
-def test_a_comparable_opens_as_the_stored_product(client: TestClient, description: str, train_items: list[Item]) -> None:
+def test_a_comparable_opens_as_the_stored_product(
+    client: TestClient, description: str, train_items: list[Item]
+) -> None:
     comparable = estimate(client, description=description)["comparables"][0]
     response = client.get(f"/v1/products/{comparable['id']}")
     assert response.status_code == 200, response.text
     product = response.json()
     stored = next(item for item in train_items if item.id == comparable["id"])
     assert product == {
-        "id": stored.id, "title": comparable["title"], "price": comparable["price"], "category": stored.category,
-        "split": "train", "description": stored.description,
+        "id": stored.id,
+        "title": comparable["title"],
+        "price": comparable["price"],
+        "category": stored.category,
+        "split": "train",
+        "description": stored.description,
     }
 
 
@@ -542,7 +591,9 @@ def fixed_llm() -> Iterator[str]:
     from rag_pricer.llms.registry import BackendInfo, backend_registry
 
     def build(argument: str, settings: Settings):
-        return wrap(FakePricingChatModel(answers=["123"]), settings, spec="test-fixed", model_id="fake", supports_prefill=True)
+        return wrap(
+            FakePricingChatModel(answers=["123"]), settings, spec="test-fixed", model_id="fake", supports_prefill=True
+        )
 
     backend_registry.all()  # the built-in backends first, so that ours is added
     with pytest.MonkeyPatch.context() as patch:
@@ -557,7 +608,10 @@ def test_an_estimate_uses_the_llm_it_names(client: TestClient, fixed_llm: str, d
     assert estimate(client, description=description, strategy="zero-shot", llm=fixed_llm)["llm_answer"] == "123"
     # The server's own backend by name is the server's spec; a strategy without an LLM ignores it.
     assert estimate(client, description=description, strategy="rag", llm="fake")["price"] == default["price"]
-    assert estimate(client, description=description, llm=fixed_llm)["price"] == estimate(client, description=description)["price"]
+    assert (
+        estimate(client, description=description, llm=fixed_llm)["price"]
+        == estimate(client, description=description)["price"]
+    )
 
 
 @pytest.mark.parametrize("llm", ["crystal-ball", "local:/etc/passwd", "openai-compatible:m@http://evil.example/v1"])
@@ -567,7 +621,9 @@ def test_an_unknown_llm_or_a_spec_with_an_argument_is_a_422(client: TestClient, 
     error = response.json()
     assert error["error"] == "invalid_request" and error["message"].startswith("body.llm: unknown LLM backend")
     assert "local" in error["message"]  # the known ones are listed
-    batch = client.post("/v1/estimate/batch", json={"items": [{"description": "a lamp"}, {"description": "a", "llm": llm}]})
+    batch = client.post(
+        "/v1/estimate/batch", json={"items": [{"description": "a lamp"}, {"description": "a", "llm": llm}]}
+    )
     assert batch.status_code == 422 and "items.1.llm" in batch.json()["message"]
 
 

@@ -44,8 +44,23 @@ def test_compare_track_logs_params_metrics_and_charts(
 ) -> None:
     monkeypatch.setenv("RAG_PRICER_STORE_PATH", str(settings.store_path))
     out = tmp_path / "compare"
-    args = ["compare", "--strategies", "knn", "--items", str(items_path), "--split", "dev", "--limit", "20",
-            "--out", str(out), "--resamples", "100", "--no-progress", "--track"]  # fmt: skip
+    args = [
+        "compare",
+        "--strategies",
+        "knn",
+        "--items",
+        str(items_path),
+        "--split",
+        "dev",
+        "--limit",
+        "20",
+        "--out",
+        str(out),
+        "--resamples",
+        "100",
+        "--no-progress",
+        "--track",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "tracked: MLflow run" in result.output

@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 from rag_pricer.cli import (
-    calibrate, compare, config, demo, doctor, estimate, evaluate, finetune, llms, serve, strategies, train_baselines,
+    calibrate,
+    compare,
+    config,
+    demo,
+    doctor,
+    estimate,
+    evaluate,
+    finetune,
+    llms,
+    serve,
+    strategies,
+    train_baselines,
     train_ensemble,
 )
 
@@ -41,7 +52,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Estimate product prices from descriptions, with the evidence behind them."""
 

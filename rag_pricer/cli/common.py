@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from rag_pricer.api import Estimator
+from rag_pricer.knowledge.store import StoreError
 from rag_pricer.pricing.readiness import StrategyNotReady
 from rag_pricer.pricing.registry import MissingExtra, UnknownStrategy
 from rag_pricer.settings import InvalidSettings, Settings
-from rag_pricer.knowledge.store import StoreError
 
 #: errors that mean "the request or the set-up is wrong", shown as one line, not a traceback:
 #: bad descriptions (InvalidQuery), bad strategy options (InvalidOptions), bad LLM specs, untrained
@@ -23,16 +23,22 @@ USER_ERRORS = (ValueError, OSError, UnknownStrategy, StoreError, StrategyNotRead
 console = Console()
 errors = Console(stderr=True)
 
-StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Persistent Chroma directory (default: settings store_path).")]
-LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="LLM spec: local, fake, openai:MODEL, ... (see `rag-pricer llms`).")]
-StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", "-s", help="Strategy name (see `rag-pricer strategies`).")]
-KOpt = Annotated[Optional[int], typer.Option("--k", min=1, max=100, help="Comparable products to retrieve.")]
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="Persistent Chroma directory (default: settings store_path).")
+]
+LlmOpt = Annotated[
+    str | None, typer.Option("--llm", help="LLM spec: local, fake, openai:MODEL, ... (see `rag-pricer llms`).")
+]
+StrategyOpt = Annotated[
+    str | None, typer.Option("--strategy", "-s", help="Strategy name (see `rag-pricer strategies`).")
+]
+KOpt = Annotated[int | None, typer.Option("--k", min=1, max=100, help="Comparable products to retrieve.")]
 StrategyOptionsOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--option", "-o", help="Strategy option NAME=VALUE, repeatable (options: `rag-pricer strategies`)."),
 ]
-ChromaHostOpt = Annotated[Optional[str], typer.Option("--chroma-host", help="Use a Chroma server at this host.")]
-ChromaPortOpt = Annotated[Optional[int], typer.Option("--chroma-port", help="Port of the Chroma server.")]
+ChromaHostOpt = Annotated[str | None, typer.Option("--chroma-host", help="Use a Chroma server at this host.")]
+ChromaPortOpt = Annotated[int | None, typer.Option("--chroma-port", help="Port of the Chroma server.")]
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
@@ -69,8 +75,11 @@ def fail(message: str, code: int = 2) -> None:
 
 
 TrackOpt = Annotated[
-    Optional[bool],
-    typer.Option("--track/--no-track", help="Log the run to MLflow (settings tracking_uri, default var/mlruns; needs the track extra)."),
+    bool | None,
+    typer.Option(
+        "--track/--no-track",
+        help="Log the run to MLflow (settings tracking_uri, default var/mlruns; needs the track extra).",
+    ),
 ]
 
 
@@ -95,6 +104,10 @@ def track(log: Any, where: str) -> None:
     try:
         run_id = log()
     except Exception as error:  # noqa: BLE001 - MLflow raises its own, OS and HTTP errors: all end the same way
-        fail(f"tracking failed ({type(error).__name__}: {' '.join(str(error).split())[:300]}); the results are in {where}", code=1)
+        fail(
+            f"tracking failed ({type(error).__name__}: {' '.join(str(error).split())[:300]}); the results are in "
+            f"{where}",
+            code=1,
+        )
         return
     errors.print(f"tracked: MLflow run {run_id}", soft_wrap=True)  # stderr: stdout may be JSON

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
 from rag_pricer.cli.common import (
-    ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOptionsOpt, TrackOpt, console, fail, parse_options, settings_with,
-    track, tracker_for,
+    ChromaHostOpt,
+    ChromaPortOpt,
+    KOpt,
+    LlmOpt,
+    StoreOpt,
+    StrategyOptionsOpt,
+    TrackOpt,
+    console,
+    fail,
+    parse_options,
+    settings_with,
+    track,
+    tracker_for,
 )
-from rag_pricer.cli.evaluate import ItemsOpt, LimitOpt, ProgressOpt, ResamplesOpt, SeedOpt, SplitOpt, WorkersOpt, load_items
+from rag_pricer.cli.evaluate import (
+    ItemsOpt,
+    LimitOpt,
+    ProgressOpt,
+    ResamplesOpt,
+    SeedOpt,
+    SplitOpt,
+    WorkersOpt,
+    load_items,
+)
 from rag_pricer.evaluation import Bootstrap, Comparison, LeakageError, resolve_strategies
 from rag_pricer.evaluation.metrics import format_value
 from rag_pricer.evaluation.report import llms_used, ranked
@@ -22,8 +42,15 @@ from rag_pricer.pricing.resources import Resources
 
 
 def compare(
-    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated names, 'all-cpu' (every strategy that needs no GPU) or 'all'.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for comparison.md, charts and each run's JSON.", file_okay=False)],
+    strategies: Annotated[
+        str,
+        typer.Option(
+            "--strategies", help="Comma-separated names, 'all-cpu' (every strategy that needs no GPU) or 'all'."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for comparison.md, charts and each run's JSON.", file_okay=False)
+    ],
     items: ItemsOpt = None,
     split: SplitOpt = "dev",
     limit: LimitOpt = None,
@@ -33,7 +60,10 @@ def compare(
     workers: WorkersOpt = None,
     chroma_host: ChromaHostOpt = None,
     chroma_port: ChromaPortOpt = None,
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Where finished runs are kept for reuse (default: OUT/cache).", file_okay=False)] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Where finished runs are kept for reuse (default: OUT/cache).", file_okay=False),
+    ] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached runs and score everything again.")] = False,
     option: StrategyOptionsOpt = None,
     resamples: ResamplesOpt = 1000,
@@ -45,15 +75,27 @@ def compare(
 
     Reruns reuse finished runs (same strategy, options, store and items), so an interrupted
     comparison picks up where it stopped."""
-    settings = settings_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port, items_path=items, track=track_run)
+    settings = settings_with(
+        store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port, items_path=items, track=track_run
+    )
     tracker = tracker_for(settings)
     scored_items = load_items(settings.items_path, split, limit)
     try:
         names = resolve_strategies(strategies)
         outcome = Comparison(
-            Resources(settings), names, scored_items, out, options={"k": k, "llm": llm, **parse_options(option)}, workers=workers,
-            bootstrap=Bootstrap(resamples, seed=seed), cache_dir=cache, fresh=fresh, progress=progress,
-            description=f"{len(scored_items)} items of split `{split}` from `{settings.items_path}`" + (f" (first {limit})" if limit else "") + ".",
+            Resources(settings),
+            names,
+            scored_items,
+            out,
+            options={"k": k, "llm": llm, **parse_options(option)},
+            workers=workers,
+            bootstrap=Bootstrap(resamples, seed=seed),
+            cache_dir=cache,
+            fresh=fresh,
+            progress=progress,
+            description=f"{len(scored_items)} items of split `{split}` from `{settings.items_path}`"
+            + (f" (first {limit})" if limit else "")
+            + ".",
         ).run()
     except LeakageError as error:
         fail(str(error))
@@ -72,8 +114,11 @@ def compare(
             result.strategy + ("*" if result.strategy in outcome.reused else ""),
             format_value("mae", result.value("mae")),
             f"${mae.low:,.0f}–{mae.high:,.0f}" if mae else "-",
-            format_value("hit_rate", result.value("hit_rate")), format_value("rmsle", result.value("rmsle")),
-            str(result.n), str(result.failed), f"{result.seconds:.1f}",
+            format_value("hit_rate", result.value("hit_rate")),
+            format_value("rmsle", result.value("rmsle")),
+            str(result.n),
+            str(result.failed),
+            f"{result.seconds:.1f}",
         )
     if outcome.reused:
         table.caption = "* cached: finished earlier with the same options and items (--fresh to rerun)"
@@ -84,9 +129,19 @@ def compare(
         console.print(f"[yellow]{line}[/]")
     console.print(f"wrote {out / 'comparison.md'}")
     if tracker is not None:
-        params = {"strategies": strategies, "items": settings.items_path, "split": split, "limit": limit, "n_items": len(scored_items),
-                  "store": settings.chroma_host or settings.store_path, "llm": llm, "k": k, "resamples": resamples, "seed": seed,
-                  **{f"option.{name}": value for name, value in parse_options(option).items()}}  # fmt: skip
+        params = {
+            "strategies": strategies,
+            "items": settings.items_path,
+            "split": split,
+            "limit": limit,
+            "n_items": len(scored_items),
+            "store": settings.chroma_host or settings.store_path,
+            "llm": llm,
+            "k": k,
+            "resamples": resamples,
+            "seed": seed,
+            **{f"option.{name}": value for name, value in parse_options(option).items()},
+        }
         track(lambda: tracker.log_comparison(outcome, out, params), where=str(out))
     if not outcome.results:
         fail("no strategy could run", code=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -14,7 +14,7 @@ from rag_pricer.items import read_items
 
 def demo(
     n: Annotated[int, typer.Option("--n", min=1, max=100, help="How many dev items to price.")] = 5,
-    items: Annotated[Optional[Path], typer.Option(help="Items file (default: settings items_path).")] = None,
+    items: Annotated[Path | None, typer.Option(help="Items file (default: settings items_path).")] = None,
     split: Annotated[str, typer.Option(help="Split to take the items from.")] = "dev",
     strategy: StrategyOpt = None,
     llm: LlmOpt = None,
@@ -37,7 +37,13 @@ def demo(
     for item, est in zip(chosen, estimates):
         shown = "; ".join(f"{c.title[:38]} (${c.price:,.0f})" for c in est.comparables[:2])
         flag = " *" if est.fallback else ""
-        table.add_row(item.title[:45], f"${item.price:,.2f}", f"${est.price:,.2f}{flag}", f"${abs(est.price - item.price):,.2f}", shown)
+        table.add_row(
+            item.title[:45],
+            f"${item.price:,.2f}",
+            f"${est.price:,.2f}{flag}",
+            f"${abs(est.price - item.price):,.2f}",
+            shown,
+        )
     console.print(table)
     mae = sum(abs(e.price - i.price) for i, e in zip(chosen, estimates)) / len(chosen)
     console.print(f"mean absolute error on these {len(chosen)} items: ${mae:,.2f}  (* = LLM fallback to knn)")

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from rag_pricer.cli.common import (
-    USER_ERRORS, ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, StrategyOptionsOpt, console,
-    estimator_with, fail, parse_options,
+    USER_ERRORS,
+    ChromaHostOpt,
+    ChromaPortOpt,
+    KOpt,
+    LlmOpt,
+    StoreOpt,
+    StrategyOpt,
+    StrategyOptionsOpt,
+    console,
+    estimator_with,
+    fail,
+    parse_options,
 )
 from rag_pricer.pricing.readiness import Readiness
 from rag_pricer.pricing.values import Estimate
@@ -22,12 +32,14 @@ def estimate(
     llm: LlmOpt = None,
     store: StoreOpt = None,
     k: KOpt = None,
-    category: Annotated[Optional[str], typer.Option(help="Retrieve only products of this category.")] = None,
+    category: Annotated[str | None, typer.Option(help="Retrieve only products of this category.")] = None,
     mmr: Annotated[bool, typer.Option("--mmr", help="Diversify comparables (maximal marginal relevance).")] = False,
     chroma_host: ChromaHostOpt = None,
     chroma_port: ChromaPortOpt = None,
     option: StrategyOptionsOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: price, strategy, comparables, llm_answer, fallback, ...")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON: price, strategy, comparables, llm_answer, fallback, ...")
+    ] = False,
 ) -> None:
     """Estimate the price of DESCRIPTION in USD and show the comparable products behind it."""
     if description == "-":

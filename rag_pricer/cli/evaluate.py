@@ -3,27 +3,51 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import (
-    ChromaHostOpt, ChromaPortOpt, KOpt, LlmOpt, StoreOpt, StrategyOpt, StrategyOptionsOpt, console, errors, fail,
-    parse_options, settings_with,
-)
 from rag_pricer.api import Estimator
+from rag_pricer.cli.common import (
+    ChromaHostOpt,
+    ChromaPortOpt,
+    KOpt,
+    LlmOpt,
+    StoreOpt,
+    StrategyOpt,
+    StrategyOptionsOpt,
+    console,
+    errors,
+    fail,
+    parse_options,
+    settings_with,
+)
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult, LeakageError, schedule
 from rag_pricer.evaluation.metrics import LABELS, METRICS, format_value
 from rag_pricer.items import Item, read_items
-from rag_pricer.pricing.registry import UnknownStrategy, registry
 from rag_pricer.knowledge.store import StoreError
+from rag_pricer.pricing.registry import UnknownStrategy, registry
 
-ItemsOpt = Annotated[Optional[Path], typer.Option("--items", help="Curated items file (JSONL, optionally .gz; default: settings items_path).", dir_okay=False)]
+ItemsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--items", help="Curated items file (JSONL, optionally .gz; default: settings items_path).", dir_okay=False
+    ),
+]
 SplitOpt = Annotated[str, typer.Option("--split", help="Score only items of this split ('all' for every item).")]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Score only the first N items (of the split, in file order).")]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Items in flight at once for LLM strategies (default: settings llm_concurrency).")]
-ResamplesOpt = Annotated[int, typer.Option("--resamples", min=10, help="Bootstrap resamples for the confidence intervals.")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", min=1, help="Score only the first N items (of the split, in file order).")
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=1, help="Items in flight at once for LLM strategies (default: settings llm_concurrency)."
+    ),
+]
+ResamplesOpt = Annotated[
+    int, typer.Option("--resamples", min=10, help="Bootstrap resamples for the confidence intervals.")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar (on stderr).")]
 
@@ -52,23 +76,42 @@ def evaluate(
     option: StrategyOptionsOpt = None,
     chroma_host: ChromaHostOpt = None,
     chroma_port: ChromaPortOpt = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full result (metrics, settings, per-item rows) as JSON here ('-': stdout).")] = None,
-    chart: Annotated[Optional[Path], typer.Option("--chart", help="Write the charts (scatter, running error, by band, by category) to this PNG.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="Write the full result (metrics, settings, per-item rows) as JSON here ('-': stdout)."
+        ),
+    ] = None,
+    chart: Annotated[
+        Path | None,
+        typer.Option("--chart", help="Write the charts (scatter, running error, by band, by category) to this PNG."),
+    ] = None,
     resamples: ResamplesOpt = 1000,
     seed: SeedOpt = 0,
     progress: ProgressOpt = True,
 ) -> None:
-    """Score a strategy on ITEMS (default: the dev split) and report MAE, RMSLE, hit rate and more, with 95% intervals."""
-    settings = settings_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port, items_path=items)
+    """Score a strategy on ITEMS (default: the dev split) and report MAE, RMSLE, hit rate and more,
+    with 95% intervals."""
+    settings = settings_with(
+        store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port, items_path=items
+    )
     scored_items = load_items(settings.items_path, split, limit)
     try:
         spec = registry.get(strategy or settings.strategy)
-        options = {name: value for name, value in {"k": k, "llm": llm, **parse_options(option)}.items() if value is not None}
+        options = {
+            name: value for name, value in {"k": k, "llm": llm, **parse_options(option)}.items() if value is not None
+        }
         pricer = Estimator.from_settings(settings).pricer(spec.name, **options)
         pool, batch_size = schedule(spec.needs, settings.llm_concurrency, workers)
         result = Evaluation(
-            pricer, scored_items, workers=pool, batch_size=batch_size, bootstrap=Bootstrap(resamples, seed=seed),
-            progress=progress and str(json_out) != "-", settings=settings.public(), options=dict(pricer.options),
+            pricer,
+            scored_items,
+            workers=pool,
+            batch_size=batch_size,
+            bootstrap=Bootstrap(resamples, seed=seed),
+            progress=progress and str(json_out) != "-",
+            settings=settings.public(),
+            options=dict(pricer.options),
         ).run()
     except LeakageError as error:
         fail(str(error))
@@ -100,7 +143,11 @@ def show(result: EvaluationResult) -> None:
     for name in METRICS:
         interval = result.metrics.get(name)
         if interval is not None:
-            table.add_row(LABELS[name][0], format_value(name, interval.value), f"{format_value(name, interval.low)} – {format_value(name, interval.high)}")
+            table.add_row(
+                LABELS[name][0],
+                format_value(name, interval.value),
+                f"{format_value(name, interval.low)} – {format_value(name, interval.high)}",
+            )
     for name, value in (result.model_metrics or {}).items():
         table.add_row(f"model: {name}", str(value), "")
     ranges = result.ranges()

@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,29 +17,79 @@ from rag_pricer.items import read_items
 #: a prompt with comparables needs more room than the course's 182 tokens
 RAG_MAX_LENGTH = 256
 
-ItemsOpt = Annotated[Optional[Path], typer.Option("--items", help="Curated items JSONL(.gz) (default: settings items_path).")]
+ItemsOpt = Annotated[
+    Path | None, typer.Option("--items", help="Curated items JSONL(.gz) (default: settings items_path).")
+]
 SplitOpt = Annotated[str, typer.Option("--split", help="Split to train on.")]
-BaseOpt = Annotated[Optional[str], typer.Option("--base", help="Base model: smollm2 (the packaged GGUF), a .gguf file, a model folder or a hub name. Default: smollm2 on CPU, Llama-3.1-8B with a GPU.")]  # fmt: skip
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: MODELS_DIR/finetuned, where the `finetuned` strategy looks).")]  # fmt: skip
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Train on the first N items of the split.")]
-EpochsOpt = Annotated[Optional[float], typer.Option("--epochs", min=0.01, help="Passes over the training items (default 1).")]
-StepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after S optimiser steps (overrides --epochs).")]
-EvalSplitOpt = Annotated[Optional[str], typer.Option("--eval-split", help="Split whose loss is measured while training (e.g. dev).")]
-EvalLimitOpt = Annotated[int, typer.Option("--eval-limit", min=1, help="Evaluation items (the first M of --eval-split).")]
-LrOpt = Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Peak learning rate (cosine schedule, 3% warmup).")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Examples per step.")]
-RankOpt = Annotated[Optional[int], typer.Option("--rank", min=1, help="LoRA rank r (alpha = 2r).")]
-PrecisionOpt = Annotated[Optional[str], typer.Option("--precision", help="fp32, or bf16 (autocast; weights stay fp32).")]
-EveryOpt = Annotated[Optional[int], typer.Option("--eval-steps", min=1, help="Steps between evaluations.")]
-SaveOpt = Annotated[Optional[int], typer.Option("--save-steps", min=1, help="Steps between resumable checkpoints.")]
+BaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base",
+        help=(
+            "Base model: smollm2 (the packaged GGUF), a .gguf file, a model folder or a hub name. Default: "
+            "smollm2 on CPU, Llama-3.1-8B with a GPU."
+        ),
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Run folder (default: MODELS_DIR/finetuned, where the `finetuned` strategy looks)."),
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Train on the first N items of the split.")]
+EpochsOpt = Annotated[
+    float | None, typer.Option("--epochs", min=0.01, help="Passes over the training items (default 1).")
+]
+StepsOpt = Annotated[
+    int | None, typer.Option("--max-steps", min=1, help="Stop after S optimiser steps (overrides --epochs).")
+]
+EvalSplitOpt = Annotated[
+    str | None, typer.Option("--eval-split", help="Split whose loss is measured while training (e.g. dev).")
+]
+EvalLimitOpt = Annotated[
+    int, typer.Option("--eval-limit", min=1, help="Evaluation items (the first M of --eval-split).")
+]
+LrOpt = Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate (cosine schedule, 3% warmup).")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", min=1, help="Examples per step.")]
+RankOpt = Annotated[int | None, typer.Option("--rank", min=1, help="LoRA rank r (alpha = 2r).")]
+PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="fp32, or bf16 (autocast; weights stay fp32).")]
+EveryOpt = Annotated[int | None, typer.Option("--eval-steps", min=1, help="Steps between evaluations.")]
+SaveOpt = Annotated[int | None, typer.Option("--save-steps", min=1, help="Steps between resumable checkpoints.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace a different run already in --out.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")]
-KOpt = Annotated[int, typer.Option("--k", min=0, help="Comparables in each prompt, retrieved from the store as at inference (never the item itself); 0: the course prompt. Trains the `rag-finetuned` strategy.")]  # fmt: skip
-ComparableTokensOpt = Annotated[Optional[int], typer.Option("--comparable-tokens", min=1, help="With --k: tokens of each comparable's text (default 24).")]  # fmt: skip
-QueryTokensOpt = Annotated[Optional[int], typer.Option("--query-tokens", min=1, help="With --k: tokens of the description (default 96).")]
-MaxLengthOpt = Annotated[Optional[int], typer.Option("--max-length", min=32, help=f"Tokens of a whole example, price included (default 182, {RAG_MAX_LENGTH} with --k).")]  # fmt: skip
-ExtraOpt = Annotated[Optional[Path], typer.Option("--extra-items", help="Another curated items file whose items are trained on too (all its splits), e.g. items_extra.jsonl.gz.")]  # fmt: skip
-ExtraLimitOpt = Annotated[Optional[int], typer.Option("--extra-limit", min=1, help="The first N of --extra-items.")]
+KOpt = Annotated[
+    int,
+    typer.Option(
+        "--k",
+        min=0,
+        help=(
+            "Comparables in each prompt, retrieved from the store as at inference (never the item itself); 0: the "
+            "course prompt. Trains the `rag-finetuned` strategy."
+        ),
+    ),
+]
+ComparableTokensOpt = Annotated[
+    int | None,
+    typer.Option("--comparable-tokens", min=1, help="With --k: tokens of each comparable's text (default 24)."),
+]
+QueryTokensOpt = Annotated[
+    int | None, typer.Option("--query-tokens", min=1, help="With --k: tokens of the description (default 96).")
+]
+MaxLengthOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-length",
+        min=32,
+        help=f"Tokens of a whole example, price included (default 182, {RAG_MAX_LENGTH} with --k).",
+    ),
+]
+ExtraOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--extra-items",
+        help="Another curated items file whose items are trained on too (all its splits), e.g. items_extra.jsonl.gz.",
+    ),
+]
+ExtraLimitOpt = Annotated[int | None, typer.Option("--extra-limit", min=1, help="The first N of --extra-items.")]
 
 
 def finetune(
@@ -84,14 +134,26 @@ def finetune(
 
     settings = settings_with(items_path=items, store_path=store, track=track_run)
     tracker = tracker_for(settings)
-    changes: dict[str, Any] = {"base": base, "epochs": epochs, "max_steps": max_steps, "learning_rate": lr, "batch_size": batch_size,
-                               "precision": precision, "eval_steps": eval_steps, "save_steps": save_steps, "k": k,
-                               "comparable_tokens": comparable_tokens, "query_tokens": query_tokens,
-                               "max_length": max_length or (RAG_MAX_LENGTH if k else None)}  # fmt: skip
+    changes: dict[str, Any] = {
+        "base": base,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "learning_rate": lr,
+        "batch_size": batch_size,
+        "precision": precision,
+        "eval_steps": eval_steps,
+        "save_steps": save_steps,
+        "k": k,
+        "comparable_tokens": comparable_tokens,
+        "query_tokens": query_tokens,
+        "max_length": max_length or (RAG_MAX_LENGTH if k else None),
+    }
     if rank:
         changes |= {"r": rank, "alpha": 2 * rank}
     try:
-        config = FinetuneConfig.for_machine(torch.cuda.is_available(), **{k: v for k, v in changes.items() if v is not None})
+        config = FinetuneConfig.for_machine(
+            torch.cuda.is_available(), **{k: v for k, v in changes.items() if v is not None}
+        )
         train = read_items(settings.items_path, split=split, limit=limit)
         train += read_items(extra_items, limit=extra_limit) if extra_items else []
         evaluation = read_items(settings.items_path, split=eval_split, limit=eval_limit) if eval_split else []
@@ -101,8 +163,15 @@ def finetune(
     if not train:
         fail(f"no items of split {split!r} in {settings.items_path}")
     folder = out or Path(settings.models_dir) / ("rag-finetuned" if k else "finetuned")
-    data = {"items": str(settings.items_path), "split": split, "limit": limit, "eval_split": eval_split, "eval_limit": eval_limit if eval_split else None,
-            "extra_items": str(extra_items) if extra_items else None, "extra_limit": extra_limit}  # fmt: skip
+    data = {
+        "items": str(settings.items_path),
+        "split": split,
+        "limit": limit,
+        "eval_split": eval_split,
+        "eval_limit": eval_limit if eval_split else None,
+        "extra_items": str(extra_items) if extra_items else None,
+        "extra_limit": extra_limit,
+    }
     comparables = None
     if k:
         try:
@@ -114,7 +183,9 @@ def finetune(
     try:
         # the Trainer prints its progress and logs on stdout: keep stdout for the result
         with contextlib.redirect_stdout(sys.stderr):
-            record = FinetuneRun(config, folder, Path(settings.models_dir) / "base", overwrite=overwrite).train(train, evaluation, data, comparables)
+            record = FinetuneRun(config, folder, Path(settings.models_dir) / "base", overwrite=overwrite).train(
+                train, evaluation, data, comparables
+            )
     except (ValueError, OSError, RuntimeError) as error:
         fail(str(error))
         return
@@ -128,8 +199,8 @@ def finetune(
 
 def retrieve(settings: Any, k: int, items: list[Any], cache: Path) -> dict[str, Any]:
     """The k comparables of each item from the store, as the strategy will retrieve them."""
-    from rag_pricer.strategies.finetune.comparables import ComparablesCache
     from rag_pricer.pricing.resources import Resources
+    from rag_pricer.strategies.finetune.comparables import ComparablesCache
 
     if len({i.id for i in items}) != len(items):
         raise ValueError("the training and evaluation items hold duplicate ids")
@@ -142,8 +213,13 @@ def show(record: dict[str, Any], folder: Path) -> None:
     table.add_column("")
     table.add_column("", justify="right")
     final = record.get("final", {})
-    rows = [("base", record["base"]["spec"]), ("method", record["config"]["method"]), ("training items", f"{record['data']['n_train']:,}"),
-            ("steps", str(final.get("steps"))), ("train loss", f"{final.get('train_loss', float('nan')):.4f}")]  # fmt: skip
+    rows = [
+        ("base", record["base"]["spec"]),
+        ("method", record["config"]["method"]),
+        ("training items", f"{record['data']['n_train']:,}"),
+        ("steps", str(final.get("steps"))),
+        ("train loss", f"{final.get('train_loss', float('nan')):.4f}"),
+    ]
     if "eval_loss" in final:
         rows += [("eval loss", f"{final['eval_loss']:.4f}"), ("eval perplexity", f"{final['eval_perplexity']:.3f}")]
     for row in rows:

@@ -14,6 +14,7 @@ from rag_pricer.cli.common import console
 def llms(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """List the LLM backends; pass one as --llm SPEC to estimate, evaluate, compare or serve."""
     from rag_pricer.llms import available_backends  # here: LangChain takes seconds to import, --help needs none of it
+
     rows = [{"name": b.name, "example": b.example, "summary": b.summary} for b in available_backends()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

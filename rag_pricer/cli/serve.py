@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -14,7 +14,7 @@ from rag_pricer.knowledge.store import BUILD_HINT
 from rag_pricer.pricing.registry import UnknownStrategy, registry
 
 
-class LogLevel(str, Enum):
+class LogLevel(StrEnum):
     critical = "critical"
     error = "error"
     warning = "warning"
@@ -38,7 +38,9 @@ def serve(
         float | None,
         typer.Option(
             min=0.1,
-            help="Seconds a strategy may take per request before knn answers instead (default: settings llm_timeout_s).",
+            help=(
+                "Seconds a strategy may take per request before knn answers instead (default: settings llm_timeout_s)."
+            ),
         ),
     ] = None,
     torch_threads: Annotated[

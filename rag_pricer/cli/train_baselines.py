@@ -70,9 +70,14 @@ def train_baselines(
     )
     trainer = BaselineTrainer(names, embedder=embedder, n_jobs=jobs, seed=seed)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=errors, transient=as_json,
-    ) as progress:  # fmt: skip
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=as_json,
+    ) as progress:
         task = progress.add_task("training", total=len(trainer.steps()))
 
         def on_step(step: str) -> None:
@@ -93,8 +98,13 @@ def train_baselines(
 
 
 def _as_dict(step: TrainingStep) -> dict[str, object]:
-    return {"name": step.name, "seconds": round(step.seconds, 3), "n_train": step.n_train, "shared": step.shared,
-            "path": str(step.path) if step.path else None}  # fmt: skip
+    return {
+        "name": step.name,
+        "seconds": round(step.seconds, 3),
+        "n_train": step.n_train,
+        "shared": step.shared,
+        "path": str(step.path) if step.path else None,
+    }
 
 
 def show(steps: list[TrainingStep], out: Path) -> None:

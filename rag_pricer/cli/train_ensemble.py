@@ -2,46 +2,73 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rag_pricer.api import Estimator
 from rag_pricer.cli.common import console, errors, fail, settings_with
 from rag_pricer.cli.evaluate import load_items
+from rag_pricer.evaluation import LeakageError
+from rag_pricer.evaluation.base_table import BaseTable
+from rag_pricer.evaluation.ensemble_trainer import EnsembleOutcome, EnsembleTrainer
+from rag_pricer.evaluation.metrics import format_value
+from rag_pricer.items import Item
 from rag_pricer.strategies.ensemble.model import KINDS
 from rag_pricer.strategies.ensemble.signals import BaseOutput
 from rag_pricer.strategies.ensemble.strategy import ENSEMBLE_DIR
-from rag_pricer.evaluation.base_table import BaseTable
-from rag_pricer.evaluation.ensemble_trainer import EnsembleOutcome, EnsembleTrainer
-from rag_pricer.api import Estimator
-from rag_pricer.evaluation import LeakageError
-from rag_pricer.evaluation.metrics import format_value
-from rag_pricer.items import Item
 
 DEFAULT_BASES = "knn,boosting,tfidf-ridge,features,bow,word2vec-lr,word2vec-rf,finetuned,rag-finetuned"
 
 
 def train_ensemble(
-    items: Annotated[Optional[Path], typer.Option("--items", help="Items of the target distribution (default: settings items_path).", dir_okay=False)] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            "--items", help="Items of the target distribution (default: settings items_path).", dir_okay=False
+        ),
+    ] = None,
     split: Annotated[str, typer.Option("--split", help="Split to fit and cross-fit on.")] = "dev",
-    limit: Annotated[Optional[int], typer.Option("--limit", min=10, help="Use only the first N items of the split.")] = None,
-    extra: Annotated[Optional[Path], typer.Option("--extra", help="More items of the target distribution, used for fitting only (never scored).", dir_okay=False)] = None,
-    extra_split: Annotated[str, typer.Option("--extra-split", help="Split of --extra to use ('all': every item).")] = "all",
-    bases: Annotated[str, typer.Option("--bases", help="Comma-separated base strategies; those that cannot be built are skipped.")] = DEFAULT_BASES,
-    kind: Annotated[str, typer.Option("--kind", help=f"Model: {', '.join(KINDS)} or auto (lowest cross-fitted MAE).")] = "auto",
-    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated kinds to cross-fit and compare.")] = ",".join(KINDS),
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=10, help="Use only the first N items of the split.")
+    ] = None,
+    extra: Annotated[
+        Path | None,
+        typer.Option(
+            "--extra",
+            help="More items of the target distribution, used for fitting only (never scored).",
+            dir_okay=False,
+        ),
+    ] = None,
+    extra_split: Annotated[
+        str, typer.Option("--extra-split", help="Split of --extra to use ('all': every item).")
+    ] = "all",
+    bases: Annotated[
+        str, typer.Option("--bases", help="Comma-separated base strategies; those that cannot be built are skipped.")
+    ] = DEFAULT_BASES,
+    kind: Annotated[
+        str, typer.Option("--kind", help=f"Model: {', '.join(KINDS)} or auto (lowest cross-fitted MAE).")
+    ] = "auto",
+    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated kinds to cross-fit and compare.")] = ",".join(
+        KINDS
+    ),
     folds: Annotated[int, typer.Option("--folds", min=2, help="Folds of the cross-fitting.")] = 5,
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, help="Ridge penalty.")] = 1.0,
-    coverage: Annotated[float, typer.Option("--coverage", min=0.5, max=0.99, help="Coverage of the calibrated price range.")] = 0.8,
+    coverage: Annotated[
+        float, typer.Option("--coverage", min=0.5, max=0.99, help="Coverage of the calibrated price range.")
+    ] = 0.8,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and the bootstrap.")] = 0,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Models directory (default: settings models_dir).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Models directory (default: settings models_dir).")] = None,
     cache: Annotated[Path, typer.Option("--cache", help="Cache of the bases' estimates.")] = Path("var/ensemble-cache"),
-    report: Annotated[Optional[Path], typer.Option("--json", help="Write the report (cross-fitted metrics, weights, coverage) here.")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--json", help="Write the report (cross-fitted metrics, weights, coverage) here.")
+    ] = None,
 ) -> None:
     """Fit the ensemble of BASES on ITEMS of SPLIT (+ EXTRA), report cross-fitted metrics, save it
     to OUT/ensemble and its calibrated range to OUT/calibration/ensemble.json."""
@@ -60,20 +87,30 @@ def train_ensemble(
         if name == "ensemble":
             fail("the ensemble cannot be its own base")
         try:
-            with Progress(TextColumn(f"base {name}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                          TimeElapsedColumn(), console=errors, transient=True) as progress:  # fmt: skip
+            with Progress(
+                TextColumn(f"base {name}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=errors,
+                transient=True,
+            ) as progress:
                 task = progress.add_task(name, total=len(every))
-                outputs[name] = table.outputs(name, every, on_batch=lambda n: progress.advance(task, n))
+                outputs[name] = table.outputs(name, every, on_batch=functools.partial(progress.advance, task))
         except LeakageError as error:  # e.g. a model trained on the extra items: unusable for fitting on them
-            errors.print(f"[yellow]skipped base {name}:[/] it knows {len(error.leaked)} of the fitting items "
-                         f"(e.g. {error.leaked[0]}); fit without them (--extra) or retrain it on train only")  # fmt: skip
+            errors.print(
+                f"[yellow]skipped base {name}:[/] it knows {len(error.leaked)} of the fitting items "
+                f"(e.g. {error.leaked[0]}); fit without them (--extra) or retrain it on train only"
+            )
         except Exception as error:  # not trained, no store, unknown: skip it and say why
             errors.print(f"[yellow]skipped base {name}:[/] {type(error).__name__}: {str(error)[:200]}")
     if not outputs:
         fail("no base strategy could be built: train some first (`rag-pricer train-baselines`)")
     trainer = EnsembleTrainer(list(outputs), compared, kind, folds=folds, seed=seed, alpha=alpha, coverage=coverage)
     try:
-        outcome = trainer.train(outputs, [i.price for i in every], [i.id for i in every], [True] * len(scored) + [False] * len(added))
+        outcome = trainer.train(
+            outputs, [i.price for i in every], [i.id for i in every], [True] * len(scored) + [False] * len(added)
+        )
     except ValueError as error:
         fail(str(error))
         return
@@ -101,18 +138,32 @@ def show(outcome: EnsembleOutcome, split: str) -> None:
     table = Table(title=f"Cross-fitted on {outcome.n_scored} {split} items (+{outcome.n_extra} extra fitting items)")
     for column in ("model", "MAE", "MAE 95% CI", "RMSLE", "hit rate", "hit 95% CI", "bias", "80% cover", "width"):
         table.add_column(column, justify="left" if column == "model" else "right")
-    rows = [(f"ensemble ({k})" + (" *" if k == outcome.chosen else ""), m, outcome.coverage if k == outcome.chosen else None)
-            for k, m in outcome.kinds.items()]  # fmt: skip
+    rows = [
+        (
+            f"ensemble ({k})" + (" *" if k == outcome.chosen else ""),
+            m,
+            outcome.coverage if k == outcome.chosen else None,
+        )
+        for k, m in outcome.kinds.items()
+    ]
     rows += [(name, m, outcome.base_coverage.get(name)) for name, m in outcome.bases.items()]
     for label, m, cover in rows:
         table.add_row(
-            label, format_value("mae", m["mae"].value), f"{format_value('mae', m['mae'].low)} – {format_value('mae', m['mae'].high)}",
-            format_value("rmsle", m["rmsle"].value), format_value("hit_rate", m["hit_rate"].value),
+            label,
+            format_value("mae", m["mae"].value),
+            f"{format_value('mae', m['mae'].low)} – {format_value('mae', m['mae'].high)}",
+            format_value("rmsle", m["rmsle"].value),
+            format_value("hit_rate", m["hit_rate"].value),
             f"{format_value('hit_rate', m['hit_rate'].low)} – {format_value('hit_rate', m['hit_rate'].high)}",
-            format_value("bias", m["bias"].value), f"{cover.coverage:.1%}" if cover else "", f"${cover.median_width:,.0f}" if cover else "",
-        )  # fmt: skip
+            format_value("bias", m["bias"].value),
+            f"{cover.coverage:.1%}" if cover else "",
+            f"${cover.median_width:,.0f}" if cover else "",
+        )
     # Wide: nine columns of figures do not fit in 80 characters, and cut figures are useless.
     Console(width=max(console.width, 150)).print(table)
     label = "Feature gain shares" if outcome.model.kind == "boosted" else "Weights (log space)"
-    console.print(f"* saved. {label}: " + ", ".join(f"{k} {v:+.3f}" for k, v in outcome.model.weights().items())
-                  + f", intercept {outcome.model.intercept_:+.3f}")  # fmt: skip
+    console.print(
+        f"* saved. {label}: "
+        + ", ".join(f"{k} {v:+.3f}" for k, v in outcome.model.weights().items())
+        + f", intercept {outcome.model.intercept_:+.3f}"
+    )

@@ -14,6 +14,18 @@ from rag_pricer.evaluation.results import EvaluationResult, ItemResult
 from rag_pricer.evaluation.runner import Evaluation, LeakageError, check_leaks, schedule
 
 __all__ = [
-    "METRICS", "Bootstrap", "Comparison", "ComparisonResult", "Evaluation", "EvaluationResult", "Interval",
-    "ItemResult", "LeakageError", "ResultCache", "check_leaks", "resolve_strategies", "run_key", "schedule",
+    "METRICS",
+    "Bootstrap",
+    "Comparison",
+    "ComparisonResult",
+    "Evaluation",
+    "EvaluationResult",
+    "Interval",
+    "ItemResult",
+    "LeakageError",
+    "ResultCache",
+    "check_leaks",
+    "resolve_strategies",
+    "run_key",
+    "schedule",
 ]

@@ -14,14 +14,14 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rag_pricer.atomic_files import write_text_atomic
-from rag_pricer.strategies.ensemble.signals import BaseOutput
 from rag_pricer.api import Estimator
+from rag_pricer.atomic_files import write_text_atomic
 from rag_pricer.evaluation.cache import run_key
 from rag_pricer.evaluation.runner import check_leaks
 from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.registry import registry
+from rag_pricer.strategies.ensemble.signals import BaseOutput
 
 BATCH = 64
 

@@ -78,7 +78,9 @@ class Bootstrap:
             for name, statistic in statistics.items()
         }
 
-    def _resampled(self, arrays: tuple[np.ndarray, ...], statistics: Mapping[str, Callable[..., np.ndarray]]) -> dict[str, np.ndarray]:
+    def _resampled(
+        self, arrays: tuple[np.ndarray, ...], statistics: Mapping[str, Callable[..., np.ndarray]]
+    ) -> dict[str, np.ndarray]:
         """Each statistic of the item-aligned ``arrays`` on every resample (one shared set of
         resampled items for all statistics), drawn in blocks of at most ``block_cells`` indices."""
         n = len(arrays[0])

@@ -59,8 +59,22 @@ def draw_scatter(ax: Axes, result: EvaluationResult) -> None:
     above = estimate > top
     for level, (colour, label) in enumerate(zip(GRADE_COLOURS, GRADE_LABELS)):
         chosen = grade == level
-        ax.scatter(truth[chosen & ~above], estimate[chosen & ~above], s=10, color=colour, alpha=0.7, label=f"{label} ({chosen.sum()})")
-        ax.scatter(truth[chosen & above], np.full((chosen & above).sum(), top * 0.985), s=25, marker="^", color=colour, alpha=0.9)
+        ax.scatter(
+            truth[chosen & ~above],
+            estimate[chosen & ~above],
+            s=10,
+            color=colour,
+            alpha=0.7,
+            label=f"{label} ({chosen.sum()})",
+        )
+        ax.scatter(
+            truth[chosen & above],
+            np.full((chosen & above).sum(), top * 0.985),
+            s=25,
+            marker="^",
+            color=colour,
+            alpha=0.9,
+        )
     if above.any():
         ax.scatter([], [], marker="^", color="grey", label=f"estimate above ${top:,.0f} ({above.sum()})")
     ax.set(xlim=(0, top), ylim=(0, top), xlabel="true price ($)", ylabel="estimate ($)", title=headline(result))
@@ -83,8 +97,15 @@ def draw_running_error(ax: Axes, result: EvaluationResult) -> None:
     final = result.metrics.get("mae")
     if final:
         ax.axhline(final.value, color="black", linestyle="--", linewidth=1, label=f"final ${final.value:,.2f}")
-        ax.axhspan(final.low, final.high, color="grey", alpha=0.15, label=f"bootstrap CI ${final.low:,.0f}-{final.high:,.0f}")
-    ax.set(xlabel="items scored", ylabel="mean absolute error ($)", title="Running mean absolute error", xlim=(1, max(len(error), 2)))
+        ax.axhspan(
+            final.low, final.high, color="grey", alpha=0.15, label=f"bootstrap CI ${final.low:,.0f}-{final.high:,.0f}"
+        )
+    ax.set(
+        xlabel="items scored",
+        ylabel="mean absolute error ($)",
+        title="Running mean absolute error",
+        xlim=(1, max(len(error), 2)),
+    )
     # The first few items swing wildly; scale to the rest so the settling is visible.
     settled = (mean + half)[min(9, len(mean) - 1) :]
     ax.set_ylim(0, float(np.nanmax(settled)) * 1.15 if np.isfinite(settled).any() and settled.max() > 0 else None)
@@ -100,7 +121,9 @@ def _band_labels() -> list[str]:
     return labels
 
 
-def _grouped_bars(ax: Axes, names: list[str], groups: list[np.ndarray], truth: np.ndarray, estimate: np.ndarray, horizontal: bool) -> None:
+def _grouped_bars(
+    ax: Axes, names: list[str], groups: list[np.ndarray], truth: np.ndarray, estimate: np.ndarray, horizontal: bool
+) -> None:
     """MAE bars with bootstrap error bars; each group's size and hit rate go in its tick label."""
     values, lows, highs, labels = [], [], [], []
     for name, chosen in zip(names, groups):
@@ -176,11 +199,16 @@ def comparison_chart(results: Sequence[EvaluationResult], path: str | Path) -> P
     left, right = figure.subplots(1, 2, sharey=True)
     names = [r.strategy for r in ranked]
     positions = np.arange(len(ranked))
-    for ax, metric, label, scale in ((left, "mae", "mean absolute error ($)", 1.0), (right, "hit_rate", "hit rate (%)", 100.0)):
+    for ax, metric, label, scale in (
+        (left, "mae", "mean absolute error ($)", 1.0),
+        (right, "hit_rate", "hit rate (%)", 100.0),
+    ):
         values = np.array([r.metrics[metric].value for r in ranked]) * scale
         low = values - np.array([r.metrics[metric].low for r in ranked]) * scale
         high = np.array([r.metrics[metric].high for r in ranked]) * scale - values
-        ax.barh(positions, values, xerr=[low, high], capsize=3, color="#1f77b4" if metric == "mae" else "#2ca02c", alpha=0.8)
+        ax.barh(
+            positions, values, xerr=[low, high], capsize=3, color="#1f77b4" if metric == "mae" else "#2ca02c", alpha=0.8
+        )
         ends = values + high
         for position, value, end in zip(positions, values, ends):
             # after the error bar, not on it

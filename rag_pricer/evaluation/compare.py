@@ -39,7 +39,9 @@ def resolve_strategies(spec: str, registry: Registry = default_registry, gpu: bo
     for part in (p.strip() for p in spec.split(",")):
         if part in ("all", "all-cpu"):
             with_gpu = part == "all" and (gpu_available() if gpu is None else gpu)
-            names += [s.name for s in registry.all() if (with_gpu or "gpu" not in s.needs) and "dev-fitted" not in s.needs]
+            names += [
+                s.name for s in registry.all() if (with_gpu or "gpu" not in s.needs) and "dev-fitted" not in s.needs
+            ]
         elif part:
             names.append(registry.get(part).name)
     if not names:
@@ -134,7 +136,9 @@ class Comparison:
 
     def _write_report(self, outcome: ComparisonResult, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(comparison_markdown(outcome.results, outcome.skipped, description=self.description), encoding="utf-8")
+        path.write_text(
+            comparison_markdown(outcome.results, outcome.skipped, description=self.description), encoding="utf-8"
+        )
 
     def _plan(self) -> tuple[list[_Planned], dict[str, str]]:
         """Check every strategy's options, build every pricer and refuse leakage before scoring anything."""

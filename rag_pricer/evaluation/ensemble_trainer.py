@@ -10,6 +10,7 @@ out-of-fold log errors on the scored items, and its coverage is itself cross-fit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rag_pricer.strategies.ensemble.crossfit import cross_fit
-from rag_pricer.strategies.ensemble.model import KINDS, EnsembleModel
-from rag_pricer.strategies.ensemble.signals import BaseOutput, feature_matrix
 from rag_pricer.evaluation.bootstrap import Bootstrap, Interval
 from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.ranges.crossfit import CoverageReport, cross_fitted_coverage
+from rag_pricer.strategies.ensemble.crossfit import cross_fit
+from rag_pricer.strategies.ensemble.model import KINDS, EnsembleModel
+from rag_pricer.strategies.ensemble.signals import BaseOutput, feature_matrix
 
 
 @dataclass
@@ -45,13 +46,16 @@ class EnsembleOutcome:
             return {k: {"value": v.value, "ci95": v.as_list()} for k, v in found.items()}
 
         return {
-            "chosen": self.chosen, "n_scored": self.n_scored, "n_extra": self.n_extra,
+            "chosen": self.chosen,
+            "n_scored": self.n_scored,
+            "n_extra": self.n_extra,
             "cross_fitted": {kind: metrics(m) for kind, m in self.kinds.items()},
             "bases": {name: metrics(m) for name, m in self.bases.items()},
-            "weights": self.model.weights(), "intercept": self.model.intercept_,
+            "weights": self.model.weights(),
+            "intercept": self.model.intercept_,
             "coverage": self.coverage.as_dict(),
             "base_coverage": {name: c.as_dict() for name, c in self.base_coverage.items()},
-        }  # fmt: skip
+        }
 
 
 class EnsembleTrainer:
@@ -62,14 +66,24 @@ class EnsembleTrainer:
     comparables give the retrieval signals (without it, ``stack`` would equal ``blend``)."""
 
     def __init__(
-        self, bases: Sequence[str], kinds: Sequence[str] = KINDS, choose: str = "auto", folds: int = 5, seed: int = 0,
-        alpha: float = 1.0, coverage: float = 0.8, signal_base: str = "knn", bootstrap: Bootstrap | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        bases: Sequence[str],
+        kinds: Sequence[str] = KINDS,
+        choose: str = "auto",
+        folds: int = 5,
+        seed: int = 0,
+        alpha: float = 1.0,
+        coverage: float = 0.8,
+        signal_base: str = "knn",
+        bootstrap: Bootstrap | None = None,
+    ) -> None:
         self.bases = list(bases)
         self.signal_base = signal_base if signal_base in self.bases else None
         self.kinds = [k for k in kinds if k != "stack" or self.signal_base]
         if choose != "auto" and choose not in self.kinds:
-            raise ValueError(f"cannot choose {choose!r}: kinds available are {self.kinds} (stack needs {signal_base!r})")
+            raise ValueError(
+                f"cannot choose {choose!r}: kinds available are {self.kinds} (stack needs {signal_base!r})"
+            )
         self.choose = choose
         self.folds = folds
         self.seed = seed
@@ -81,15 +95,18 @@ class EnsembleTrainer:
         return EnsembleModel(self.bases, kind, self.signal_base, self.alpha)
 
     def train(
-        self, outputs: Mapping[str, Sequence[BaseOutput]], prices: Sequence[float] | npt.NDArray[np.float64],
-        ids: Sequence[str], scored: Sequence[bool] | npt.NDArray[np.bool_],
+        self,
+        outputs: Mapping[str, Sequence[BaseOutput]],
+        prices: Sequence[float] | npt.NDArray[np.float64],
+        ids: Sequence[str],
+        scored: Sequence[bool] | npt.NDArray[np.bool_],
     ) -> EnsembleOutcome:
         prices, scored = np.asarray(prices, dtype=float), np.asarray(scored, dtype=bool)
         truth, scored_ids = prices[scored], [i for i, s in zip(ids, scored) if s]
         kinds, oof = {}, {}
         for kind in self.kinds:
             features = feature_matrix(outputs, self.bases, self.make(kind).signal_base)
-            fit = cross_fit(lambda: self.make(kind), features, prices, ids, scored, self.folds, self.seed)
+            fit = cross_fit(functools.partial(self.make, kind), features, prices, ids, scored, self.folds, self.seed)
             oof[kind] = fit.predictions[scored]
             kinds[kind] = self.bootstrap.intervals(truth, oof[kind])
         chosen = self.choose if self.choose != "auto" else min(kinds, key=lambda k: kinds[k]["mae"].value)
@@ -104,5 +121,6 @@ class EnsembleTrainer:
             estimate = np.array([o.price for o, s in zip(outputs[name], scored) if s])
             bases[name] = self.bootstrap.intervals(truth, estimate)
             base_coverage[name] = cross_fitted_coverage(truth, estimate, self.coverage, self.folds, self.seed)
-        return EnsembleOutcome(kinds, bases, chosen, model, calibration, coverage, base_coverage,
-                               int(scored.sum()), int((~scored).sum()))  # fmt: skip
+        return EnsembleOutcome(
+            kinds, bases, chosen, model, calibration, coverage, base_coverage, int(scored.sum()), int((~scored).sum())
+        )

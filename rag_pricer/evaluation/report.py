@@ -18,7 +18,9 @@ def _with_ci(result: EvaluationResult, metric: str) -> tuple[str, str]:
     interval = result.metrics.get(metric)
     if interval is None:
         return "-", "-"
-    return format_value(metric, interval.value), f"{format_value(metric, interval.low)} – {format_value(metric, interval.high)}"
+    return format_value(
+        metric, interval.value
+    ), f"{format_value(metric, interval.low)} – {format_value(metric, interval.high)}"
 
 
 def _ranges(result: EvaluationResult) -> tuple[str, str]:
@@ -57,17 +59,49 @@ def comparison_markdown(
     lines = [f"# {title}", ""]
     if description:
         lines += [description, ""]
-    header = ["#", "strategy", "MAE", f"MAE {confidence} CI", "hit rate", f"hit rate {confidence} CI", "RMSLE",
-              f"RMSLE {confidence} CI", "within 20%", "bias", "range coverage", "range width", "n", "failed", "fallbacks",
-              "seconds"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if h not in ("strategy",) else "---" for h in header) + "|"]
+    header = [
+        "#",
+        "strategy",
+        "MAE",
+        f"MAE {confidence} CI",
+        "hit rate",
+        f"hit rate {confidence} CI",
+        "RMSLE",
+        f"RMSLE {confidence} CI",
+        "within 20%",
+        "bias",
+        "range coverage",
+        "range width",
+        "n",
+        "failed",
+        "fallbacks",
+        "seconds",
+    ]
+    lines += [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if h not in ("strategy",) else "---" for h in header) + "|",
+    ]
     for rank, result in enumerate(ranked(results), start=1):
         mae, mae_ci = _with_ci(result, "mae")
         hit, hit_ci = _with_ci(result, "hit_rate")
         rmsle, rmsle_ci = _with_ci(result, "rmsle")
-        cells = [str(rank), f"`{result.strategy}`", mae, mae_ci, hit, hit_ci, rmsle, rmsle_ci,
-                 _with_ci(result, "within_20")[0], _with_ci(result, "bias")[0], *_ranges(result),
-                 str(result.n), str(result.failed), str(result.fallbacks), f"{result.seconds:,.1f}"]
+        cells = [
+            str(rank),
+            f"`{result.strategy}`",
+            mae,
+            mae_ci,
+            hit,
+            hit_ci,
+            rmsle,
+            rmsle_ci,
+            _with_ci(result, "within_20")[0],
+            _with_ci(result, "bias")[0],
+            *_ranges(result),
+            str(result.n),
+            str(result.failed),
+            str(result.fallbacks),
+            f"{result.seconds:,.1f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",

@@ -118,7 +118,9 @@ class EvaluationResult:
         ]
         excluded = sum(1 for r in self.scored if r.calibrated_on)
         if not rows:
-            return {"n": 0, "nominal": self.range_coverage, "excluded_calibration_items": excluded} if excluded else None
+            return (
+                {"n": 0, "nominal": self.range_coverage, "excluded_calibration_items": excluded} if excluded else None
+            )
         truth, low, high = [t for t, _, _ in rows], [lo for _, lo, _ in rows], [hi for _, _, hi in rows]
         data: dict[str, Any] = coverage_report(truth, low, high, self.range_coverage or 0.0).as_dict()
         del data["folds"]
@@ -153,7 +155,11 @@ class EvaluationResult:
             interval = self.metrics.get(name)
             data[name] = _finite(interval.value) if interval else None
             data[f"{name}_{suffix}"] = [_finite(interval.low), _finite(interval.high)] if interval else None
-        data["bootstrap"] = {"resamples": self.bootstrap.resamples, "confidence": self.bootstrap.confidence, "seed": self.bootstrap.seed}
+        data["bootstrap"] = {
+            "resamples": self.bootstrap.resamples,
+            "confidence": self.bootstrap.confidence,
+            "seed": self.bootstrap.seed,
+        }
         data["model_metrics"] = self.model_metrics
         data["llm"] = self.llm
         data["range_coverage"] = self.range_coverage

@@ -10,12 +10,12 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from rag_pricer.pricing.values import Estimate
 from rag_pricer.evaluation.bootstrap import Bootstrap
 from rag_pricer.evaluation.progress import progress_bar
 from rag_pricer.evaluation.results import EvaluationResult, ItemResult
 from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.values import Estimate
 
 #: items per ``estimate_many`` call for strategies that batch (embedding a batch is much faster)
 DEFAULT_BATCH_SIZE = 64

@@ -101,8 +101,12 @@ class Tracker:
         """One run for a fine-tuning run folder (its ``run.json`` record); returns its id."""
         from rag_pricer.strategies.finetune.training_log import read_log
 
-        params = {**_prefixed("config", record.get("config", {})), **_prefixed("data", record.get("data", {})),
-                  "base": (record.get("base") or {}).get("spec"), "folder": str(folder)}  # fmt: skip
+        params = {
+            **_prefixed("config", record.get("config", {})),
+            **_prefixed("data", record.get("data", {})),
+            "base": (record.get("base") or {}).get("spec"),
+            "folder": str(folder),
+        }
         run = self._start(folder.name, params, tags={"rag_pricer.command": "finetune"})
         self._metrics(run, {f"final_{k}": v for k, v in (record.get("final") or {}).items()})
         for row in read_log(folder / "metrics.csv"):

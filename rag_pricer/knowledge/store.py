@@ -279,7 +279,8 @@ class ProductStore:
         needed = count * BYTES_PER_ITEM + RESERVE_BYTES
         if free is not None and free < needed:
             raise DiskFull(
-                f"disk full: {free / 2**20:,.0f} MiB free at {self.location}, {needed / 2**20:,.0f} MiB needed to store "
+                f"disk full: {free / 2**20:,.0f} MiB free at {self.location}, {needed / 2**20:,.0f} MiB needed to "
+                "store "
                 f"{count} more products safely; nothing more was written and the store stays readable"
             )
 

@@ -13,9 +13,9 @@ from rag_pricer.llms.cache import ResponseCache
 from rag_pricer.llms.client import PricingLLM
 from rag_pricer.llms.fake import FakePricingChatModel
 from rag_pricer.llms.local_chat import default_gguf_path
-from rag_pricer.llms.token_costs import ModelPrice, price_of
 from rag_pricer.llms.registry import InvalidLLMSpec, register_backend
 from rag_pricer.llms.retry import RetryPolicy
+from rag_pricer.llms.token_costs import ModelPrice, price_of
 from rag_pricer.settings import Settings
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -74,12 +74,25 @@ def _gguf(argument: str, settings: Settings) -> Path:
 
 def _local(spec: str, argument: str, settings: Settings, runtime: type[BaseChatModel]) -> PricingLLM:
     path = _gguf(argument, settings)
-    model = runtime(model_path=path, max_tokens=max_tokens_of(settings), timeout_s=settings.llm_timeout_s, **threads_of(settings))
+    model = runtime(
+        model_path=path, max_tokens=max_tokens_of(settings), timeout_s=settings.llm_timeout_s, **threads_of(settings)
+    )
     # The file's size in the cache key: another file copied to the same path gets its own entries.
-    return wrap(model, settings, spec=spec, model_id=path.stem, supports_prefill=True, endpoint=f"file:{path.name}:{path.stat().st_size}")
+    return wrap(
+        model,
+        settings,
+        spec=spec,
+        model_id=path.stem,
+        supports_prefill=True,
+        endpoint=f"file:{path.name}:{path.stat().st_size}",
+    )
 
 
-@register_backend("local", "SmolLM2-135M-Instruct (or a GGUF you name) in process with llama.cpp; offline, free.", "local  |  local:/path/model.gguf")
+@register_backend(
+    "local",
+    "SmolLM2-135M-Instruct (or a GGUF you name) in process with llama.cpp; offline, free.",
+    "local  |  local:/path/model.gguf",
+)
 def local(argument: str, settings: Settings) -> PricingLLM:
     from rag_pricer.llms.llama_cpp_chat import ChatLlamaCpp
 
@@ -87,7 +100,9 @@ def local(argument: str, settings: Settings) -> PricingLLM:
 
 
 @register_backend(
-    "transformers", "The same GGUF through transformers (dequantised to fp32): slower, matches fine-tuning.", "transformers  |  transformers:/path/model.gguf"
+    "transformers",
+    "The same GGUF through transformers (dequantised to fp32): slower, matches fine-tuning.",
+    "transformers  |  transformers:/path/model.gguf",
 )
 def transformers(argument: str, settings: Settings) -> PricingLLM:
     from rag_pricer.llms.transformers_chat import ChatTransformersGGUF
@@ -152,32 +167,50 @@ def _chat_openai(model: str, base_url: str | None, settings: Settings, compatibl
         **options,
     )
     return wrap(
-        chat, settings, spec=spec, model_id=model, supports_prefill=False, endpoint=_shown(base_url or "https://api.openai.com/v1"),
+        chat,
+        settings,
+        spec=spec,
+        model_id=model,
+        supports_prefill=False,
+        endpoint=_shown(base_url or "https://api.openai.com/v1"),
         # Self-hosted endpoints cost nothing per token; OpenAI's own models have a price.
-        price=None if compatible else price_of(model), secrets=tuple(s for s in (key, password) if s),
+        price=None if compatible else price_of(model),
+        secrets=tuple(s for s in (key, password) if s),
         retry=RetryPolicy(max_retries=0),
     )
 
 
-@register_backend("openai", "OpenAI's chat models (OPENAI_API_KEY); cost accounted for known models.", "openai:gpt-4o-mini")
+@register_backend(
+    "openai", "OpenAI's chat models (OPENAI_API_KEY); cost accounted for known models.", "openai:gpt-4o-mini"
+)
 def openai(argument: str, settings: Settings) -> PricingLLM:
     # openai:MODEL with llm_base_url set talks to a compatible server: no OpenAI price applies.
-    return _chat_openai(argument or DEFAULT_OPENAI_MODEL, settings.llm_base_url, settings, compatible=settings.llm_base_url is not None)
+    return _chat_openai(
+        argument or DEFAULT_OPENAI_MODEL, settings.llm_base_url, settings, compatible=settings.llm_base_url is not None
+    )
 
 
 @register_backend(
-    "openai-compatible", "Any OpenAI-compatible server: Ollama, vLLM, llama.cpp server (MODEL@URL, or llm_base_url).", "openai-compatible:llama3.2@http://localhost:11434/v1"
+    "openai-compatible",
+    "Any OpenAI-compatible server: Ollama, vLLM, llama.cpp server (MODEL@URL, or llm_base_url).",
+    "openai-compatible:llama3.2@http://localhost:11434/v1",
 )
 def openai_compatible(argument: str, settings: Settings) -> PricingLLM:
     # MODEL@URL splits at the "@" before the scheme: model names and URLs (user info) may hold "@".
     match = re.fullmatch(r"(?P<model>.*?)@(?P<url>[a-zA-Z][\w+.-]*://.*)", argument)
     model, url = (match["model"], match["url"]) if match else (argument, settings.llm_base_url or "")
     if not url:
-        raise InvalidLLMSpec("openai-compatible needs a server: openai-compatible:MODEL@http://HOST:PORT/v1 or RAG_PRICER_LLM_BASE_URL")
+        raise InvalidLLMSpec(
+            "openai-compatible needs a server: openai-compatible:MODEL@http://HOST:PORT/v1 or RAG_PRICER_LLM_BASE_URL"
+        )
     return _chat_openai(model, url, settings, compatible=True)
 
 
-@register_backend("fake", "Scripted answers for tests: echoes a plausible price, or cycles the answers given.", "fake  |  fake:42  |  fake:41.5|Price is $43")
+@register_backend(
+    "fake",
+    "Scripted answers for tests: echoes a plausible price, or cycles the answers given.",
+    "fake  |  fake:42  |  fake:41.5|Price is $43",
+)
 def fake(argument: str, settings: Settings) -> PricingLLM:
     answers = [a for a in argument.split("|") if a] if argument else []
     spec = f"fake:{argument}" if argument else "fake"

@@ -14,13 +14,13 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from rag_pricer.llms.usage import Usage
 from rag_pricer.llms.cache import CachedReply, ResponseCache
 from rag_pricer.llms.errors import classify
 from rag_pricer.llms.messages import has_prefill, text_of
-from rag_pricer.llms.token_costs import ModelPrice
 from rag_pricer.llms.reply import RETRYABLE, LLMError, LLMReply
 from rag_pricer.llms.retry import RetryPolicy
+from rag_pricer.llms.token_costs import ModelPrice
+from rag_pricer.llms.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,10 @@ class PricingLLM:
         }
 
     def __repr__(self) -> str:
-        return f"PricingLLM(spec={self.spec!r}, model_id={self.model_id!r}, supports_prefill={self.supports_prefill}, cache={self.cache!r})"
+        return (
+            f"PricingLLM(spec={self.spec!r}, model_id={self.model_id!r}, "
+            f"supports_prefill={self.supports_prefill}, cache={self.cache!r})"
+        )
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -218,7 +221,14 @@ class PricingLLM:
                     )
                     raise LLMError(failure.reason, detail, attempts=attempts) from None
                 delay = self.retry.delay(attempt, failure.retry_after_s)
-                log.info("LLM %s: %s, retry %d/%d in %.2f s", self.spec, failure.reason, attempt + 1, self.retry.max_retries, delay)
+                log.info(
+                    "LLM %s: %s, retry %d/%d in %.2f s",
+                    self.spec,
+                    failure.reason,
+                    attempt + 1,
+                    self.retry.max_retries,
+                    delay,
+                )
                 attempt += 1
                 self._sleep(delay)
 

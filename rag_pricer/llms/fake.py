@@ -136,5 +136,5 @@ class FakePricingChatModel(BaseChatModel):
             answer = self.answers[self._index % len(self.answers)]
             self._index += 1
         if prefill and answer.startswith(prefill):
-            answer = answer[len(prefill):]
+            answer = answer[len(prefill) :]
         return answer

@@ -68,15 +68,21 @@ class ChatLlamaCpp(LocalChatModel):
         token = lambda i: llm.detokenize([i], special=True).decode("utf-8", "replace")  # noqa: E731
         return llm, ChatTemplate(source, bos_token=token(llm.token_bos()), eos_token=token(llm.token_eos()))
 
-    def _complete(self, runtime: Any, messages: list[dict[str, str]], stop: list[str], max_tokens: int) -> tuple[str, int, int]:
+    def _complete(
+        self, runtime: Any, messages: list[dict[str, str]], stop: list[str], max_tokens: int
+    ) -> tuple[str, int, int]:
         from llama_cpp import StoppingCriteriaList
 
         llm, template = runtime
         prompt = template.render(messages)
         # special=True: the rendered template's <|im_start|> markers are control tokens, not text.
-        tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=llm.metadata.get("tokenizer.ggml.add_bos_token") == "true", special=True)
+        tokens = llm.tokenize(
+            prompt.encode("utf-8"), add_bos=llm.metadata.get("tokenizer.ggml.add_bos_token") == "true", special=True
+        )
         if len(tokens) + max_tokens > self.n_ctx:
-            raise ContextWindowExceeded(f"{len(tokens)} prompt tokens + {max_tokens} to generate exceed the context of {self.n_ctx}")
+            raise ContextWindowExceeded(
+                f"{len(tokens)} prompt tokens + {max_tokens} to generate exceed the context of {self.n_ctx}"
+            )
         deadline = time.monotonic() + self.timeout_s if self.timeout_s else None
         timed_out = False
 

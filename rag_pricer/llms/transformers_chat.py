@@ -36,7 +36,9 @@ class ChatTransformersGGUF(LocalChatModel):
         model.eval()
         return tokenizer, model
 
-    def _complete(self, runtime: Any, messages: list[dict[str, str]], stop: list[str], max_tokens: int) -> tuple[str, int, int]:
+    def _complete(
+        self, runtime: Any, messages: list[dict[str, str]], stop: list[str], max_tokens: int
+    ) -> tuple[str, int, int]:
         import torch
 
         tokenizer, model = runtime
@@ -51,8 +53,12 @@ class ChatTransformersGGUF(LocalChatModel):
         prompt_tokens = int(inputs["input_ids"].shape[1])
         limit = getattr(model.config, "max_position_embeddings", None)
         if limit and prompt_tokens + max_tokens > limit:
-            raise ContextWindowExceeded(f"{prompt_tokens} prompt tokens + {max_tokens} to generate exceed the context of {limit}")
-        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+            raise ContextWindowExceeded(
+                f"{prompt_tokens} prompt tokens + {max_tokens} to generate exceed the context of {limit}"
+            )
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        )
         started = time.monotonic()
         with torch.inference_mode():
             output = model.generate(

@@ -11,12 +11,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from rag_pricer.pricing.values import Estimate
-
-from rag_pricer.query import Query
-from rag_pricer.pricing.values import CEILING, FLOOR
 from rag_pricer.items import Item
 from rag_pricer.pricing.ranges import RangeCalibration
+from rag_pricer.pricing.values import CEILING, FLOOR, Estimate
+from rag_pricer.query import Query
 
 QueryLike = str | Item | Query
 

@@ -49,10 +49,15 @@ BUILTIN_MODULES = (
 )
 
 #: what a strategy may need; the harness uses it to pick what can run on a machine
-NEEDS = {"store": "the knowledge base", "llm": "a chat model", "trained": "models from train-baselines",
-         "adapter": "a LoRA adapter from `rag-pricer finetune`", "gpu": "a GPU",
-         "dev-fitted": "a model fitted on dev (`rag-pricer train-ensemble`): its dev figures are cross-fitted, "
-                       "it cannot score dev itself"}  # fmt: skip
+NEEDS = {
+    "store": "the knowledge base",
+    "llm": "a chat model",
+    "trained": "models from train-baselines",
+    "adapter": "a LoRA adapter from `rag-pricer finetune`",
+    "gpu": "a GPU",
+    "dev-fitted": "a model fitted on dev (`rag-pricer train-ensemble`): its dev figures are cross-fitted, "
+    "it cannot score dev itself",
+}
 
 #: the pip extras a strategy may need beyond the core install, and the modules that tell
 #: whether one is installed (the core install runs ingest, knn, evaluate, compare, estimate)
@@ -155,6 +160,7 @@ class Strategy:
     @cached_property
     def schema(self) -> type[StrategyOptions]:
         return self.options_model or _options_from_signature(self.name, self.factory)
+
     #: a cheap look at the strategy's trained files (``None``: it trains nothing)
     models: ModelsCheck | None = None
 

@@ -15,15 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag_pricer import __version__
-from rag_pricer.query import InvalidQuery
 from rag_pricer.api import Estimator
 from rag_pricer.pricing.readiness import Readiness, StrategyNotReady
 from rag_pricer.pricing.registry import InvalidOptions, UnknownStrategy, registry
+from rag_pricer.query import InvalidQuery
 from rag_pricer.service.auth import BearerAuth
 from rag_pricer.service.limits import BodyLimit
 from rag_pricer.service.pricing import NotReady, PricingService, PricingUnavailable
@@ -36,10 +36,10 @@ from rag_pricer.service.schemas import (
     HealthResponse,
     LLMOut,
     LLMsResponse,
+    OptionOut,
     ProductOut,
     ReadyResponse,
     StrategiesResponse,
-    OptionOut,
     StrategyOut,
 )
 from rag_pricer.settings import Settings
@@ -79,7 +79,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(estimator: Estimator | None = None, settings: Settings | None = None, deadline_s: float | None = None) -> FastAPI:
+def create_app(
+    estimator: Estimator | None = None, settings: Settings | None = None, deadline_s: float | None = None
+) -> FastAPI:
     """The HTTP service around ``estimator`` (default: one built from ``settings``).
 
     ``settings`` (default: the estimator's) sets the default strategy, token, CORS origins and
@@ -189,8 +191,13 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
             default=pricing.default_strategy,
             fallback=pricing.fallback,
             strategies=[
-                StrategyOut(name=s.name, summary=s.summary, needs=list(s.needs), options=[OptionOut(**asdict(o)) for o in s.option_info()],
-                            **{k: v for k, v in state.anonymised(estimator.settings).to_dict().items() if k != "name"})
+                StrategyOut(
+                    name=s.name,
+                    summary=s.summary,
+                    needs=list(s.needs),
+                    options=[OptionOut(**asdict(o)) for o in s.option_info()],
+                    **{k: v for k, v in state.anonymised(estimator.settings).to_dict().items() if k != "name"},
+                )
                 for s, state in zip(registry.all(), states)
             ],
         )
@@ -222,7 +229,11 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
         if found is None:
             raise StarletteHTTPException(status.HTTP_404_NOT_FOUND, f"no product {product_id!r} in the knowledge base")
         return ProductOut(
-            id=found.id, title=found.title, price=found.price, category=found.category, split=found.split,
+            id=found.id,
+            title=found.title,
+            price=found.price,
+            category=found.category,
+            split=found.split,
             description=found.document,
         )
 
@@ -266,12 +277,20 @@ def create_app(estimator: Estimator | None = None, settings: Settings | None = N
     return app
 
 
-def _error(status_code: int, code: str, message: str, details: list[dict[str, Any]] | None = None, **kw: Any) -> JSONResponse:
+def _error(
+    status_code: int, code: str, message: str, details: list[dict[str, Any]] | None = None, **kw: Any
+) -> JSONResponse:
     body = ErrorResponse(error=code, message=message, details=details).model_dump()
     return JSONResponse(body, status_code=status_code, **kw)
 
 
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 def _add_error_handlers(app: FastAPI, pricing: PricingService) -> None:

@@ -11,16 +11,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from rag_pricer.pricing.values import Estimate
-
-from rag_pricer.query import InvalidQuery
 from rag_pricer.api import Estimator
+from rag_pricer.knowledge.store import StoredProduct, StoreError
 from rag_pricer.llms.client import llm_deadline
 from rag_pricer.pricing.pricer import UnusablePrice
 from rag_pricer.pricing.readiness import Readiness, StrategyNotReady
 from rag_pricer.pricing.registry import InvalidOptions, Strategy, UnknownStrategy, registry
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import InvalidQuery
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
-from rag_pricer.knowledge.store import StoredProduct, StoreError
 
 log = logging.getLogger("rag_pricer.service")
 
@@ -122,7 +121,9 @@ class PricingService:
             except Exception as error:
                 log.warning(
                     "could not prepare the default strategy %r: %s: %s",
-                    self.default_strategy, type(error).__name__, self.redact(str(error)),
+                    self.default_strategy,
+                    type(error).__name__,
+                    self.redact(str(error)),
                 )
         self.status, self.detail = "ready", None
         self._ready.set()  # type: ignore[union-attr]
@@ -281,7 +282,10 @@ class PricingService:
         fallbacks = sum(r.fallback for r in responses)
         log.debug(
             "priced %d with %s in %.1f ms each%s",
-            len(responses), spec.name, per_item * 1000, f" ({fallbacks} fallback)" if fallbacks else "",
+            len(responses),
+            spec.name,
+            per_item * 1000,
+            f" ({fallbacks} fallback)" if fallbacks else "",
         )
         return responses
 
@@ -319,7 +323,9 @@ class PricingService:
             raise RuntimeError("PricingService.start() was not called")
         return pool
 
-    def _estimate_within(self, deadline_s: float, descriptions: list[str], strategy: str, **options: object) -> list[Estimate]:
+    def _estimate_within(
+        self, deadline_s: float, descriptions: list[str], strategy: str, **options: object
+    ) -> list[Estimate]:
         """``estimate_many`` whose LLM calls end a little before the request's deadline,
         whatever the batch size: unanswered items then get the strategy's own knn price (with
         the fallback flag) instead of the whole batch waiting one deadline per wave of calls."""

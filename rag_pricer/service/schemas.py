@@ -42,7 +42,9 @@ class EstimateRequest(BaseModel):
         None, max_length=64, description="Pricing strategy (see `GET /v1/strategies`); default: the server's."
     )
     # strict: a JSON integer only, so true, 2.0 or "5" are type errors rather than silently coerced
-    k: int | None = Field(None, ge=1, le=100, strict=True, description="Comparable products to retrieve; default: the server's.")
+    k: int | None = Field(
+        None, ge=1, le=100, strict=True, description="Comparable products to retrieve; default: the server's."
+    )
     category: str | None = Field(
         None, max_length=MAX_CATEGORY_CHARS, description="Retrieve only products of this Amazon category."
     )
@@ -184,7 +186,9 @@ class EstimateResponse(BaseModel):
             price=round(estimate.price, 2),
             strategy=strategy,
             comparables=[
-                ComparableOut(id=c.id, title=c.title, price=c.price, similarity=round(c.similarity, 4), category=c.category)
+                ComparableOut(
+                    id=c.id, title=c.title, price=c.price, similarity=round(c.similarity, 4), category=c.category
+                )
                 for c in estimate.comparables
             ],
             fallback=estimate.fallback is not None,
@@ -318,7 +322,7 @@ class StrategiesResponse(BaseModel):
                             "detail": "no trained model in var/models/bow",
                             "llm": None,
                             "llm_checked": False,
-                        }
+                        },
                     ],
                 }
             ]

@@ -11,23 +11,20 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from rag_pricer.pricing.values import Estimate
-
-from rag_pricer.query import Query
-from rag_pricer.strategies.finetune.decoding import DECODINGS, PriceDistribution
-from rag_pricer.strategies.finetune.price_model import PriceModel
-from rag_pricer.strategies.finetune.run import run_fingerprint
-from rag_pricer.strategies.prompting.guard import PriceGuard
-from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.registry import StrategyOptions, register
-from rag_pricer.pricing.readiness import Missing
-from rag_pricer.pricing.registry import ModelsCheck
-from rag_pricer.pricing.resources import Resources
-from rag_pricer.settings import Settings
-from rag_pricer.strategies.finetune.run import ADAPTER_DIR, RUN_FILE
 from rag_pricer.knowledge.retrieval import SearchOptions
 from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.readiness import Missing
+from rag_pricer.pricing.registry import ModelsCheck, StrategyOptions, register
+from rag_pricer.pricing.resources import Resources
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
+from rag_pricer.settings import Settings
+from rag_pricer.strategies.finetune.decoding import DECODINGS, PriceDistribution
+from rag_pricer.strategies.finetune.price_model import PriceModel
+from rag_pricer.strategies.finetune.run import ADAPTER_DIR, RUN_FILE, run_fingerprint
 from rag_pricer.strategies.knn import DEFAULT_K, KnnPricer
+from rag_pricer.strategies.prompting.guard import PriceGuard
 
 
 class FinetunedPricer(Pricer):
@@ -39,7 +36,9 @@ class FinetunedPricer(Pricer):
     the fallback, as for the LLM strategies; ``llm_answer`` is the greedy completion and the
     notes give the most likely prices with their probabilities."""
 
-    def __init__(self, model: PriceModel, knn: KnnPricer, decoding: str = "expectation", guard: PriceGuard = PriceGuard()) -> None:
+    def __init__(
+        self, model: PriceModel, knn: KnnPricer, decoding: str = "expectation", guard: PriceGuard = PriceGuard()
+    ) -> None:
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {DECODINGS}, not {decoding!r}")
         self.model = model
@@ -60,9 +59,17 @@ class FinetunedPricer(Pricer):
         """The training run's model-centric figures, reported beside the business metrics."""
         record = self.model.record
         final = record.get("final") or {}
-        return {"run": str(self.model.run_dir), "adapter": self.model.adapter, "decoding": self.decoding, "base": record["base"]["spec"],
-                "train_items": record["data"]["n_train"], "steps": final.get("steps"), "train_loss": final.get("train_loss"),
-                "eval_loss": final.get("eval_loss"), "eval_perplexity": final.get("eval_perplexity")}  # fmt: skip
+        return {
+            "run": str(self.model.run_dir),
+            "adapter": self.model.adapter,
+            "decoding": self.decoding,
+            "base": record["base"]["spec"],
+            "train_items": record["data"]["n_train"],
+            "steps": final.get("steps"),
+            "train_loss": final.get("train_loss"),
+            "eval_loss": final.get("eval_loss"),
+            "eval_perplexity": final.get("eval_perplexity"),
+        }
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         found = self.knn.retriever.search_many(queries, self.knn.search)
@@ -78,12 +85,16 @@ class FinetunedPricer(Pricer):
             return estimate
         estimate.llm_answer = f"{distribution.greedy_text}.00" if distribution.greedy_text else "(no digits)"
         estimate.notes.append(describe(distribution, self.decoding))
-        return self.guard.settle(estimate, distribution.price(self.decoding), neighbours, source=f"the model's {self.decoding} price")
+        return self.guard.settle(
+            estimate, distribution.price(self.decoding), neighbours, source=f"the model's {self.decoding} price"
+        )
 
 
 def describe(distribution: PriceDistribution, decoding: str) -> str:
     top = ", ".join(f"${price} {p:.0%}" for price, p in distribution.top(5))
-    return f"{decoding} decoding; most likely prices: {top or 'none'} ({distribution.mass:.0%} of the probability found)"
+    return (
+        f"{decoding} decoding; most likely prices: {top or 'none'} ({distribution.mass:.0%} of the probability found)"
+    )
 
 
 def price_model(resources: Resources, run_dir: Path, adapter: bool = True) -> PriceModel:
@@ -108,6 +119,8 @@ class RagFinetunedOptions(StrategyOptions):
     run: str | None = Field(None, description="The run folder of `finetune --k`; default: models_dir/rag-finetuned.")
     decoding: Decoding = Field("expectation", description="How a price is read from the model's distribution.")
     k: int | None = Field(None, ge=1, le=100, description="Comparables in the prompt; default: as many as in training.")
+
+
 def finished_run(folder: str, options: str = "") -> ModelsCheck:
     """The check of a strategy that loads the run in ``models_dir/folder`` (or its option
     ``run``), made by ``rag-pricer finetune`` with ``options``: missing until the run has finished."""
@@ -131,7 +144,8 @@ def finished_run(folder: str, options: str = "") -> ModelsCheck:
 
 @register(
     "finetuned",
-    "LoRA fine-tuned LLM (`rag-pricer finetune`): expectation, median or greedy over its digit-by-digit price distribution.",
+    "LoRA fine-tuned LLM (`rag-pricer finetune`): expectation, median or greedy over its digit-by-digit price "
+    "distribution.",
     needs=("adapter", "store"),
     options=FinetunedOptions,
     extra="finetune",
@@ -146,7 +160,8 @@ def build(resources: Resources, options: FinetunedOptions) -> FinetunedPricer:
 
 @register(
     "rag-finetuned",
-    "LoRA fine-tuned LLM trained on retrieval-augmented prompts (`rag-pricer finetune --k 5`): reads the k comparables and "
+    "LoRA fine-tuned LLM trained on retrieval-augmented prompts (`rag-pricer finetune --k 5`): reads the k "
+    "comparables and "
     "their prices, then expectation, median or greedy over its price distribution.",
     needs=("adapter", "store"),
     options=RagFinetunedOptions,
@@ -158,7 +173,9 @@ def build_rag(resources: Resources, options: RagFinetunedOptions) -> FinetunedPr
     folder = Path(options.run) if options.run else Path(resources.settings.models_dir) / "rag-finetuned"
     model = price_model(resources, folder)
     if not model.k:
-        raise ValueError(f"the run in {folder} was trained without comparables: use the `finetuned` strategy, or train with --k")
+        raise ValueError(
+            f"the run in {folder} was trained without comparables: use the `finetuned` strategy, or train with --k"
+        )
     model.load()
     knn = KnnPricer(resources.retriever, SearchOptions(k=options.k or model.k))
     return FinetunedPricer(model, knn, options.decoding)

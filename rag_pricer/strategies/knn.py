@@ -9,14 +9,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from rag_pricer.pricing.values import Comparable, Estimate
-
-from rag_pricer.query import Query
+from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
+from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.registry import StrategyOptions, register
 from rag_pricer.pricing.resources import Resources
-from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
-from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.pricing.values import Comparable, Estimate
+from rag_pricer.query import Query
 
 # Chosen on dev (500 items, store = train) with scripts/tune_knn.py: see README.
 DEFAULT_K = 7
@@ -82,7 +81,9 @@ class KnnPricer(Pricer):
         nor an LLM strategy without the comparables that bound its answer."""
         if neighbours or not self.search.where():
             return neighbours, []
-        return self.retriever.search(query, SearchOptions(k=self.search.k)), ["no product matched the filter; searched the whole store"]
+        return self.retriever.search(query, SearchOptions(k=self.search.k)), [
+            "no product matched the filter; searched the whole store"
+        ]
 
     def from_neighbours(self, query: Query, neighbours: list[Neighbour]) -> Estimate:
         """The estimate from already retrieved ``neighbours`` (re-searching unfiltered if none)."""
@@ -105,8 +106,9 @@ class SearchFields(StrategyOptions):
     mmr: bool = Field(False, description="Diversify the comparables (maximal marginal relevance).")
 
     def search(self) -> SearchOptions:
-        where = {"category": self.category, "min_price": self.min_price, "max_price": self.max_price}
-        return SearchOptions(k=self.k, mmr=self.mmr, **where)
+        return SearchOptions(
+            k=self.k, mmr=self.mmr, category=self.category, min_price=self.min_price, max_price=self.max_price
+        )
 
 
 class KnnOptions(SearchFields):

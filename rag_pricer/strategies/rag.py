@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from rag_pricer.query import Query
-from rag_pricer.strategies.prompting.prompts import PromptBudget, rag_messages
+from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.pricing.registry import register
 from rag_pricer.pricing.resources import Resources
-from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.query import Query
 from rag_pricer.strategies.knn import KnnPricer, SearchFields
 from rag_pricer.strategies.prompting.llm_pricer import LLMPricer
+from rag_pricer.strategies.prompting.prompts import PromptBudget, rag_messages
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -24,14 +24,20 @@ class RagPricer(LLMPricer):
     for the price with them and their prices as context. ``context_chars`` cuts each
     comparable's description (None: whole, as in the course)."""
 
-    def __init__(self, llm: Any, knn: KnnPricer, context_chars: int | None = None, budget: PromptBudget = PromptBudget()) -> None:
+    def __init__(
+        self, llm: Any, knn: KnnPricer, context_chars: int | None = None, budget: PromptBudget = PromptBudget()
+    ) -> None:
         super().__init__(llm, knn)
         self.context_chars = context_chars
         self.budget = budget
 
     def messages(self, query: Query, neighbours: list[Neighbour]) -> list[BaseMessage]:
         return rag_messages(
-            query.text, neighbours, prefill=self.llm.supports_prefill, context_chars=self.context_chars, budget=self.budget
+            query.text,
+            neighbours,
+            prefill=self.llm.supports_prefill,
+            context_chars=self.context_chars,
+            budget=self.budget,
         )
 
     def prompt_fingerprint(self) -> dict[str, Any]:

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from rag_pricer.query import Query
-from rag_pricer.strategies.prompting.prompts import PromptBudget, zero_shot_messages
-from rag_pricer.pricing.registry import StrategyOptions, register
-from rag_pricer.pricing.resources import Resources
 from rag_pricer.knowledge.retrieval import SearchOptions
 from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.pricing.registry import StrategyOptions, register
+from rag_pricer.pricing.resources import Resources
+from rag_pricer.query import Query
 from rag_pricer.strategies.knn import DEFAULT_K, KnnPricer
 from rag_pricer.strategies.prompting.llm_pricer import LLMPricer
+from rag_pricer.strategies.prompting.prompts import PromptBudget, zero_shot_messages
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage

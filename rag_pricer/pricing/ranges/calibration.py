@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
+
 from rag_pricer.atomic_files import write_text_atomic
 
 FORMAT = 1
@@ -39,8 +40,12 @@ def log_errors(truth: np.ndarray, estimate: np.ndarray) -> np.ndarray:
     """Signed relative errors ``log(truth / estimate)``; prices must be finite and positive."""
     truth, estimate = np.asarray(truth, dtype=float), np.asarray(estimate, dtype=float)
     if truth.shape != estimate.shape or truth.ndim != 1:
-        raise CalibrationError(f"truth and estimate must be 1-d arrays of one length, not {truth.shape}, {estimate.shape}")
-    if not (np.all(np.isfinite(truth)) and np.all(np.isfinite(estimate)) and np.all(truth > 0) and np.all(estimate > 0)):
+        raise CalibrationError(
+            f"truth and estimate must be 1-d arrays of one length, not {truth.shape}, {estimate.shape}"
+        )
+    if not (
+        np.all(np.isfinite(truth)) and np.all(np.isfinite(estimate)) and np.all(truth > 0) and np.all(estimate > 0)
+    ):
         raise CalibrationError("calibration needs finite, positive true prices and estimates")
     return np.log(truth) - np.log(estimate)
 
@@ -83,9 +88,14 @@ class RangeCalibration:
 
     @classmethod
     def fit(
-        cls, strategy: str, truth: Prices, estimate: Prices, ids: Sequence[str] = (),
-        coverage: float = DEFAULT_COVERAGE, source: str = "",
-    ) -> Self:  # fmt: skip
+        cls,
+        strategy: str,
+        truth: Prices,
+        estimate: Prices,
+        ids: Sequence[str] = (),
+        coverage: float = DEFAULT_COVERAGE,
+        source: str = "",
+    ) -> Self:
         q_low, q_high = conformal_bounds(log_errors(np.asarray(truth), np.asarray(estimate)), coverage)
         return cls(strategy, coverage, q_low, q_high, len(truth), sorted(ids), source)
 
@@ -95,9 +105,8 @@ class RangeCalibration:
         return prices * math.exp(self.q_low), prices * math.exp(self.q_high)
 
     def note(self) -> str:
-        return (
-            f"{self.coverage:.0%} range from split conformal calibration on {self.n} held-out items"
-            + (f" ({self.source})" if self.source else "")
+        return f"{self.coverage:.0%} range from split conformal calibration on {self.n} held-out items" + (
+            f" ({self.source})" if self.source else ""
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +125,9 @@ class RangeCalibration:
         return made
 
     def save(self, models_dir: str | Path) -> Path:
-        return write_text_atomic(calibration_path(models_dir, self.strategy), json.dumps(self.to_dict(), indent=1) + "\n")
+        return write_text_atomic(
+            calibration_path(models_dir, self.strategy), json.dumps(self.to_dict(), indent=1) + "\n"
+        )
 
     @classmethod
     def load(cls, models_dir: str | Path, strategy: str) -> Self | None:

@@ -29,9 +29,13 @@ class CoverageReport:
 
     def as_dict(self) -> dict[str, float | int]:
         return {
-            "coverage": round(self.coverage, 4), "nominal": self.nominal, "median_width": round(self.median_width, 2),
-            "median_ratio": round(self.median_ratio, 4), "n": self.n, "folds": self.folds,
-        }  # fmt: skip
+            "coverage": round(self.coverage, 4),
+            "nominal": self.nominal,
+            "median_width": round(self.median_width, 2),
+            "median_ratio": round(self.median_ratio, 4),
+            "n": self.n,
+            "folds": self.folds,
+        }
 
 
 def coverage_report(truth: Prices, low: Prices, high: Prices, nominal: float, folds: int = 0) -> CoverageReport:
@@ -46,9 +50,13 @@ def coverage_report(truth: Prices, low: Prices, high: Prices, nominal: float, fo
 
 
 def cross_fitted_ranges(
-    truth: Prices, estimate: Prices, coverage: float, folds: int = 5, seed: int = 0,
+    truth: Prices,
+    estimate: Prices,
+    coverage: float,
+    folds: int = 5,
+    seed: int = 0,
     extra_errors: Sequence[float] = (),
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:  # fmt: skip
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(low, high)`` of every item, each from a calibration that did not see it."""
     truth, estimate = np.asarray(truth, dtype=float), np.asarray(estimate, dtype=float)
     errors = log_errors(truth, estimate)
@@ -64,8 +72,12 @@ def cross_fitted_ranges(
 
 
 def cross_fitted_coverage(
-    truth: Prices, estimate: Prices, coverage: float, folds: int = 5, seed: int = 0,
+    truth: Prices,
+    estimate: Prices,
+    coverage: float,
+    folds: int = 5,
+    seed: int = 0,
     extra_errors: Sequence[float] = (),
-) -> CoverageReport:  # fmt: skip
+) -> CoverageReport:
     low, high = cross_fitted_ranges(truth, estimate, coverage, folds, seed, extra_errors)
     return coverage_report(truth, low, high, coverage, folds)

@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LinearRegression
 
-from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.query import Query
+from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.storage import load_estimator, load_vocabulary, save_estimator, save_vocabulary
 
 

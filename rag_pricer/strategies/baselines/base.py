@@ -18,10 +18,10 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from rag_pricer.strategies.baselines.storage import MANIFEST, ModelFormatError, ModelNotTrained, read_json, write_json
 from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.query import Query
+from rag_pricer.strategies.baselines.storage import MANIFEST, ModelFormatError, ModelNotTrained, read_json, write_json
 
 
 class Baseline(ABC):
@@ -138,7 +138,10 @@ class Baseline(ABC):
         """One price per query."""
 
     def _save_state(self, directory: Path) -> None:
-        """Write the learned state (beyond the manifest) into ``directory``."""
+        """Write the learned state (beyond the manifest) into ``directory``; a baseline whose
+        state fits in the manifest has nothing more to write."""
+        return None
 
     def _load_state(self, directory: Path) -> None:
-        """Read back what ``_save_state`` wrote."""
+        """Read back what ``_save_state`` wrote (nothing, unless it is overridden)."""
+        return None

@@ -9,14 +9,21 @@ import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from rag_pricer.knowledge.embeddings import Embedder, resolve_model
+from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.features import FeatureBuilder
-from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.storage import (
-    ModelFormatError, load_array, load_estimator, load_vocabulary, read_json, save_array, save_estimator,
-    save_vocabulary, write_json,
-)  # fmt: skip
-from rag_pricer.knowledge.embeddings import Embedder, resolve_model
+    ModelFormatError,
+    load_array,
+    load_estimator,
+    load_vocabulary,
+    read_json,
+    save_array,
+    save_estimator,
+    save_vocabulary,
+    write_json,
+)
 
 
 class BoostingBaseline(Baseline):
@@ -88,10 +95,18 @@ class BoostingBaseline(Baseline):
         logs = np.log1p(prices)
         self.log_range_ = (float(logs.min()), float(logs.max()))
         model = lightgbm.LGBMRegressor(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
-            subsample=0.8, subsample_freq=1, colsample_bytree=0.5, random_state=self.seed, n_jobs=self.n_jobs,
-            deterministic=True, force_row_wise=True, verbose=-1,
-        )  # fmt: skip
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.5,
+            random_state=self.seed,
+            n_jobs=self.n_jobs,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
         self.booster_ = model.fit(self._matrix(queries, prices), logs).booster_
 
     def _predict(self, queries: list[Query]) -> np.ndarray:

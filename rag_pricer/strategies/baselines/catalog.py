@@ -11,8 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag_pricer.strategies.baselines.storage import ModelFormatError
 from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.strategies.baselines.storage import ModelFormatError
 
 if TYPE_CHECKING:
     from rag_pricer.strategies.baselines.base import Baseline
@@ -80,26 +80,59 @@ _W2V = {"vectorizer": "word2vec"}
 BASELINES: dict[str, BaselineSpec] = {
     spec.name: spec
     for spec in (
-        BaselineSpec("random", "Course baseline: a random whole-dollar price in [1, 1000), seeded by the text.",
-                     "rag_pricer.strategies.baselines.random_price:RandomBaseline"),
-        BaselineSpec("constant", "Course baseline: the mean training price.",
-                     "rag_pricer.strategies.baselines.constant:ConstantBaseline"),
-        BaselineSpec("features", "Course baseline: linear regression on weight, rank, length, top brand, category.",
-                     "rag_pricer.strategies.baselines.feature_regression:FeatureRegressionBaseline"),
-        BaselineSpec("bow", "Course baseline: counts of 1,000 words, linear regression.",
-                     "rag_pricer.strategies.baselines.bag_of_words:BagOfWordsBaseline"),
-        BaselineSpec("word2vec-lr", "Course baseline: word2vec document vectors, linear regression.",
-                     "rag_pricer.strategies.baselines.word2vec:Word2VecBaseline", {"regressor": "lr"}, _W2V),
-        BaselineSpec("word2vec-svr", "Course baseline: word2vec document vectors, linear support vector regression.",
-                     "rag_pricer.strategies.baselines.word2vec:Word2VecBaseline", {"regressor": "svr"}, _W2V),
-        BaselineSpec("word2vec-rf", "Course baseline: word2vec document vectors, random forest.",
-                     "rag_pricer.strategies.baselines.word2vec:Word2VecBaseline", {"regressor": "rf"}, _W2V),
-        BaselineSpec("tfidf-ridge", "Word and character n-gram TF-IDF, ridge regression on the log price.",
-                     "rag_pricer.strategies.baselines.tfidf_ridge:TfidfRidgeBaseline"),
-        BaselineSpec("boosting", "LightGBM on TF-IDF components, engineered features and MiniLM embeddings (log price).",
-                     "rag_pricer.strategies.baselines.boosting:BoostingBaseline"),
+        BaselineSpec(
+            "random",
+            "Course baseline: a random whole-dollar price in [1, 1000), seeded by the text.",
+            "rag_pricer.strategies.baselines.random_price:RandomBaseline",
+        ),
+        BaselineSpec(
+            "constant",
+            "Course baseline: the mean training price.",
+            "rag_pricer.strategies.baselines.constant:ConstantBaseline",
+        ),
+        BaselineSpec(
+            "features",
+            "Course baseline: linear regression on weight, rank, length, top brand, category.",
+            "rag_pricer.strategies.baselines.feature_regression:FeatureRegressionBaseline",
+        ),
+        BaselineSpec(
+            "bow",
+            "Course baseline: counts of 1,000 words, linear regression.",
+            "rag_pricer.strategies.baselines.bag_of_words:BagOfWordsBaseline",
+        ),
+        BaselineSpec(
+            "word2vec-lr",
+            "Course baseline: word2vec document vectors, linear regression.",
+            "rag_pricer.strategies.baselines.word2vec:Word2VecBaseline",
+            {"regressor": "lr"},
+            _W2V,
+        ),
+        BaselineSpec(
+            "word2vec-svr",
+            "Course baseline: word2vec document vectors, linear support vector regression.",
+            "rag_pricer.strategies.baselines.word2vec:Word2VecBaseline",
+            {"regressor": "svr"},
+            _W2V,
+        ),
+        BaselineSpec(
+            "word2vec-rf",
+            "Course baseline: word2vec document vectors, random forest.",
+            "rag_pricer.strategies.baselines.word2vec:Word2VecBaseline",
+            {"regressor": "rf"},
+            _W2V,
+        ),
+        BaselineSpec(
+            "tfidf-ridge",
+            "Word and character n-gram TF-IDF, ridge regression on the log price.",
+            "rag_pricer.strategies.baselines.tfidf_ridge:TfidfRidgeBaseline",
+        ),
+        BaselineSpec(
+            "boosting",
+            "LightGBM on TF-IDF components, engineered features and MiniLM embeddings (log price).",
+            "rag_pricer.strategies.baselines.boosting:BoostingBaseline",
+        ),
     )
-}  # fmt: skip
+}
 
 
 def spec_of(name: str) -> BaselineSpec:

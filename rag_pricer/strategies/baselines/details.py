@@ -10,13 +10,24 @@ from typing import Any
 
 # Pounds per unit. "hundredths" (of a pound) appears in the course's own parser.
 POUNDS_PER_UNIT = {
-    "pound": 1.0, "pounds": 1.0, "lb": 1.0, "lbs": 1.0,
-    "ounce": 1 / 16, "ounces": 1 / 16, "oz": 1 / 16,
-    "gram": 1 / 453.59237, "grams": 1 / 453.59237, "g": 1 / 453.59237,
-    "kilogram": 1 / 0.45359237, "kilograms": 1 / 0.45359237, "kg": 1 / 0.45359237,
-    "milligram": 1 / 453_592.37, "milligrams": 1 / 453_592.37, "mg": 1 / 453_592.37,
+    "pound": 1.0,
+    "pounds": 1.0,
+    "lb": 1.0,
+    "lbs": 1.0,
+    "ounce": 1 / 16,
+    "ounces": 1 / 16,
+    "oz": 1 / 16,
+    "gram": 1 / 453.59237,
+    "grams": 1 / 453.59237,
+    "g": 1 / 453.59237,
+    "kilogram": 1 / 0.45359237,
+    "kilograms": 1 / 0.45359237,
+    "kg": 1 / 0.45359237,
+    "milligram": 1 / 453_592.37,
+    "milligrams": 1 / 453_592.37,
+    "mg": 1 / 453_592.37,
     "hundredths": 1 / 100,
-}  # fmt: skip
+}
 
 _AMOUNT_UNIT = re.compile(r"(\d[\d,]*(?:\.\d+)?|\.\d+)\s*([a-zA-Z]+)")
 _RANK = re.compile(r"#\s*(\d[\d,]*)")

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LinearRegression
 
+from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.features import FeatureBuilder
-from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.storage import load_estimator, read_json, save_estimator, write_json
 
 

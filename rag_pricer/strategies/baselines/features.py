@@ -7,8 +7,8 @@ from typing import Any, Self
 
 import numpy as np
 
-from rag_pricer.strategies.baselines.details import brand_of, parse_rank, parse_weight
 from rag_pricer.query import Query
+from rag_pricer.strategies.baselines.details import brand_of, parse_rank, parse_weight
 
 UNKNOWN_CATEGORY = "unknown"
 BASE_FEATURES = ("weight_lb", "weight_missing", "rank", "rank_missing", "text_length", "top_brand")
@@ -74,9 +74,11 @@ class FeatureBuilder:
         """Parameters and learned attributes as JSON-ready data."""
         return {
             "params": {"n_top_brands": self.n_top_brands, "min_brand_items": self.min_brand_items},
-            "weight_mean": self.weight_mean_, "rank_mean": self.rank_mean_,
-            "top_brands": self.top_brands_, "categories": self.categories_,
-        }  # fmt: skip
+            "weight_mean": self.weight_mean_,
+            "rank_mean": self.rank_mean_,
+            "top_brands": self.top_brands_,
+            "categories": self.categories_,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> FeatureBuilder:

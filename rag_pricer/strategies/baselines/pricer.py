@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag_pricer.strategies.baselines.base import Baseline
+from rag_pricer.items import MIN_PRICE
+from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.pricing.pricer import Pricer, files_digest
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.query import Query
-from rag_pricer.items import MIN_PRICE
-from rag_pricer.pricing.pricer import Pricer, files_digest
-from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.strategies.baselines.base import Baseline
 
 
 class BaselinePricer(Pricer):

@@ -6,8 +6,8 @@ import hashlib
 
 import numpy as np
 
-from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.query import Query
+from rag_pricer.strategies.baselines.base import Baseline
 
 
 class RandomBaseline(Baseline):

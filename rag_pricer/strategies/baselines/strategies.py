@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from rag_pricer.pricing.readiness import Missing
-from rag_pricer.pricing.registry import Factory, ModelsCheck, register
+from rag_pricer.pricing.registry import Factory, ModelsCheck, StrategyOptions, register
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.baselines.catalog import BASELINES, BaselineSpec
 from rag_pricer.strategies.baselines.pricer import BaselinePricer
-from rag_pricer.pricing.registry import StrategyOptions
 from rag_pricer.strategies.baselines.storage import MANIFEST
 
 

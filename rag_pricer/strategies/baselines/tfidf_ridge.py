@@ -10,11 +10,16 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 
-from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.query import Query
+from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.storage import (
-    load_array, load_estimator, load_vocabulary, save_array, save_estimator, save_vocabulary,
-)  # fmt: skip
+    load_array,
+    load_estimator,
+    load_vocabulary,
+    save_array,
+    save_estimator,
+    save_vocabulary,
+)
 
 
 class TfidfRidgeBaseline(Baseline):

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag_pricer.strategies.baselines.catalog import BASELINES, SharedParts, spec_of
-from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.items import Item
+from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.strategies.baselines.catalog import BASELINES, SharedParts, spec_of
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.svm import LinearSVR
 
-from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.query import Query
+from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.storage import load_estimator, save_estimator
 from rag_pricer.strategies.baselines.word_vectors import Word2VecVectorizer
 
@@ -64,9 +64,12 @@ class Word2VecBaseline(Baseline):
             return LinearSVR(random_state=self.seed, max_iter=10_000)
         if self.regressor == "rf":
             return RandomForestRegressor(
-                n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-                max_features=self.max_features, random_state=self.seed, n_jobs=self.n_jobs,
-            )  # fmt: skip
+                n_estimators=self.n_estimators,
+                min_samples_leaf=self.min_samples_leaf,
+                max_features=self.max_features,
+                random_state=self.seed,
+                n_jobs=self.n_jobs,
+            )
         raise ValueError(f"unknown regressor {self.regressor!r}; choose from {', '.join(REGRESSORS)}")
 
     def _fit(self, queries: list[Query], prices: np.ndarray) -> None:

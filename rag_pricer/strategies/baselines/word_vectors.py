@@ -24,7 +24,13 @@ class Word2VecVectorizer:
     """
 
     def __init__(
-        self, vector_size: int = 200, window: int = 5, min_count: int = 2, epochs: int = 5, seed: int = 42, workers: int = 1
+        self,
+        vector_size: int = 200,
+        window: int = 5,
+        min_count: int = 2,
+        epochs: int = 5,
+        seed: int = 42,
+        workers: int = 1,
     ) -> None:
         self.vector_size = vector_size
         self.window = window
@@ -35,9 +41,13 @@ class Word2VecVectorizer:
 
     def params(self) -> dict[str, Any]:
         return {
-            "vector_size": self.vector_size, "window": self.window, "min_count": self.min_count,
-            "epochs": self.epochs, "seed": self.seed, "workers": self.workers,
-        }  # fmt: skip
+            "vector_size": self.vector_size,
+            "window": self.window,
+            "min_count": self.min_count,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "workers": self.workers,
+        }
 
     @property
     def is_fitted(self) -> bool:
@@ -46,9 +56,14 @@ class Word2VecVectorizer:
     def fit(self, texts: Sequence[str]) -> Self:
         sentences = [simple_preprocess(text) for text in texts]
         model = Word2Vec(
-            sentences, vector_size=self.vector_size, window=self.window, min_count=self.min_count,
-            epochs=self.epochs, seed=self.seed, workers=self.workers,
-        )  # fmt: skip
+            sentences,
+            vector_size=self.vector_size,
+            window=self.window,
+            min_count=self.min_count,
+            epochs=self.epochs,
+            seed=self.seed,
+            workers=self.workers,
+        )
         self.vectors_: KeyedVectors = model.wv
         return self
 

@@ -7,6 +7,13 @@ from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 from rag_pricer.strategies.ensemble.signals import SIGNALS, BaseOutput, feature_matrix, feature_names
 
 __all__ = [
-    "KINDS", "SIGNALS", "BaseOutput", "CrossFit", "EnsembleModel", "EnsemblePricer", "cross_fit", "feature_matrix",
+    "KINDS",
+    "SIGNALS",
+    "BaseOutput",
+    "CrossFit",
+    "EnsembleModel",
+    "EnsemblePricer",
+    "cross_fit",
+    "feature_matrix",
     "feature_names",
-]  # fmt: skip
+]

@@ -26,10 +26,19 @@ class CrossFit:
 
 
 def cross_fit(
-    make: Callable[[], EnsembleModel], features: np.ndarray, prices: np.ndarray, ids: Sequence[str],
-    scored: Sequence[bool] | npt.NDArray[np.bool_], folds: int = 5, seed: int = 0,
-) -> CrossFit:  # fmt: skip
-    features, prices, scored = np.asarray(features, dtype=float), np.asarray(prices, dtype=float), np.asarray(scored, dtype=bool)
+    make: Callable[[], EnsembleModel],
+    features: np.ndarray,
+    prices: np.ndarray,
+    ids: Sequence[str],
+    scored: Sequence[bool] | npt.NDArray[np.bool_],
+    folds: int = 5,
+    seed: int = 0,
+) -> CrossFit:
+    features, prices, scored = (
+        np.asarray(features, dtype=float),
+        np.asarray(prices, dtype=float),
+        np.asarray(scored, dtype=bool),
+    )
     ids = list(ids)
     if not (len(features) == len(prices) == len(ids) == len(scored)):
         raise ValueError("features, prices, ids and scored must have one length")

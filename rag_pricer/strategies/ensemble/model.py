@@ -36,8 +36,14 @@ class EnsembleModel:
     Predictions are clipped to the training log-price range widened by ``margin`` (in log
     units), so every price is finite and positive."""
 
-    def __init__(self, bases: Sequence[str], kind: str = "stack", signal_base: str | None = "knn", alpha: float = 1.0,
-                 margin: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bases: Sequence[str],
+        kind: str = "stack",
+        signal_base: str | None = "knn",
+        alpha: float = 1.0,
+        margin: float = 0.5,
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         if not bases:
@@ -95,12 +101,19 @@ class EnsembleModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "bases": self.bases, "kind": self.kind, "signal_base": self.signal_base,
-            "alpha": self.alpha, "margin": self.margin, "features": self.feature_names,
-            "coef": [float(c) for c in self.coef_], "intercept": self.intercept_, "log_range": list(self.log_range_),
+            "format": FORMAT,
+            "bases": self.bases,
+            "kind": self.kind,
+            "signal_base": self.signal_base,
+            "alpha": self.alpha,
+            "margin": self.margin,
+            "features": self.feature_names,
+            "coef": [float(c) for c in self.coef_],
+            "intercept": self.intercept_,
+            "log_range": list(self.log_range_),
             "fitted_ids": self.fitted_ids_,
             "booster": self.booster_.model_to_string() if self.kind == "boosted" else None,
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -159,7 +172,17 @@ def _boosted(features: np.ndarray, target: np.ndarray) -> Any:
     import lightgbm
 
     model = lightgbm.LGBMRegressor(
-        objective="huber", n_estimators=300, learning_rate=0.03, num_leaves=8, min_child_samples=30,
-        subsample=0.8, subsample_freq=1, random_state=0, deterministic=True, force_row_wise=True, n_jobs=1, verbose=-1,
-    )  # fmt: skip
+        objective="huber",
+        n_estimators=300,
+        learning_rate=0.03,
+        num_leaves=8,
+        min_child_samples=30,
+        subsample=0.8,
+        subsample_freq=1,
+        random_state=0,
+        deterministic=True,
+        force_row_wise=True,
+        n_jobs=1,
+        verbose=-1,
+    )
     return model.fit(features, target).booster_

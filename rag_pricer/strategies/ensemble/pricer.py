@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rag_pricer.strategies.ensemble.model import EnsembleModel
-from rag_pricer.strategies.ensemble.signals import BaseOutput, feature_matrix
+from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.query import Query
-from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.strategies.ensemble.model import EnsembleModel
+from rag_pricer.strategies.ensemble.signals import BaseOutput, feature_matrix
 
 
 class EnsemblePricer(Pricer):

@@ -46,8 +46,11 @@ def comparable_signals(estimate: Estimate) -> dict[str, float]:
     weights = np.clip([c.similarity for c in estimate.comparables], 1e-6, None)
     mean = np.average(prices, weights=weights)
     spread = float(np.sqrt(np.average((prices - mean) ** 2, weights=weights)))
-    return {"top_similarity": float(max(c.similarity for c in estimate.comparables)), "log_spread": spread,
-            "log_median": float(np.median(prices))}  # fmt: skip
+    return {
+        "top_similarity": float(max(c.similarity for c in estimate.comparables)),
+        "log_spread": spread,
+        "log_median": float(np.median(prices)),
+    }
 
 
 def feature_names(bases: Sequence[str], signal_base: str | None) -> list[str]:
@@ -58,7 +61,9 @@ def feature_names(bases: Sequence[str], signal_base: str | None) -> list[str]:
     return names
 
 
-def feature_matrix(outputs: Mapping[str, Sequence[BaseOutput]], bases: Sequence[str], signal_base: str | None) -> np.ndarray:
+def feature_matrix(
+    outputs: Mapping[str, Sequence[BaseOutput]], bases: Sequence[str], signal_base: str | None
+) -> np.ndarray:
     """Rows of ``feature_names(bases, signal_base)`` from each base's outputs (one per item)."""
     columns = [np.log(np.clip([o.price for o in outputs[b]], 0.01, None)) for b in bases]
     if signal_base:

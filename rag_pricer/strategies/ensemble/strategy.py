@@ -8,13 +8,13 @@ from typing import Any
 
 from pydantic import Field
 
-from rag_pricer.strategies.ensemble.model import EnsembleModel
-from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.registry import StrategyOptions, register, registry
 from rag_pricer.pricing.readiness import Missing
+from rag_pricer.pricing.registry import StrategyOptions, register, registry
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
+from rag_pricer.strategies.ensemble.model import EnsembleModel
+from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 
 #: where ``train-ensemble`` saves the model, under settings ``models_dir``
 ENSEMBLE_DIR = "ensemble"
@@ -22,6 +22,8 @@ ENSEMBLE_DIR = "ensemble"
 
 class EnsembleOptions(StrategyOptions):
     model: str | None = Field(None, description="The folder of a trained ensemble; default: models_dir/ensemble.")
+
+
 def models(settings: Settings, options: Mapping[str, Any]) -> Missing | None:
     """Missing until ``train-ensemble`` saved a model (or the option ``model`` names one), then
     whatever its bases' models lack."""

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_pricer.query import Query
 from rag_pricer.items import Item
-from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
 from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.query import Query
 
 Comparables = dict[str, list[Neighbour]]
 
@@ -47,7 +47,9 @@ class ComparablesCache:
         vectors = self._vectors(missing)
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
-            results = self.retriever.search_vectors(batch, vectors[start : start + self.batch_size], SearchOptions(k=self.k))
+            results = self.retriever.search_vectors(
+                batch, vectors[start : start + self.batch_size], SearchOptions(k=self.k)
+            )
             self._append(batch, results)
             found.update({q.id: r for q, r in zip(batch, results) if q.id})
         return {item.id: found[item.id] for item in items}
@@ -90,9 +92,21 @@ class ComparablesCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as out:
             for query, neighbours in zip(queries, results):
-                kept = [{"id": n.id, "title": n.title, "price": n.price, "similarity": n.similarity, "category": n.category,
-                         "document": n.document} for n in neighbours]  # fmt: skip
-                out.write(json.dumps({"id": query.id, "k": self.k, "text_sha1": _text_hash(query.text), "comparables": kept}) + "\n")
+                kept = [
+                    {
+                        "id": n.id,
+                        "title": n.title,
+                        "price": n.price,
+                        "similarity": n.similarity,
+                        "category": n.category,
+                        "document": n.document,
+                    }
+                    for n in neighbours
+                ]
+                out.write(
+                    json.dumps({"id": query.id, "k": self.k, "text_sha1": _text_hash(query.text), "comparables": kept})
+                    + "\n"
+                )
 
 
 def comparables_hash(comparables: Comparables) -> str:

@@ -71,9 +71,19 @@ class FinetuneConfig:
     @classmethod
     def gpu(cls, **changes: Any) -> FinetuneConfig:
         course = cls(
-            base="meta-llama/Llama-3.1-8B", method="qlora", precision="bf16", r=32, alpha=64, dropout=0.1,
-            learning_rate=1e-4, batch_size=16, optimizer="paged_adamw_32bit", logging_steps=50, eval_steps=500, save_steps=500,
-        )  # fmt: skip
+            base="meta-llama/Llama-3.1-8B",
+            method="qlora",
+            precision="bf16",
+            r=32,
+            alpha=64,
+            dropout=0.1,
+            learning_rate=1e-4,
+            batch_size=16,
+            optimizer="paged_adamw_32bit",
+            logging_steps=50,
+            eval_steps=500,
+            save_steps=500,
+        )
         return replace(course, **changes)
 
     @classmethod
@@ -85,7 +95,13 @@ class FinetuneConfig:
         """The peft ``LoraConfig`` of this run."""
         from peft import LoraConfig
 
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=list(self.target_modules), task_type="CAUSAL_LM")
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=list(self.target_modules),
+            task_type="CAUSAL_LM",
+        )
 
     def record(self) -> dict[str, Any]:
         data = asdict(self)

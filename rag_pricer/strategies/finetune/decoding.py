@@ -128,7 +128,9 @@ class PriceDecoder:
         probs = np.array([found[int(x)] for x in prices]) / mass if mass > 0 else np.array([])
         return PriceDistribution(prices, probs, greedy, float(mass))
 
-    def _keep(self, children: list[tuple[tuple[int, ...], str, float]], greedy: str | None) -> list[tuple[tuple[int, ...], str, float]]:
+    def _keep(
+        self, children: list[tuple[tuple[int, ...], str, float]], greedy: str | None
+    ) -> list[tuple[tuple[int, ...], str, float]]:
         """The ``width`` most likely children, plus the greedy one wherever it ranks: greedy
         decoding is read from the same forward passes."""
         children = sorted(children, key=lambda child: -child[2])

@@ -76,4 +76,9 @@ def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, Any]
         mask.append([0] * pad + [1] * len(e["input_ids"]))
     attention = torch.tensor(mask)
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    return {"input_ids": torch.tensor(ids), "attention_mask": attention, "position_ids": positions, "labels": torch.tensor(labels)}
+    return {
+        "input_ids": torch.tensor(ids),
+        "attention_mask": attention,
+        "position_ids": positions,
+        "labels": torch.tensor(labels),
+    }

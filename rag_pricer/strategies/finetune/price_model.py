@@ -17,7 +17,6 @@ from rag_pricer.strategies.finetune.examples import PromptEncoder
 from rag_pricer.strategies.finetune.rag_prompt import ComparableLike, RagPromptEncoder, prompt_encoder
 from rag_pricer.strategies.finetune.run import ADAPTER_DIR, IDS_FILE, read_run
 
-
 #: distributions kept: pricers that differ only in decoding (evaluated one after the other on the
 #: same items) share one model pass per description
 RECENT = 4096
@@ -34,7 +33,9 @@ class PriceModel:
         self.run_dir = Path(run_dir)
         self.record = read_run(self.run_dir)
         if self.record.get("status") != "finished" or not (self.run_dir / ADAPTER_DIR).is_dir():
-            raise FileNotFoundError(f"the fine-tuning run in {run_dir} has not finished; re-run `rag-pricer finetune` to resume it")
+            raise FileNotFoundError(
+                f"the fine-tuning run in {run_dir} has not finished; re-run `rag-pricer finetune` to resume it"
+            )
         self.cache_dir = Path(cache_dir)
         self.adapter = adapter
         self.merge = merge
@@ -61,7 +62,9 @@ class PriceModel:
         recorded = self.record["base"]
         base = BaseCheckpoint.resolve(recorded["spec"])
         if recorded.get("sha256") and base.sha256 != recorded["sha256"]:
-            raise ValueError(f"base model {recorded['spec']} on this machine differs from the one the adapter was trained on")
+            raise ValueError(
+                f"base model {recorded['spec']} on this machine differs from the one the adapter was trained on"
+            )
         checkpoint = base.checkpoint(self.cache_dir)
         model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
         if self.adapter:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
-from rag_pricer.strategies.finetune.examples import COMPLETION_BUDGET, IGNORE, PromptEncoder, completion
 from rag_pricer.items import PRICE_PREFIX, QUESTION, Item
+from rag_pricer.strategies.finetune.examples import COMPLETION_BUDGET, IGNORE, PromptEncoder, completion
 
 COMPARABLES_HEADER = "Similar products:\n"
 PRODUCT_HEADER = "\nProduct:\n"
@@ -114,4 +114,6 @@ def prompt_encoder(tokenizer: Any, config: Mapping[str, Any]) -> PromptEncoder |
     k = int(config.get("k", 0) or 0)
     if k == 0:
         return PromptEncoder(tokenizer, int(config["max_length"]))
-    return RagPromptEncoder(tokenizer, k, int(config["comparable_tokens"]), int(config["query_tokens"]), int(config["max_length"]))
+    return RagPromptEncoder(
+        tokenizer, k, int(config["comparable_tokens"]), int(config["query_tokens"]), int(config["max_length"])
+    )

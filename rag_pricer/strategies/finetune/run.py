@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from rag_pricer.atomic_files import write_text_atomic
+from rag_pricer.items import Item
+from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.finetune.base_model import BaseCheckpoint, load_tokenizer
 from rag_pricer.strategies.finetune.comparables import comparables_hash
 from rag_pricer.strategies.finetune.config import FinetuneConfig, same_training
-from rag_pricer.items import Item
-from rag_pricer.knowledge.store import Neighbour
 
 RUN_FILE = "run.json"
 ADAPTER_DIR = "adapter"
@@ -80,12 +80,17 @@ def load_model(checkpoint: str, config: FinetuneConfig, cuda: bool) -> Any:
 
     if config.method == "qlora":
         if not cuda:
-            raise RuntimeError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit is ~2x slower than fp32 on CPU): use method lora")
+            raise RuntimeError(
+                "QLoRA needs a CUDA GPU (bitsandbytes 4-bit is ~2x slower than fp32 on CPU): use method lora"
+            )
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
         quantisation = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_use_double_quant=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+            load_in_4bit=True,
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16,
         )
         model = AutoModelForCausalLM.from_pretrained(checkpoint, quantization_config=quantisation, device_map="auto")
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
@@ -102,8 +107,13 @@ class FinetuneRun:
     cache_dir: Path
     overwrite: bool = False
 
-    def train(self, train: Sequence[Item], evaluation: Sequence[Item] = (), data: dict[str, Any] | None = None,
-              comparables: Mapping[str, Sequence[Neighbour]] | None = None) -> dict[str, Any]:  # fmt: skip
+    def train(
+        self,
+        train: Sequence[Item],
+        evaluation: Sequence[Item] = (),
+        data: dict[str, Any] | None = None,
+        comparables: Mapping[str, Sequence[Neighbour]] | None = None,
+    ) -> dict[str, Any]:
         """Train (or resume) and return the run record (also written to ``run.json``).
 
         With ``config.k`` > 0 every item (trained or evaluated) needs its ``comparables``
@@ -116,8 +126,14 @@ class FinetuneRun:
         if self.config.k:
             missing = [i.id for i in [*train, *evaluation] if comparables is None or i.id not in comparables]
             if missing:
-                raise ValueError(f"k={self.config.k} needs the comparables of every item; {len(missing)} have none (e.g. {missing[0]})")
-            data["comparables_sha256"] = comparables_hash({i.id: list(comparables[i.id]) for i in [*train, *evaluation]})  # type: ignore[index]
+                raise ValueError(
+                    f"k={self.config.k} needs the comparables of every item; {len(missing)} have none (e.g. "
+                    f"{missing[0]})"
+                )
+            assert comparables is not None  # every item was checked just above
+            data["comparables_sha256"] = comparables_hash(
+                {i.id: list(comparables[i.id]) for i in [*train, *evaluation]}
+            )
         cuda = torch.cuda.is_available()
         base = BaseCheckpoint.resolve(self.config.base)
         record = self._start(base, train, evaluation, data, cuda)
@@ -127,24 +143,42 @@ class FinetuneRun:
 
     # ---------------------------------------------------------------------------------------
 
-    def _start(self, base: BaseCheckpoint, train: Sequence[Item], evaluation: Sequence[Item], data: dict[str, Any], cuda: bool) -> dict[str, Any]:
-        data = {**data, "n_train": len(train), "train_ids_sha256": ids_hash(train),
-                "n_eval": len(evaluation), "eval_ids_sha256": ids_hash(evaluation) if evaluation else None}  # fmt: skip
-        fresh = {"config": self.config.record(), "base": base.record(), "data": data, "versions": versions(),
-                 "machine": {"cuda": cuda, "platform": platform.platform()}, "status": "running",
-                 "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed_at": []}  # fmt: skip
+    def _start(
+        self, base: BaseCheckpoint, train: Sequence[Item], evaluation: Sequence[Item], data: dict[str, Any], cuda: bool
+    ) -> dict[str, Any]:
+        data = {
+            **data,
+            "n_train": len(train),
+            "train_ids_sha256": ids_hash(train),
+            "n_eval": len(evaluation),
+            "eval_ids_sha256": ids_hash(evaluation) if evaluation else None,
+        }
+        fresh = {
+            "config": self.config.record(),
+            "base": base.record(),
+            "data": data,
+            "versions": versions(),
+            "machine": {"cuda": cuda, "platform": platform.platform()},
+            "status": "running",
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "resumed_at": [],
+        }
         self.out.mkdir(parents=True, exist_ok=True)
         previous = self._previous()
         if previous is not None and not self.overwrite:
             same = (
                 same_training(previous["config"]) == self.config.training_keys()
-                and previous["base"].get("sha256") == base.sha256 and previous["base"]["source"] == base.source
+                and previous["base"].get("sha256") == base.sha256
+                and previous["base"]["source"] == base.source
                 and previous["data"]["train_ids_sha256"] == data["train_ids_sha256"]
                 and previous["data"].get("eval_ids_sha256") == data["eval_ids_sha256"]
                 and previous["data"].get("comparables_sha256") == data.get("comparables_sha256")
-            )  # fmt: skip
+            )
             if not same:
-                raise RunConflict(f"{self.out} holds another run (configuration, base or data differ): choose another --out or --overwrite")
+                raise RunConflict(
+                    f"{self.out} holds another run (configuration, base or data differ): choose another --out or "
+                    "--overwrite"
+                )
             if previous.get("status") == "finished":
                 return previous
             previous["resumed_at"].append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -159,8 +193,15 @@ class FinetuneRun:
         self._write(fresh)
         return fresh
 
-    def _fit(self, record: dict[str, Any], base: BaseCheckpoint, train: Sequence[Item], evaluation: Sequence[Item], cuda: bool,
-             comparables: Mapping[str, Sequence[Neighbour]]) -> dict[str, Any]:  # fmt: skip
+    def _fit(
+        self,
+        record: dict[str, Any],
+        base: BaseCheckpoint,
+        train: Sequence[Item],
+        evaluation: Sequence[Item],
+        cuda: bool,
+        comparables: Mapping[str, Sequence[Neighbour]],
+    ) -> dict[str, Any]:
         from peft import get_peft_model
         from transformers import TrainingArguments
         from transformers.trainer_utils import get_last_checkpoint
@@ -179,26 +220,49 @@ class FinetuneRun:
         last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
         resume_step = int(Path(last).name.split("-")[-1]) if last else 0
         args = TrainingArguments(
-            output_dir=str(folder), per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
-            gradient_accumulation_steps=config.grad_accum, learning_rate=config.learning_rate, lr_scheduler_type=config.scheduler,
-            warmup_steps=config.warmup_ratio, num_train_epochs=config.epochs, max_steps=config.max_steps, weight_decay=config.weight_decay,
-            optim=config.optimizer, bf16=config.precision == "bf16", use_cpu=not cuda, seed=config.seed,
-            logging_steps=config.logging_steps, logging_first_step=True, save_steps=config.save_steps, save_total_limit=2,
-            eval_strategy="steps" if evaluation else "no", eval_steps=config.eval_steps, prediction_loss_only=True,
+            output_dir=str(folder),
+            per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=config.batch_size,
+            gradient_accumulation_steps=config.grad_accum,
+            learning_rate=config.learning_rate,
+            lr_scheduler_type=config.scheduler,
+            warmup_steps=config.warmup_ratio,
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps,
+            weight_decay=config.weight_decay,
+            optim=config.optimizer,
+            bf16=config.precision == "bf16",
+            use_cpu=not cuda,
+            seed=config.seed,
+            logging_steps=config.logging_steps,
+            logging_first_step=True,
+            save_steps=config.save_steps,
+            save_total_limit=2,
+            eval_strategy="steps" if evaluation else "no",
+            eval_steps=config.eval_steps,
+            prediction_loss_only=True,
             eval_on_start=bool(evaluation) and not last,  # step 0: the base model's loss, the yardstick
-            include_num_input_tokens_seen="non_padding", label_names=["labels"], remove_unused_columns=False,
-            report_to="none", dataloader_num_workers=0,
-        )  # fmt: skip
+            include_num_input_tokens_seen="non_padding",
+            label_names=["labels"],
+            remove_unused_columns=False,
+            report_to="none",
+            dataloader_num_workers=0,
+        )
         trainer = CompletionTrainer(
-            model=model, args=args, data_collator=lambda batch: collate(batch, tokenizer.pad_token_id),
+            model=model,
+            args=args,
+            data_collator=lambda batch: collate(batch, tokenizer.pad_token_id),
             train_dataset=[encoder.example(i, comparables.get(i.id, ())) for i in train],
             eval_dataset=[encoder.example(i, comparables.get(i.id, ())) for i in evaluation] or None,
             callbacks=[TrainingLog(self.out / LOG_FILE, resume_step)],
-        )  # fmt: skip
+        )
         started = time.monotonic()
         result = trainer.train(resume_from_checkpoint=last)
-        final: dict[str, Any] = {"train_loss": result.training_loss, "steps": result.global_step,
-                                 "train_seconds_this_session": round(time.monotonic() - started, 1)}  # fmt: skip
+        final: dict[str, Any] = {
+            "train_loss": result.training_loss,
+            "steps": result.global_step,
+            "train_seconds_this_session": round(time.monotonic() - started, 1),
+        }
         if evaluation:
             # the last step's evaluation when the Trainer just ran one, else one now
             logged = [e for e in trainer.state.log_history if "eval_loss" in e and e.get("step") == result.global_step]
@@ -208,8 +272,13 @@ class FinetuneRun:
         tokenizer.save_pretrained(self.out / ADAPTER_DIR)
         title = f"LoRA on {base.spec}: {len(train):,} items" + (f", {config.k} comparables" if config.k else "")
         plot_log(self.out / LOG_FILE, self.out / CHART_FILE, title=title)
-        record |= {"status": "finished", "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "final": final,
-                   "base_checkpoint": checkpoint, "resumed_from_step": resume_step or None}  # fmt: skip
+        record |= {
+            "status": "finished",
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "final": final,
+            "base_checkpoint": checkpoint,
+            "resumed_from_step": resume_step or None,
+        }
         self._write(record)
         return record
 

@@ -24,7 +24,9 @@ def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[torch.Tensor, to
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
     logits = model(**inputs, logits_to_keep=n + 1).logits[:, :-1]  # position p predicts token p + 1
     target = labels[:, -n:]
-    total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE, reduction="sum")
+    total = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
     return total, (target != IGNORE).sum()
 
 
@@ -32,7 +34,9 @@ class CompletionTrainer(Trainer):
     """``Trainer`` whose loss is ``completion_loss``: the mean over the batch's completion
     tokens, or over the whole accumulated step when the Trainer passes ``num_items_in_batch``."""
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         total, count = completion_loss(model, inputs)
         denominator = num_items_in_batch if num_items_in_batch is not None else count
         loss = total / torch.clamp(torch.as_tensor(denominator, device=total.device), min=1)

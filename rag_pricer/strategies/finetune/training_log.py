@@ -59,16 +59,25 @@ class TrainingLog(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         logs = logs or {}
         now = time.monotonic()
-        row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
-                               "elapsed_s": round(self._elapsed_before + now - self._started, 1)}  # fmt: skip
+        row: dict[str, Any] = {
+            "step": state.global_step,
+            "epoch": round(state.epoch or 0.0, 4),
+            "elapsed_s": round(self._elapsed_before + now - self._started, 1),
+        }
         if "eval_loss" in logs:
             row |= {"kind": "eval", "loss": logs["eval_loss"], "perplexity": perplexity(logs["eval_loss"])}
         elif "loss" in logs:
             tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
             rate = (tokens - (self._last_tokens or 0)) / max(now - self._last_time, 1e-9) if tokens else None
             self._last_time, self._last_tokens = now, tokens
-            row |= {"kind": "train", "loss": logs["loss"], "perplexity": perplexity(logs["loss"]),
-                    "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"), "tokens_per_s": rate}  # fmt: skip
+            row |= {
+                "kind": "train",
+                "loss": logs["loss"],
+                "perplexity": perplexity(logs["loss"]),
+                "learning_rate": logs.get("learning_rate"),
+                "grad_norm": logs.get("grad_norm"),
+                "tokens_per_s": rate,
+            }
         else:
             return  # the end-of-training summary: its figures are in run.json
         with open(self.path, "a", newline="") as handle:

@@ -51,15 +51,31 @@ _PRICE = re.compile(
     """,
     re.VERBOSE | re.IGNORECASE,
 )
-_CUE = re.compile(r"(?:price|priced|cost|costs|sells?|worth|estimate|estimated|msrp|retail)\b[^.\d$€£¥]{0,12}$", re.IGNORECASE)
+_CUE = re.compile(
+    r"(?:price|priced|cost|costs|sells?|worth|estimate|estimated|msrp|retail)\b[^.\d$€£¥]{0,12}$", re.IGNORECASE
+)
 _UNIT = re.compile(
     r"^\s?-?\s?(?:%|x\b|pack|pk\b|pcs?\b|pieces?|count|ct\b|sets?\b|pairs?\b|inch|in\b|\"|'|ft\b|feet|mm\b|cm\b|m\b|"
     r"lbs?\b|oz\b|g\b|kg\b|ml\b|l\b|v\b|volts?|w\b|watts?|mah\b|gb\b|tb\b|hz\b|ghz\b|years?|months?|days?|hours?)",
     re.IGNORECASE,
 )
-_CURRENCIES = {"$": "USD", "us$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "bucks": "USD",
-               "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
-               "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP", "¥": "JPY"}  # fmt: skip
+_CURRENCIES = {
+    "$": "USD",
+    "us$": "USD",
+    "usd": "USD",
+    "dollar": "USD",
+    "dollars": "USD",
+    "bucks": "USD",
+    "€": "EUR",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "£": "GBP",
+    "gbp": "GBP",
+    "pound": "GBP",
+    "pounds": "GBP",
+    "¥": "JPY",
+}
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,7 @@ def parse_price_details(text: str | None) -> ParsedPrice | None:
             match = _PRICE.match(text, match.start(), match.end("ak") if match.group("ak") else match.end("a")) or match
         currency = _currency(match)
         marked = currency is not None or bool(_CUE.search(text[: match.start()]))
-        if not marked and _UNIT.match(text[match.end():]) and not match.group("b"):
+        if not marked and _UNIT.match(text[match.end() :]) and not match.group("b"):
             continue  # "2 pack", "12V": a quantity, not a price
         leading = not text[: match.start()].strip()
         if marked or leading:

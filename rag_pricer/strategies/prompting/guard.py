@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag_pricer.pricing.values import CEILING, Estimate, FLOOR
 from rag_pricer.knowledge.store import Neighbour
-
+from rag_pricer.pricing.values import CEILING, FLOOR, Estimate
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,9 @@ class PriceGuard:
             return f"{source} ${price:,.2f} is outside the plausible range ${low:,.2f}-${high:,.2f}"
         return None
 
-    def settle(self, estimate: Estimate, price: float | None, neighbours: list[Neighbour], source: str = "the LLM answer") -> Estimate:
+    def settle(
+        self, estimate: Estimate, price: float | None, neighbours: list[Neighbour], source: str = "the LLM answer"
+    ) -> Estimate:
         """``estimate`` (the knn price from ``neighbours``) takes ``price`` when it is plausible;
         otherwise it keeps the knn price and ``fallback`` says why."""
         problem = self.check(price, neighbours, source)

@@ -6,14 +6,13 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag_pricer.pricing.values import Estimate
-
-from rag_pricer.query import Query
-from rag_pricer.strategies.prompting.guard import PriceGuard
-from rag_pricer.strategies.prompting.answers import parse_price
-from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.knowledge.store import Neighbour
+from rag_pricer.pricing.pricer import Pricer
+from rag_pricer.pricing.values import Estimate
+from rag_pricer.query import Query
 from rag_pricer.strategies.knn import KnnPricer
+from rag_pricer.strategies.prompting.answers import parse_price
+from rag_pricer.strategies.prompting.guard import PriceGuard
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage

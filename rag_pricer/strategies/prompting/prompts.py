@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from langchain_core.prompts import ChatPromptTemplate
 
 SYSTEM = "You estimate prices of items. Reply only with the price, no explanation"
-CONTEXT_INTRO = "To provide some context, here are some other items that might be similar to the item you need to estimate.\n\n"
+CONTEXT_INTRO = (
+    "To provide some context, here are some other items that might be similar to the item you need to estimate.\n\n"
+)
 QUESTION_INTRO = "And now the question for you:\n\n"
-
 
 
 @cache
@@ -67,7 +68,12 @@ class PromptBudget:
             raise ValueError("a prompt budget needs 0 < query_tokens < max_tokens and product_tokens >= 1")
 
 
-def context(neighbours: list[Neighbour], max_chars: int | None = None, budget: PromptBudget | None = None, room: int | None = None) -> str:
+def context(
+    neighbours: list[Neighbour],
+    max_chars: int | None = None,
+    budget: PromptBudget | None = None,
+    room: int | None = None,
+) -> str:
     """The few-shot block: each comparable product with its price, its description cut to
     ``max_chars`` (at a word) when given, to fit small models' context and prefill budget, and
     to the budget's ``product_tokens``; products stop being added once ``room`` tokens are used."""
