@@ -54,7 +54,7 @@ class PrecomputedEmbedder(Embedder):
     def __init__(self, base: Base, sigma: float = SIGMA, model: str = "all-MiniLM-L6-v2") -> None:
         super().__init__(model)
         self.rows = {text: row for row, text in enumerate(base.documents)}
-        self.vectors = base.vectors
+        self.base_vectors = base.vectors
         self.sigma = sigma
         self.rng = np.random.default_rng(0)
         self.uses = np.zeros(len(base.documents), dtype=np.int32)
@@ -67,8 +67,8 @@ class PrecomputedEmbedder(Embedder):
         # a text's first use is the real product (its exact vector), later uses are its copies
         copies = (self.uses[rows] > 0)[:, None].astype(np.float32)
         np.add.at(self.uses, rows, 1)
-        noise = self.sigma * self.rng.standard_normal((len(rows), self.vectors.shape[1]), dtype=np.float32)
-        vectors = self.vectors[rows] + copies * noise
+        noise = self.sigma * self.rng.standard_normal((len(rows), self.base_vectors.shape[1]), dtype=np.float32)
+        vectors = self.base_vectors[rows] + copies * noise
         return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 

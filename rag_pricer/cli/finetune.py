@@ -130,7 +130,7 @@ def finetune(
     import torch
 
     from rag_pricer.strategies.finetune.config import FinetuneConfig
-    from rag_pricer.strategies.finetune.run import FinetuneRun
+    from rag_pricer.strategies.finetune.run import FinetuneRun, default_run_dir
 
     settings = settings_with(items_path=items, store_path=store, track=track_run)
     tracker = tracker_for(settings)
@@ -162,7 +162,7 @@ def finetune(
         return
     if not train:
         fail(f"no items of split {split!r} in {settings.items_path}")
-    folder = out or Path(settings.models_dir) / ("rag-finetuned" if k else "finetuned")
+    folder = out or default_run_dir(settings.models_dir, bool(k))
     data = {
         "items": str(settings.items_path),
         "split": split,

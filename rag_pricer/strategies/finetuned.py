@@ -22,7 +22,7 @@ from rag_pricer.query import Query
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.decoding import DECODINGS, PriceDistribution
 from rag_pricer.strategies.finetune.price_model import PriceModel
-from rag_pricer.strategies.finetune.run import ADAPTER_DIR, RUN_FILE, run_fingerprint
+from rag_pricer.strategies.finetune.run import ADAPTER_DIR, RUN_DIRS, RUN_FILE, default_run_dir, run_fingerprint
 from rag_pricer.strategies.knn import DEFAULT_K, KnnPricer
 from rag_pricer.strategies.prompting.guard import PriceGuard
 
@@ -149,10 +149,10 @@ def finished_run(folder: str, options: str = "") -> ModelsCheck:
     needs=("adapter", "store"),
     options=FinetunedOptions,
     extra="finetune",
-    models=finished_run("finetuned"),
+    models=finished_run(RUN_DIRS[False]),
 )
 def build(resources: Resources, options: FinetunedOptions) -> FinetunedPricer:
-    folder = Path(options.run) if options.run else Path(resources.settings.models_dir) / "finetuned"
+    folder = Path(options.run) if options.run else default_run_dir(resources.settings.models_dir, False)
     model = price_model(resources, folder, adapter=options.adapter)
     model.load()  # now rather than on the first estimate: the service builds its default strategy at start-up
     return FinetunedPricer(model, KnnPricer(resources.retriever, SearchOptions(k=options.k)), options.decoding)
@@ -166,11 +166,11 @@ def build(resources: Resources, options: FinetunedOptions) -> FinetunedPricer:
     needs=("adapter", "store"),
     options=RagFinetunedOptions,
     extra="finetune",
-    models=finished_run("rag-finetuned", " --k 5"),
+    models=finished_run(RUN_DIRS[True], " --k 5"),
 )
 def build_rag(resources: Resources, options: RagFinetunedOptions) -> FinetunedPricer:
     """``k`` comparables are retrieved (default: the number the run was trained with)."""
-    folder = Path(options.run) if options.run else Path(resources.settings.models_dir) / "rag-finetuned"
+    folder = Path(options.run) if options.run else default_run_dir(resources.settings.models_dir, True)
     model = price_model(resources, folder)
     if not model.k:
         raise ValueError(

@@ -38,6 +38,15 @@ from rag_pricer.strategies.finetune.config import FinetuneConfig, same_training
 RUN_FILE = "run.json"
 ADAPTER_DIR = "adapter"
 IDS_FILE = "train_ids.txt"
+#: where `rag-pricer finetune` saves a run under ``models_dir`` and where the strategies look for it
+RUN_DIRS = {False: "finetuned", True: "rag-finetuned"}
+
+
+def default_run_dir(models_dir: str | Path, with_comparables: bool) -> Path:
+    """The run folder of ``finetuned`` (course prompt) or ``rag-finetuned`` (prompt with comparables)."""
+    return Path(models_dir) / RUN_DIRS[with_comparables]
+
+
 LOG_FILE = "metrics.csv"
 CHART_FILE = "training.png"
 
