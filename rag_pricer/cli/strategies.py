@@ -59,12 +59,28 @@ def strategies(
         options = "\n".join(f"{o['name']}: {o['type']} = {o['default']!r}" for o in row["options"]) or "-"
         table.add_row(row["name"], status, escape(needs + extra), escape(options), row["summary"])
     console.print(table)
-    for row in rows:
-        if not row["ready"]:
-            hint = f"; run `{row['hint']}`" if row["hint"] else ""
-            console.print(f"[yellow]{row['name']}[/]: {escape(str(row['detail']) + hint)}", soft_wrap=True)
+    for names, detail, hint in _unready(rows):
+        advice = f"; run `{hint}`" if hint else ""
+        console.print(f"[yellow]{', '.join(names)}[/]: {escape(detail + advice)}", soft_wrap=True)
     console.print("needs: " + "; ".join(f"{k} = {v}" for k, v in NEEDS.items()))
     console.print("options: `-o NAME=VALUE` (estimate, evaluate, compare); unknown names and bad values are refused")
+
+
+def _unready(rows: list[dict[str, Any]]) -> list[tuple[list[str], str, str | None]]:
+    """One line per remedy: the baselines that one `train-baselines` run would train share it,
+    rather than ten near-identical lines."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for row in rows:
+        if row["ready"]:
+            continue
+        hint = row["hint"]
+        if hint and " --only " in hint:
+            hint = hint.split(" --only ")[0]
+            detail = "no trained model (`--only NAME` trains one)"
+        else:
+            detail = str(row["detail"])
+        groups.setdefault((detail, hint), []).append(row["name"])
+    return [(names, detail, hint) for (detail, hint), names in groups.items()]
 
 
 def _state(readiness: Readiness, strategy: Strategy) -> dict[str, Any]:
