@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP service when set.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty disables CORS.")
     max_batch_items: int = Field(64, ge=1, description="Largest batch accepted by POST /v1/estimate/batch.")
+    service_llms: list[str] = Field(
+        default_factory=list,
+        description=(
+            "LLM backends an HTTP client may choose with `llm`, besides the server's own (a JSON list, e.g. "
+            "[\"local\"]); empty: the server's own only. A backend of a paid API spends the server's key."
+        ),
+    )
 
     #: the ``.env`` file read (``None``: none) and the folder relative paths are resolved against
     _env_path: Path | None = PrivateAttr(None)

@@ -574,12 +574,24 @@ def test_an_unknown_product_is_404(client: TestClient) -> None:
     assert {"200", "404"} <= set(spec["responses"])
 
 
-def test_llms_lists_the_backends_with_the_servers_default(client: TestClient) -> None:
-    from rag_pricer.llms import available_backends
-
+def test_llms_lists_only_the_servers_own_backend_by_default(client: TestClient, description: str) -> None:
     body = client.get("/v1/llms").json()
-    assert body["default"] == "fake"
-    assert [b["name"] for b in body["llms"]] == [b.name for b in available_backends()]
+    assert body["default"] == "fake" and [b["name"] for b in body["llms"]] == ["fake"]
+    # a registered backend the operator did not offer: a paid API would spend the server's key
+    response = client.post("/v1/estimate", json={"description": description, "strategy": "rag", "llm": "openai"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_options" and "not offered" in response.json()["message"]
+    batch = client.post(
+        "/v1/estimate/batch", json={"items": [{"description": "a"}, {"description": "b", "llm": "local"}]}
+    )
+    assert batch.status_code == 422 and batch.json()["message"].startswith("items[1]: llm 'local' is not offered")
+
+
+def test_llms_lists_the_backends_the_operator_offers(estimator: Estimator, service_settings: Settings) -> None:
+    settings = service_settings.model_copy(update={"service_llms": ["local", "fake"]})
+    with TestClient(create_app(estimator, settings, deadline_s=DEADLINE_S)) as offering:
+        body = offering.get("/v1/llms").json()
+    assert body["default"] == "fake" and sorted(b["name"] for b in body["llms"]) == ["fake", "local"]
     assert [b["name"] for b in body["llms"] if b["default"]] == ["fake"]
 
 
@@ -601,7 +613,16 @@ def fixed_llm() -> Iterator[str]:
         yield "test-fixed"
 
 
-def test_an_estimate_uses_the_llm_it_names(client: TestClient, fixed_llm: str, description: str) -> None:
+def test_an_estimate_uses_the_llm_it_names(
+    estimator: Estimator, service_settings: Settings, fixed_llm: str, description: str
+) -> None:
+    settings = service_settings.model_copy(update={"service_llms": [fixed_llm]})
+    with TestClient(create_app(estimator, settings, deadline_s=DEADLINE_S)) as client:
+        wait_ready(client)
+        _uses_the_llm_it_names(client, fixed_llm, description)
+
+
+def _uses_the_llm_it_names(client: TestClient, fixed_llm: str, description: str) -> None:
     default = estimate(client, description=description, strategy="rag")
     chosen = estimate(client, description=description, strategy="rag", llm=fixed_llm)
     assert chosen["llm_answer"] == "123" and default["llm_answer"] != "123"

@@ -99,7 +99,11 @@ def create_app(
         if secret is not None
     ]
     pricing = PricingService(
-        estimator, deadline_s=deadline_s or settings.llm_timeout_s, default_strategy=settings.strategy, secrets=secrets
+        estimator,
+        deadline_s=deadline_s or settings.llm_timeout_s,
+        default_strategy=settings.strategy,
+        secrets=secrets,
+        offered_llms=settings.service_llms,
     )
     auth = BearerAuth(settings.api_token)
 
@@ -211,10 +215,14 @@ def create_app(
     async def llms() -> LLMsResponse:
         from rag_pricer.llms import available_backends
 
-        default = estimator.settings.llm.partition(":")[0].strip()
+        offered = pricing.offered_llms()
         return LLMsResponse(
-            default=default,
-            llms=[LLMOut(name=b.name, summary=b.summary, default=b.name == default) for b in available_backends()],
+            default=offered[0],
+            llms=[
+                LLMOut(name=b.name, summary=b.summary, default=b.name == offered[0])
+                for b in available_backends()
+                if b.name in offered
+            ],
         )
 
     @v1.get(

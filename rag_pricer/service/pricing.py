@@ -65,12 +65,14 @@ class PricingService:
         default_strategy: str | None = None,
         fallback: str = "knn",
         secrets: Sequence[str] = (),
+        offered_llms: Sequence[str] = (),
         llm_workers: int = 32,
         local_workers: int = 4,
         ready_wait_s: float = 30.0,
         retry_s: float = 5.0,
     ) -> None:
         self.estimator = estimator
+        self.extra_llms = list(offered_llms)
         self.deadline_s = deadline_s
         self.default_strategy = default_strategy or estimator.settings.strategy
         self.fallback = fallback
@@ -207,6 +209,7 @@ class PricingService:
                 raise (BatchUnknownStrategy(index, error) if len(requests) > 1 else error) from None
             try:  # an option the strategy does not have is the client's error (422), not a failure to fall back from
                 spec.validate({"k": request.k, "category": request.category})
+                self.llm_spec(request.llm)
             except InvalidOptions as error:
                 raise (InvalidOptions(f"items[{index}]: {error}") if len(requests) > 1 else error) from None
             specs.append(spec)
@@ -244,12 +247,22 @@ class PricingService:
             if not state.ready:
                 raise StrategyNotReady(state.anonymised(settings))
 
+    def offered_llms(self) -> list[str]:
+        """The backends a client may name in ``llm``: the server's own, then ``service_llms``.
+        Nothing else, so that no client makes the server spend its API key on a backend its
+        operator did not offer."""
+        own = self.estimator.settings.llm.partition(":")[0].strip()
+        return list(dict.fromkeys([own, *self.extra_llms]))
+
     def llm_spec(self, backend: str | None) -> str | None:
         """The LLM spec for a request naming ``backend``: the server's own spec when it is the
-        server's backend (its model, file or endpoint), the backend's defaults otherwise."""
-        configured = self.estimator.settings.llm
-        if backend is None or backend == configured.partition(":")[0].strip():
+        server's backend (its model, file or endpoint), the backend's defaults otherwise;
+        ``InvalidOptions`` (422) for a backend the server does not offer."""
+        offered = self.offered_llms()
+        if backend is None or backend == offered[0]:
             return None  # the strategy's default: the server's spec
+        if backend not in offered:
+            raise InvalidOptions(f"llm {backend!r} is not offered by this server; it offers: {', '.join(offered)}")
         return backend
 
     async def product(self, product_id: str) -> StoredProduct | None:
