@@ -28,3 +28,21 @@ def test_a_failed_plugin_import_is_retried_not_half_loaded(monkeypatch: pytest.M
         with pytest.raises(ImportError):
             registry.all()
         assert [entry.name for entry in registry.all()] == ["late"] and len(attempts) == 2
+
+
+def test_a_shared_object_may_be_built_from_another_shared_object() -> None:
+    import threading
+
+    from rag_pricer.pricing.resources import Resources
+    from rag_pricer.settings import Settings
+
+    resources = Resources(Settings(_env_file=None))
+    built: list[object] = []
+
+    def build() -> None:  # a build that asks for another shared object must not deadlock
+        built.append(resources.shared("outer", lambda: ("outer", resources.shared("inner", lambda: "inner"))))
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert built == [("outer", "inner")] and resources.shared("inner", lambda: "rebuilt") == "inner"

@@ -28,7 +28,7 @@ class Resources:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._shared: dict[Hashable, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a build may itself ask for a shared object
 
     @cached_property
     def embedder(self) -> Embedder:
