@@ -20,9 +20,9 @@ import json
 from pathlib import Path
 
 from rag_pricer.api import Estimator
-from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
+from rag_pricer.evaluation import Bootstrap, EvaluationResult
 from rag_pricer.evaluation.metrics import mae
-from rag_pricer.evaluation.paired import paired_differences
+from rag_pricer.evaluation.paired import paired_differences, scored_variant
 from rag_pricer.evaluation.report import comparison_markdown
 from rag_pricer.items import read_items
 from rag_pricer.settings import Settings
@@ -63,21 +63,7 @@ def main() -> None:
         options = {"run": str(args.run), **VARIANTS[name]}
         pricer = estimator.pricer("finetuned", **options)
         pricer.name = name
-        result = Evaluation(
-            pricer,
-            items,
-            batch_size=16,
-            bootstrap=Bootstrap(1000, seed=0),
-            progress=True,
-            checkpoint=args.out / f"{name}.jsonl",
-            options=options,
-        ).run()
-        result.save(args.out / f"{name}.json")
-        results[name] = result
-        print(
-            f"{name}: MAE ${result.value('mae'):.2f}, hit {result.value('hit_rate'):.1%}, fallbacks {result.fallbacks}",
-            flush=True,
-        )
+        results[name] = scored_variant(pricer, items, args.out, options)
 
     report = comparison_markdown(
         list(results.values()),

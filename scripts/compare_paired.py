@@ -22,9 +22,9 @@ from typing import Any
 
 from rag_pricer.api import Estimator
 from rag_pricer.cli.common import parse_options
-from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult
+from rag_pricer.evaluation import Bootstrap, EvaluationResult
 from rag_pricer.evaluation.metrics import hit_rate, mae
-from rag_pricer.evaluation.paired import paired_differences
+from rag_pricer.evaluation.paired import paired_differences, scored_variant
 from rag_pricer.evaluation.report import comparison_markdown
 from rag_pricer.items import read_items
 from rag_pricer.settings import Settings
@@ -61,21 +61,7 @@ def main() -> None:
     for name, strategy, options in map(parse_variant, args.variant):
         pricer = estimator.pricer(strategy, **options)
         pricer.name = name
-        result = Evaluation(
-            pricer,
-            items,
-            batch_size=16,
-            bootstrap=Bootstrap(1000, seed=0),
-            progress=True,
-            checkpoint=args.out / f"{name}.jsonl",
-            options={"strategy": strategy, **options},
-        ).run()
-        result.save(args.out / f"{name}.json")
-        results[name] = result
-        print(
-            f"{name}: MAE ${result.value('mae'):.2f}, hit {result.value('hit_rate'):.1%}, fallbacks {result.fallbacks}",
-            flush=True,
-        )
+        results[name] = scored_variant(pricer, items, args.out, {"strategy": strategy, **options})
 
     report = comparison_markdown(
         list(results.values()), title=f"{args.split}: {len(items)} items", description=" ".join(args.variant)

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag_pricer.evaluation.bootstrap import Bootstrap, Interval
 from rag_pricer.evaluation.metrics import Metric
 from rag_pricer.evaluation.results import EvaluationResult
+from rag_pricer.evaluation.runner import Evaluation
+from rag_pricer.items import Item
+from rag_pricer.pricing.pricer import Pricer
+
+
+def scored_variant(pricer: Pricer, items: Sequence[Item], out: Path, options: Mapping[str, Any]) -> EvaluationResult:
+    """One variant of a paired comparison scored on ``items``: resumable from
+    ``out/NAME.jsonl``, saved as ``out/NAME.json`` (NAME = ``pricer.name``), its headline printed."""
+    result = Evaluation(
+        pricer,
+        list(items),
+        batch_size=16,
+        bootstrap=Bootstrap(1000, seed=0),
+        progress=True,
+        checkpoint=out / f"{pricer.name}.jsonl",
+        options=dict(options),
+    ).run()
+    result.save(out / f"{pricer.name}.json")
+    print(
+        f"{pricer.name}: MAE ${result.value('mae'):.2f}, hit {result.value('hit_rate'):.1%}, "
+        f"fallbacks {result.fallbacks}",
+        flush=True,
+    )
+    return result
 
 
 def paired_differences(
