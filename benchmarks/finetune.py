@@ -35,13 +35,13 @@ import torch
 from rag_pricer.items import read_items
 from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.finetune.base_model import BaseModel, load_tokenizer
-from rag_pricer.strategies.finetune.comparables import Comparables
-from rag_pricer.strategies.finetune.config import FinetuneConfig
-from rag_pricer.strategies.finetune.examples import collate
 from rag_pricer.strategies.finetune.price_model import PriceModel
 from rag_pricer.strategies.finetune.rag_prompt import prompt_encoder
-from rag_pricer.strategies.finetune.run import read_run
-from rag_pricer.strategies.finetune.trainer import completion_loss
+from rag_pricer.strategies.finetune.run_folder import read_run
+from rag_pricer.training.finetune.batches import collate
+from rag_pricer.training.finetune.comparables import Comparables
+from rag_pricer.training.finetune.config import FinetuneConfig
+from rag_pricer.training.finetune.trainer import completion_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from rag_pricer.items import read_items
-from rag_pricer.strategies.finetune.examples import collate
 from rag_pricer.strategies.finetune.price_model import PriceModel
-from rag_pricer.strategies.finetune.trainer import completion_loss
+from rag_pricer.training.finetune.batches import collate
+from rag_pricer.training.finetune.trainer import completion_loss
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from rag_pricer.api import Estimator
 from rag_pricer.cli.app import app
 from rag_pricer.evaluation import Bootstrap, Evaluation, LeakageError, resolve_strategies
-from rag_pricer.evaluation.ensemble_trainer import EnsembleTrainer
 from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.ranges import RangeCalibration
@@ -22,6 +21,7 @@ from rag_pricer.pricing.values import Comparable, Estimate
 from rag_pricer.query import Query
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.ensemble import BaseOutput, EnsembleModel, EnsemblePricer, cross_fit, feature_matrix
+from rag_pricer.training.ensemble_trainer import EnsembleTrainer
 
 FAST = Bootstrap(resamples=100)
 
@@ -239,8 +239,8 @@ def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
 def test_the_base_table_prices_only_items_missing_from_its_cache(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag_pricer.evaluation.base_table import BaseTable
     from rag_pricer.pricing.registry import Strategy
+    from rag_pricer.training.base_table import BaseTable
 
     items = make_items(8, start=300)
     seen: list[str] = []

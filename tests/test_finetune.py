@@ -19,11 +19,12 @@ from rag_pricer.cli.app import app
 from rag_pricer.items import Item
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.base_model import load_tokenizer
-from rag_pricer.strategies.finetune.config import FinetuneConfig
-from rag_pricer.strategies.finetune.examples import IGNORE, PromptEncoder, collate
+from rag_pricer.strategies.finetune.examples import IGNORE, PromptEncoder
 from rag_pricer.strategies.finetune.price_model import PriceModel
-from rag_pricer.strategies.finetune.run import FinetuneRun, RunConflict, ids_hash
-from rag_pricer.strategies.finetune.trainer import completion_loss
+from rag_pricer.training.finetune.batches import collate
+from rag_pricer.training.finetune.config import FinetuneConfig
+from rag_pricer.training.finetune.run import FinetuneRun, RunConflict, ids_hash
+from rag_pricer.training.finetune.trainer import completion_loss
 
 pytestmark = pytest.mark.slow  # loads and trains the real 135M model: ~2 minutes in all
 

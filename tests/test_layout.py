@@ -1,5 +1,6 @@
 """The layout is a picture of the architecture: README's map lists every module, and imports
-follow the pipeline (ingest -> knowledge / llms -> pricing -> strategies -> evaluation -> service, cli)."""
+follow the pipeline (ingest -> knowledge / llms -> pricing -> strategies -> evaluation / training -> service,
+cli)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ LAYERS = [
     ("rag_pricer.pricing", 2),
     ("rag_pricer.strategies", 3),
     ("rag_pricer.evaluation", 4),
+    ("rag_pricer.training", 4),
     ("rag_pricer.api", 4),
     ("rag_pricer.diagnostics", 5),
     ("rag_pricer.service", 5),
@@ -99,22 +101,27 @@ def test_the_readme_map_lists_every_module_and_nothing_else() -> None:
     assert sorted(listed - on_disk) == [], "README's map names modules that do not exist"
 
 
-#: evaluation modules about training, not scoring: two fit the ensemble strategy's model (and
-#: read its signals), tracking logs a fine-tuning run (whose log the finetune package writes)
-TRAINING = {
-    "rag_pricer.evaluation.base_table",
-    "rag_pricer.evaluation.ensemble_trainer",
-    "rag_pricer.evaluation.tracking",
-}
+def imports_of(folder: str, prefix: str) -> list[str]:
+    """``module -> target`` for every import of a ``prefix`` module under ``rag_pricer/folder``."""
+    found = []
+    for path in sorted((ROOT / "rag_pricer" / folder).rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        found += [f"{module} -> {t}" for t in imported(path) if t == prefix or t.startswith(prefix + ".")]
+    return found
 
 
 def test_the_evaluation_harness_sees_strategies_only_through_the_registry_and_the_pricer() -> None:
     """Scoring, caching and comparing know no strategy's internals: what a run depends on is the
     pricer's own ``fingerprint``, never a strategy module the harness imports."""
-    reaching_in = []
-    for path in sorted((ROOT / "rag_pricer" / "evaluation").glob("*.py")):
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        if module in TRAINING:
-            continue
-        reaching_in += [f"{module} -> {t}" for t in imported(path) if t.startswith("rag_pricer.strategies")]
-    assert not reaching_in, reaching_in
+    assert not imports_of("evaluation", "rag_pricer.strategies")
+
+
+def test_the_cli_and_the_service_see_strategies_only_through_the_registry() -> None:
+    """Commands are thin: what a command needs of a strategy's internals (training it) lives in
+    ``training/``, and pricing goes through the registry and the ``Pricer`` contract."""
+    assert not imports_of("cli", "rag_pricer.strategies") + imports_of("service", "rag_pricer.strategies")
+
+
+def test_strategies_and_evaluation_never_import_the_training_room() -> None:
+    """A strategy loads what training saved, and scoring needs none of the training code."""
+    assert not imports_of("strategies", "rag_pricer.training") + imports_of("evaluation", "rag_pricer.training")

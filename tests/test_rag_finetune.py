@@ -20,12 +20,12 @@ from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.query import Query
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.base_model import load_tokenizer
-from rag_pricer.strategies.finetune.comparables import ComparablesCache
-from rag_pricer.strategies.finetune.config import FinetuneConfig
 from rag_pricer.strategies.finetune.examples import COMPLETION_BUDGET, IGNORE, PromptEncoder
 from rag_pricer.strategies.finetune.price_model import PriceModel
 from rag_pricer.strategies.finetune.rag_prompt import RagPromptEncoder, prompt_encoder
 from rag_pricer.strategies.finetuned import price_model
+from rag_pricer.training.finetune.comparables import ComparablesCache
+from rag_pricer.training.finetune.config import FinetuneConfig
 
 pytestmark = pytest.mark.slow  # loads and trains the real 135M model
 

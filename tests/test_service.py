@@ -651,7 +651,7 @@ def test_an_unknown_llm_or_a_spec_with_an_argument_is_a_422(client: TestClient, 
 def test_strategies_say_which_are_ready_and_what_the_others_need(
     service_settings: Settings, train_items: list[Item], tmp_path: Path
 ) -> None:
-    from rag_pricer.strategies.baselines.trainer import BaselineTrainer
+    from rag_pricer.training.baselines import BaselineTrainer
 
     settings = service_settings.model_copy(update={"models_dir": tmp_path})
     BaselineTrainer(["constant"]).train(train_items[:50], tmp_path)

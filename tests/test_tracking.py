@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app
-from rag_pricer.evaluation.tracking import Tracker
 from rag_pricer.settings import Settings
+from rag_pricer.training.tracking import Tracker
 
 runner = CliRunner()
 mlflow = pytest.importorskip("mlflow", reason="the track extra (mlflow-skinny) is not installed")
@@ -110,7 +110,7 @@ def test_track_setting_turns_it_on_and_no_track_off(mlruns: Path, monkeypatch: p
 
 
 def test_finetune_run_folder_is_logged_with_its_curve(mlruns: Path, tmp_path: Path) -> None:
-    from rag_pricer.strategies.finetune.training_log import FIELDS
+    from rag_pricer.training.finetune.training_log import FIELDS
 
     folder = tmp_path / "finetuned"
     folder.mkdir()

@@ -12,10 +12,10 @@ from rag_pricer.api import Estimator
 from rag_pricer.cli.common import StrategyOpt, console, errors, fail, settings_with
 from rag_pricer.cli.evaluate import load_items
 from rag_pricer.evaluation import LeakageError
-from rag_pricer.evaluation.base_table import BaseTable
 from rag_pricer.pricing.ranges import CalibrationError, RangeCalibration
 from rag_pricer.pricing.ranges.crossfit import cross_fitted_coverage
 from rag_pricer.pricing.registry import UnknownStrategy
+from rag_pricer.training.base_table import BaseTable
 
 
 def calibrate(

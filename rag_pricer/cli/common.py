@@ -88,7 +88,7 @@ def tracker_for(settings: Settings) -> Any:
     ends here with one line (exit 2), before any work is done."""
     if not settings.track:
         return None
-    from rag_pricer.evaluation.tracking import Tracker, TrackingUnavailable
+    from rag_pricer.training.tracking import Tracker, TrackingUnavailable
 
     tracker = Tracker.from_settings(settings)
     try:

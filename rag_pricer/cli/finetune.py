@@ -12,10 +12,7 @@ import typer
 from rich.table import Table
 
 from rag_pricer.cli.common import USER_ERRORS, StoreOpt, TrackOpt, console, fail, settings_with, track, tracker_for
-from rag_pricer.items import read_items
-
-#: a prompt with comparables needs more room than the course's 182 tokens
-RAG_MAX_LENGTH = 256
+from rag_pricer.training.finetune.config import RAG_MAX_LENGTH
 
 ItemsOpt = Annotated[
     Path | None, typer.Option("--items", help="Curated items JSONL(.gz) (default: settings items_path).")
@@ -127,10 +124,7 @@ def finetune(
     (loss, perplexity, learning rate). Killed runs resume from their last checkpoint when the
     same command is run again.
     """
-    import torch
-
-    from rag_pricer.strategies.finetune.config import FinetuneConfig
-    from rag_pricer.strategies.finetune.run import FinetuneRun, default_run_dir
+    from rag_pricer.training.finetune.job import FinetuneJob
 
     settings = settings_with(items_path=items, store_path=store, track=track_run)
     tracker = tracker_for(settings)
@@ -146,66 +140,35 @@ def finetune(
         "k": k,
         "comparable_tokens": comparable_tokens,
         "query_tokens": query_tokens,
-        "max_length": max_length or (RAG_MAX_LENGTH if k else None),
+        "max_length": max_length,
+        "rank": rank,
     }
-    if rank:
-        changes |= {"r": rank, "alpha": 2 * rank}
-    try:
-        config = FinetuneConfig.for_machine(
-            torch.cuda.is_available(), **{k: v for k, v in changes.items() if v is not None}
-        )
-        train = read_items(settings.items_path, split=split, limit=limit)
-        train += read_items(extra_items, limit=extra_limit) if extra_items else []
-        evaluation = read_items(settings.items_path, split=eval_split, limit=eval_limit) if eval_split else []
-    except (ValueError, OSError) as error:
-        fail(str(error))
-        return
-    if not train:
-        fail(f"no items of split {split!r} in {settings.items_path}")
-    folder = out or default_run_dir(settings.models_dir, bool(k))
-    data = {
-        "items": str(settings.items_path),
-        "split": split,
-        "limit": limit,
-        "eval_split": eval_split,
-        "eval_limit": eval_limit if eval_split else None,
-        "extra_items": str(extra_items) if extra_items else None,
-        "extra_limit": extra_limit,
-    }
-    comparables = None
-    if k:
-        try:
-            comparables = retrieve(settings, k, [*train, *evaluation], folder / "comparables.jsonl")
-        except USER_ERRORS as error:
-            fail(str(error))
-            return
-        data["store"] = settings.chroma_host or str(settings.store_path)
+    job = FinetuneJob(
+        settings,
+        changes,
+        split=split,
+        limit=limit,
+        eval_split=eval_split,
+        eval_limit=eval_limit,
+        extra_items=extra_items,
+        extra_limit=extra_limit,
+        out=out,
+        overwrite=overwrite,
+    )
     try:
         # the Trainer prints its progress and logs on stdout: keep stdout for the result
         with contextlib.redirect_stdout(sys.stderr):
-            record = FinetuneRun(config, folder, Path(settings.models_dir) / "base", overwrite=overwrite).train(
-                train, evaluation, data, comparables
-            )
-    except (ValueError, OSError, RuntimeError) as error:
+            record = job.run(notify=lambda message: typer.echo(message, err=True))
+    except (*USER_ERRORS, RuntimeError) as error:
         fail(str(error))
         return
     if as_json:
         typer.echo(json.dumps(record, indent=1))
     else:
-        show(record, folder)
+        show(record, job.folder)
     if tracker is not None:
+        folder = job.folder
         track(lambda: tracker.log_finetune(record, folder), where=str(folder))
-
-
-def retrieve(settings: Any, k: int, items: list[Any], cache: Path) -> dict[str, Any]:
-    """The k comparables of each item from the store, as the strategy will retrieve them."""
-    from rag_pricer.pricing.resources import Resources
-    from rag_pricer.strategies.finetune.comparables import ComparablesCache
-
-    if len({i.id for i in items}) != len(items):
-        raise ValueError("the training and evaluation items hold duplicate ids")
-    typer.echo(f"retrieving {k} comparables for {len(items):,} items (cached in {cache})", err=True)
-    return ComparablesCache(Resources(settings).retriever, k, cache).retrieve(items)
 
 
 def show(record: dict[str, Any], folder: Path) -> None:

@@ -12,9 +12,7 @@ from rich.table import Table
 
 from rag_pricer.cli.common import console, errors, fail, settings_with
 from rag_pricer.items import read_items
-from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.strategies.baselines.catalog import BASELINES
-from rag_pricer.strategies.baselines.trainer import BaselineTrainer, TrainingStep
+from rag_pricer.training.baselines import BASELINES, BaselineTrainer, TrainingStep
 
 ItemsOpt = Annotated[
     Path | None, typer.Option("--items", help="Curated items JSONL(.gz) (default: settings items_path).")
@@ -58,17 +56,7 @@ def train_baselines(
         return
     if not training:
         fail(f"no items of split {split!r} in {settings.items_path}")
-    embedder = (
-        Embedder(
-            settings.embedding_model,
-            batch_size=settings.embedding_batch_size,
-            backend=settings.embedding_backend,
-            threads=settings.embedding_threads,
-        )
-        if "boosting" in names
-        else None
-    )
-    trainer = BaselineTrainer(names, embedder=embedder, n_jobs=jobs, seed=seed)
+    trainer = BaselineTrainer.for_settings(settings, names, n_jobs=jobs, seed=seed)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

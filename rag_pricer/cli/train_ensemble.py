@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -15,16 +17,10 @@ from rich.table import Table
 from rag_pricer.api import Estimator
 from rag_pricer.cli.common import console, errors, fail, settings_with
 from rag_pricer.cli.evaluate import load_items
-from rag_pricer.evaluation import LeakageError
-from rag_pricer.evaluation.base_table import BaseTable
-from rag_pricer.evaluation.ensemble_trainer import EnsembleOutcome, EnsembleTrainer
 from rag_pricer.evaluation.metrics import format_value
 from rag_pricer.items import Item
-from rag_pricer.strategies.ensemble.model import KINDS
-from rag_pricer.strategies.ensemble.signals import BaseOutput
-from rag_pricer.strategies.ensemble.strategy import ENSEMBLE_DIR
-
-DEFAULT_BASES = "knn,boosting,tfidf-ridge,features,bow,word2vec-lr,word2vec-rf,finetuned,rag-finetuned"
+from rag_pricer.training.ensemble_job import DEFAULT_BASES, KINDS, EnsembleJob
+from rag_pricer.training.ensemble_trainer import EnsembleOutcome, EnsembleTrainer
 
 
 def train_ensemble(
@@ -72,56 +68,47 @@ def train_ensemble(
 ) -> None:
     """Fit the ensemble of BASES on ITEMS of SPLIT (+ EXTRA), report cross-fitted metrics, save it
     to OUT/ensemble and its calibrated range to OUT/calibration/ensemble.json."""
-    compared = [k.strip() for k in kinds.split(",") if k.strip()]
-    if kind != "auto" and kind not in KINDS or not compared or set(compared) - set(KINDS):
-        fail(f"--kind must be auto or one of {', '.join(KINDS)}; --kinds a comma-separated list of them")
-    if kind != "auto" and kind not in compared:
-        compared.append(kind)
-    settings = settings_with(items_path=items, models_dir=out)
-    scored = load_items(settings.items_path, split, limit)
-    added = _extra_items(extra, extra_split, {i.id for i in scored})
-    every = [*scored, *added]
-    table = BaseTable(Estimator.from_settings(settings), cache)
-    outputs: dict[str, list[BaseOutput]] = {}
-    for name in dict.fromkeys(b.strip() for b in bases.split(",") if b.strip()):
-        if name == "ensemble":
-            fail("the ensemble cannot be its own base")
-        try:
-            with Progress(
-                TextColumn(f"base {name}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(),
-                console=errors,
-                transient=True,
-            ) as progress:
-                task = progress.add_task(name, total=len(every))
-                outputs[name] = table.outputs(name, every, on_batch=functools.partial(progress.advance, task))
-        except LeakageError as error:  # e.g. a model trained on the extra items: unusable for fitting on them
-            errors.print(
-                f"[yellow]skipped base {name}:[/] it knows {len(error.leaked)} of the fitting items "
-                f"(e.g. {error.leaked[0]}); fit without them (--extra) or retrain it on train only"
-            )
-        except Exception as error:  # not trained, no store, unknown: skip it and say why
-            errors.print(f"[yellow]skipped base {name}:[/] {type(error).__name__}: {str(error)[:200]}")
-    if not outputs:
-        fail("no base strategy could be built: train some first (`rag-pricer train-baselines`)")
-    trainer = EnsembleTrainer(list(outputs), compared, kind, folds=folds, seed=seed, alpha=alpha, coverage=coverage)
     try:
-        outcome = trainer.train(
-            outputs, [i.price for i in every], [i.id for i in every], [True] * len(scored) + [False] * len(added)
-        )
+        compared = EnsembleJob.compared_kinds(kind, kinds)
     except ValueError as error:
         fail(str(error))
         return
-    saved = outcome.model.save(Path(settings.models_dir) / ENSEMBLE_DIR)
-    calibrated = outcome.calibration.save(settings.models_dir)
+    settings = settings_with(items_path=items, models_dir=out)
+    scored = load_items(settings.items_path, split, limit)
+    added = _extra_items(extra, extra_split, {i.id for i in scored})
+    job = EnsembleJob(Estimator.from_settings(settings), cache)
+    try:
+        outputs = job.outputs(bases.split(","), [*scored, *added], watch=_progress, on_skip=_skipped)
+        trainer = EnsembleTrainer(list(outputs), compared, kind, folds=folds, seed=seed, alpha=alpha, coverage=coverage)
+        outcome = job.fit(trainer, outputs, scored, added)
+    except ValueError as error:
+        fail(str(error))
+        return
+    saved, calibrated = job.save(outcome, settings.models_dir)
     show(outcome, split)
     console.print(f"saved {saved} and {calibrated}")
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(outcome.to_dict(), indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {report}")
+
+
+@contextmanager
+def _progress(name: str, total: int) -> Iterator[Callable[[int], None]]:
+    with Progress(
+        TextColumn(f"base {name}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(name, total=total)
+        yield functools.partial(progress.advance, task)
+
+
+def _skipped(name: str, why: str) -> None:
+    errors.print(f"[yellow]skipped base {name}:[/] {why}")
 
 
 def _extra_items(path: Path | None, split: str, taken: set[str]) -> list[Item]:

@@ -22,7 +22,7 @@ from rag_pricer.query import Query
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.decoding import DECODINGS, PriceDistribution
 from rag_pricer.strategies.finetune.price_model import PriceModel
-from rag_pricer.strategies.finetune.run import ADAPTER_DIR, RUN_DIRS, RUN_FILE, default_run_dir, run_fingerprint
+from rag_pricer.strategies.finetune.run_folder import ADAPTER_DIR, RUN_DIRS, RUN_FILE, default_run_dir, run_fingerprint
 from rag_pricer.strategies.knn import DEFAULT_K, KnnPricer
 from rag_pricer.strategies.prompting.guard import PriceGuard
 

@@ -1,11 +1,11 @@
-"""Fine-tuning a causal LM to complete the course's prompt with the price (LoRA / QLoRA).
+"""A fine-tuned causal LM at inference: the course's prompt (or one with comparables) completed
+with the price.
 
 - ``base_model``: where the base model comes from (the packaged SmolLM2 GGUF, a GGUF file, a
-  Hugging Face name or folder) and how it is made trainable;
-- ``config``: the run's parameters, with CPU (LoRA, fp32) and GPU (QLoRA) defaults;
-- ``examples``: items as token ids with the loss on the price completion only;
-- ``training_log``: model-centric metrics while training (CSV + PNG);
-- ``run``: one resumable training run and its record (``run.json``);
+  Hugging Face name or folder);
+- ``examples`` and ``rag_prompt``: items as token ids, the prompt the run was trained on;
+- ``run_folder``: what a run folder holds (``rag-pricer finetune`` writes it; training lives in
+  ``rag_pricer.training.finetune``);
 - ``price_model`` and ``decoding``: base + adapter at inference, and prices decoded from its
   next-token distributions (greedy, or the expectation over candidate prices).
 

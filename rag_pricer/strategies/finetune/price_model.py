@@ -15,7 +15,7 @@ from rag_pricer.strategies.finetune.base_model import BaseCheckpoint, load_token
 from rag_pricer.strategies.finetune.decoding import PriceDecoder, PriceDistribution
 from rag_pricer.strategies.finetune.examples import PromptEncoder
 from rag_pricer.strategies.finetune.rag_prompt import ComparableLike, RagPromptEncoder, prompt_encoder
-from rag_pricer.strategies.finetune.run import ADAPTER_DIR, IDS_FILE, read_run
+from rag_pricer.strategies.finetune.run_folder import ADAPTER_DIR, IDS_FILE, read_run
 
 #: distributions kept: pricers that differ only in decoding (evaluated one after the other on the
 #: same items) share one model pass per description

@@ -1,17 +1,8 @@
 """One fine-tuning run: base model + LoRA adapter trained on items, resumable, recorded.
 
-Layout of a run folder::
-
-    run.json        configuration, base model (spec, file hash), data (path, split, ids hash),
-                    versions, machine, status and final metrics
-    train_ids.txt   the trained item ids, in order (the strategy refuses to score them)
-    metrics.csv     loss, perplexity, learning rate, tokens/s (``training_log``)
-    training.png    their chart
-    checkpoints/    Trainer checkpoints (adapter, optimiser, scheduler, RNG): a killed run resumes
-    adapter/        the final LoRA adapter and tokenizer
-
-Re-running with the same configuration and data resumes from the last checkpoint (or does
-nothing if the run finished); anything else is refused unless ``overwrite``.
+The run folder's layout is ``strategies.finetune.run_folder``'s (the strategies read it). Re-running
+with the same configuration and data resumes from the last checkpoint (or does nothing if the run
+finished); anything else is refused unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -32,23 +23,9 @@ from rag_pricer.atomic_files import write_text_atomic
 from rag_pricer.items import Item
 from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.strategies.finetune.base_model import BaseCheckpoint, load_tokenizer
-from rag_pricer.strategies.finetune.comparables import comparables_hash
-from rag_pricer.strategies.finetune.config import FinetuneConfig, same_training
-
-RUN_FILE = "run.json"
-ADAPTER_DIR = "adapter"
-IDS_FILE = "train_ids.txt"
-#: where `rag-pricer finetune` saves a run under ``models_dir`` and where the strategies look for it
-RUN_DIRS = {False: "finetuned", True: "rag-finetuned"}
-
-
-def default_run_dir(models_dir: str | Path, with_comparables: bool) -> Path:
-    """The run folder of ``finetuned`` (course prompt) or ``rag-finetuned`` (prompt with comparables)."""
-    return Path(models_dir) / RUN_DIRS[with_comparables]
-
-
-LOG_FILE = "metrics.csv"
-CHART_FILE = "training.png"
+from rag_pricer.strategies.finetune.run_folder import ADAPTER_DIR, CHART_FILE, IDS_FILE, LOG_FILE, RUN_FILE, read_run
+from rag_pricer.training.finetune.comparables import comparables_hash
+from rag_pricer.training.finetune.config import FinetuneConfig, same_training
 
 
 class RunConflict(RuntimeError):
@@ -67,19 +44,6 @@ def versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[package] = None
     return found
-
-
-def read_run(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / RUN_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no fine-tuning run in {folder} (no {RUN_FILE}); train one with `rag-pricer finetune`")
-    return json.loads(path.read_text())
-
-
-def run_fingerprint(folder: Path) -> str:
-    """Changes whenever the run in ``folder`` is retrained (its record holds times and hashes)."""
-    path = Path(folder) / RUN_FILE
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "absent"
 
 
 def load_model(checkpoint: str, config: FinetuneConfig, cuda: bool) -> Any:
@@ -126,7 +90,7 @@ class FinetuneRun:
         """Train (or resume) and return the run record (also written to ``run.json``).
 
         With ``config.k`` > 0 every item (trained or evaluated) needs its ``comparables``
-        (``finetune.comparables.ComparablesCache``: retrieved as at inference, never itself)."""
+        (``training.finetune.comparables.ComparablesCache``: retrieved as at inference, never itself)."""
         import torch
 
         if not train:
@@ -215,10 +179,10 @@ class FinetuneRun:
         from transformers import TrainingArguments
         from transformers.trainer_utils import get_last_checkpoint
 
-        from rag_pricer.strategies.finetune.examples import collate
         from rag_pricer.strategies.finetune.rag_prompt import prompt_encoder
-        from rag_pricer.strategies.finetune.trainer import CompletionTrainer
-        from rag_pricer.strategies.finetune.training_log import TrainingLog, plot_log
+        from rag_pricer.training.finetune.batches import collate
+        from rag_pricer.training.finetune.trainer import CompletionTrainer
+        from rag_pricer.training.finetune.training_log import TrainingLog, plot_log
 
         config = self.config
         checkpoint = base.checkpoint(self.cache_dir)

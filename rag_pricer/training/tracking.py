@@ -99,7 +99,7 @@ class Tracker:
 
     def log_finetune(self, record: Mapping[str, Any], folder: Path) -> str:
         """One run for a fine-tuning run folder (its ``run.json`` record); returns its id."""
-        from rag_pricer.strategies.finetune.training_log import read_log
+        from rag_pricer.training.finetune.training_log import read_log
 
         params = {
             **_prefixed("config", record.get("config", {})),

@@ -16,6 +16,8 @@ METHODS = ("lora", "qlora")
 PRECISIONS = ("fp32", "bf16")
 #: how often to log, evaluate and save: free to change when a run resumes
 CADENCE = ("logging_steps", "eval_steps", "save_steps")
+#: a prompt with comparables needs more room than the course's 182 tokens
+RAG_MAX_LENGTH = 256
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from rag_pricer.items import Item
 from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.settings import Settings
 from rag_pricer.strategies.baselines.catalog import BASELINES, SharedParts, spec_of
+
+__all__ = ["BASELINES", "BaselineTrainer", "TrainingStep"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,24 @@ class BaselineTrainer:
         self.embedder = embedder
         self.n_jobs = n_jobs
         self.seed = seed
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, names: Sequence[str] | None = None, n_jobs: int = 1, seed: int = 42
+    ) -> BaselineTrainer:
+        """A trainer whose ``boosting`` (when asked for) embeds with the configured embedder."""
+        chosen = list(names) if names is not None else list(BASELINES)
+        embedder = (
+            Embedder(
+                settings.embedding_model,
+                batch_size=settings.embedding_batch_size,
+                backend=settings.embedding_backend,
+                threads=settings.embedding_threads,
+            )
+            if "boosting" in chosen
+            else None
+        )
+        return cls(chosen, embedder=embedder, n_jobs=n_jobs, seed=seed)
 
     def steps(self) -> list[str]:
         """Step names in order: each shared part before the first baseline that uses it."""
