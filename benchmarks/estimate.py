@@ -1,6 +1,6 @@
 """Estimation benchmark: latency of ``knn`` and ``rag`` (local model) and batch throughput.
 
-    python benchmarks/estimate.py [--store var/store] [--items ../shared/data/items.jsonl.gz]
+    python -m benchmarks.estimate [--store var/store] [--items ../shared/data/items.jsonl.gz]
                                   [--n 200] [--rag-n 20] [--llm local] [--compare-knn]
 
 Model loading is timed separately and excluded from the latencies. Prints the figures and
@@ -17,22 +17,17 @@ import json
 import os
 import platform
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag_pricer.api import Estimator  # noqa: E402
-from rag_pricer.items import read_items  # noqa: E402
+from benchmarks.support import ROOT, command_line, percentiles_ms
+from rag_pricer.api import Estimator
+from rag_pricer.items import read_items
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = sorted(s * 1000 for s in seconds)
-    pick = lambda q: ms[min(len(ms) - 1, int(round(q * (len(ms) - 1))))]  # noqa: E731
-    return {"p50_ms": round(statistics.median(ms), 2), "p95_ms": round(pick(0.95), 2), "max_ms": round(ms[-1], 2)}
+    return {**percentiles_ms(seconds), "max_ms": round(max(seconds) * 1000, 2)}
 
 
 def one_at_a_time(pricer, items) -> list[float]:
@@ -72,7 +67,7 @@ def main() -> None:
     knn.estimate_many([item.description for item in items])
     batch_s = time.perf_counter() - started
     results = {
-        "command": "python " + " ".join(sys.argv),
+        "command": command_line("benchmarks.estimate", sys.argv[1:]),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
         "store_items": store_size,
         "knn": {

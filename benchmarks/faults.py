@@ -1,6 +1,6 @@
 """Fault injection, end to end, on loopback: hostile inputs, a faulty LLM, killed indexers, load.
 
-    python benchmarks/faults.py [--items ../shared/data/items.jsonl.gz] [--n 1000] [--requests 300] [--clients 8]
+    python -m benchmarks.faults [--items ../shared/data/items.jsonl.gz] [--n 1000] [--requests 300] [--clients 8]
 
 In one run, in a temporary folder, bounded in count and time, talking to 127.0.0.1 only:
 
@@ -31,7 +31,6 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,23 +40,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import numpy as np
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.support import HOST, ROOT, free_port, percentiles_ms, wait_ready
+from rag_pricer.items import read_items
 
-from rag_pricer.items import read_items  # noqa: E402
-
-HOST = "127.0.0.1"  # loopback only
 PY = sys.executable
 FLOOR, CEILING = 0.5, 10_000.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -292,18 +281,6 @@ def acceptable(status: int, body: dict | None) -> bool:
     return all(math.isfinite(i.get("price", math.nan)) and FLOOR <= i["price"] <= CEILING for i in items)
 
 
-def wait_ready(client: httpx.Client, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the service did not become ready")
-
-
 def rss(pid: int) -> int:
     process = psutil.Process(pid)
     return process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True))
@@ -338,8 +315,7 @@ async def load(base: str, descriptions: list[str], requests: int, clients: int) 
         "seconds": round(seconds, 1),
         "errors_5xx": sum(s >= 500 for s in statuses),
         "non_200": sum(s != 200 for s in statuses),
-        "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 1),
-        "p95_ms": round(float(np.percentile(latencies, 95)) * 1000, 1),
+        **percentiles_ms(latencies, digits=1),
     }
 
 
@@ -376,8 +352,8 @@ def service(store: Path, descriptions: list[str], llm_faults: int, requests: int
     )
     results: dict = {}
     try:
+        wait_ready(f"http://{HOST}:{port}", 180, server)
         with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=60) as client:
-            wait_ready(client)
             handled, failures = 0, []
             cases = bad_inputs(descriptions[0])
             for name, path, args in cases:
@@ -529,7 +505,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
-    command = "python benchmarks/faults.py" + "".join(
+    command = "python -m benchmarks.faults" + "".join(
         f" --{k.replace('_', '-')} {v if not isinstance(v, list) else ' '.join(map(str, v))}"
         for k, v in vars(args).items()
         if k not in ("items",)

@@ -1,7 +1,7 @@
 """Filtered retrieval: Chroma's ``where`` filter vs over-fetching the nearest products and
 filtering them in Python (``SearchOptions.filter_overfetch``), at the store's real size.
 
-    python benchmarks/filters.py --store var/store [--n 200] [--overfetch 50 100 200] [--rounds 3]
+    python -m benchmarks.filters --store var/store [--n 200] [--overfetch 50 100 200] [--rounds 3]
 
 The queries are the first ``--n`` dev descriptions, embedded once beforehand (the embedding is
 not timed: it is the same for every method). Filters per query: its own category (Appliances
@@ -17,20 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag_pricer.items import read_items  # noqa: E402
-from rag_pricer.knowledge.embeddings import Embedder  # noqa: E402
-from rag_pricer.knowledge.retrieval import Retriever, SearchOptions  # noqa: E402
-from rag_pricer.knowledge.store import ProductStore  # noqa: E402
-from rag_pricer.query import Query  # noqa: E402
+from benchmarks.support import ROOT, command_line, percentiles_ms
+from rag_pricer.items import read_items
+from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
+from rag_pricer.knowledge.store import ProductStore
+from rag_pricer.query import Query
 
 
 def filters_of(item) -> dict[str, SearchOptions]:
@@ -89,15 +86,13 @@ def main() -> None:
 
     rows = []
     for (name, method), seconds in latencies.items():
-        ms = sorted(s * 1000 for s in seconds)
         reference = found[name, "chroma where"]
         differ = sum(a != b for a, b in zip(found[name, method], reference))
         rows.append(
             {
                 "filter": name,
                 "method": method,
-                "p50_ms": round(statistics.median(ms), 2),
-                "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2),
+                **percentiles_ms(seconds),
                 "queries_whose_neighbours_differ_from_chroma_where": differ,
                 "queries_falling_back_to_chroma_where": fallbacks[name, method],
             }
@@ -107,7 +102,7 @@ def main() -> None:
             f"differ {differ:3d}  fallback {fallbacks[name, method]:3d}"
         )
     results = {
-        "command": "python " + " ".join(sys.argv),
+        "command": command_line("benchmarks.filters", sys.argv[1:]),
         "store_items": store.count(),
         "queries": len(queries),
         "rounds": args.rounds,

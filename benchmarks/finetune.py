@@ -9,14 +9,14 @@ warm-up step, and the hour's worth of items each gives. Pricing: the fine-tuned 
 ``--run`` priced on dev items (one prompt pass plus a short pass per digit level), seconds per
 item. Prints a table and writes ``benchmarks/out/finetune.json``.
 
-    python benchmarks/finetune.py --run var/models/finetuned
+    python -m benchmarks.finetune --run var/models/finetuned
 
 With a run trained on comparables (``rag-pricer finetune --k``), training steps and pricing use
-its prompt (``rag_prompt``, the run's recorded budget) and the comparables it cached
+its prompt (``strategies.finetune.prompt``, the run's recorded budget) and the comparables it cached
 (``comparables.jsonl``: train items and the dev items it evaluated on), so the figures are those
 of that run's prompts:
 
-    python benchmarks/finetune.py --run var/models/rag-finetuned --items 40
+    python -m benchmarks.finetune --run var/models/rag-finetuned --items 40
 """
 
 from __future__ import annotations
@@ -32,18 +32,18 @@ from typing import Any
 
 import torch
 
+from benchmarks.support import ROOT
 from rag_pricer.items import read_items
 from rag_pricer.knowledge.store import Neighbour
-from rag_pricer.strategies.finetune.base_model import BaseModel, load_tokenizer
+from rag_pricer.strategies.finetune.base_model import BaseCheckpoint, load_tokenizer
 from rag_pricer.strategies.finetune.price_model import PriceModel
-from rag_pricer.strategies.finetune.rag_prompt import prompt_encoder
+from rag_pricer.strategies.finetune.prompt import prompt_encoder
 from rag_pricer.strategies.finetune.run_folder import read_run
 from rag_pricer.training.finetune.batches import collate
 from rag_pricer.training.finetune.comparables import Comparables
 from rag_pricer.training.finetune.config import FinetuneConfig
 from rag_pricer.training.finetune.trainer import completion_loss
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data"))
 
@@ -73,7 +73,7 @@ def training_steps(cache_dir: Path, steps: int, config: FinetuneConfig, comparab
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    checkpoint = BaseModel.resolve(config.base).checkpoint(cache_dir)
+    checkpoint = BaseCheckpoint.resolve(config.base).checkpoint(cache_dir)
     encoder = prompt_encoder(load_tokenizer(checkpoint), config.record())
     items = read_items(DATA / "items.jsonl.gz", split="train", limit=config.batch_size * (steps + 1))
     batches = [

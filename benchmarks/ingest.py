@@ -1,6 +1,6 @@
 """Ingestion benchmark: raw embedding throughput (the limit) vs end-to-end indexing, in one run.
 
-    python benchmarks/ingest.py [--items ../shared/data/items.jsonl.gz] [--n 2000] [--variants [--rounds 2]]
+    python -m benchmarks.ingest [--items ../shared/data/items.jsonl.gz] [--n 2000] [--variants [--rounds 2]]
                                 [--indexers [--indexer-rounds 2]] [--export]
 
 Prints the figures and writes them to benchmarks/out/ingest.json. ``--variants`` also measures
@@ -29,14 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ingest.index import Indexer  # noqa: E402
-from rag_pricer.items import read_items  # noqa: E402
-from rag_pricer.knowledge.embeddings import Embedder, resolve_model  # noqa: E402
-from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder  # noqa: E402
-from rag_pricer.knowledge.store import ProductStore  # noqa: E402
+from benchmarks.support import ROOT, command_line
+from ingest.index import Indexer
+from rag_pricer.items import read_items
+from rag_pricer.knowledge.embeddings import Embedder, resolve_model
+from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder
+from rag_pricer.knowledge.store import ProductStore
 
 
 def peak_rss_mb() -> float:
@@ -84,7 +82,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "ingest.json")
     args = parser.parse_args()
     if args.skip_base:
-        results = {"command": "python " + " ".join(sys.argv), "load_average_1_5_15min": {"before": os.getloadavg()}}
+        results = {
+            "command": command_line("benchmarks.ingest", sys.argv[1:]),
+            "load_average_1_5_15min": {"before": os.getloadavg()},
+        }
         if args.export:
             results["onnx_export"] = measure_export()
         if args.indexers:
@@ -113,7 +114,7 @@ def main() -> None:
         report = Indexer(ProductStore(Path(tmp) / "store"), embedder, progress=False).run(items)
     e2e_rate = report.embedded / report.seconds
     results: dict = {
-        "command": "python " + " ".join(sys.argv),
+        "command": command_line("benchmarks.ingest", sys.argv[1:]),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}",
         "items": len(items),
         "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),

@@ -1,6 +1,6 @@
 """Ingestion memory against the number of items: the real ``Indexer`` pipeline, streamed.
 
-    nice -n 10 python benchmarks/ingest_memory.py [--counts 10000 50000 100000] [--modes persistent server]
+    nice -n 10 python -m benchmarks.ingest_memory [--counts 10000 50000 100000] [--modes persistent server]
         [--source-store var/store] [--items ../shared/data/items.jsonl.gz]
 
 Embedding 100k real texts would take 30+ minutes on 2 cores, and the model's memory does not
@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,14 +37,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from scale import SIGMA, Base, ChromaServer, memory_mb, read_base  # noqa: E402
-
-from rag_pricer.items import Item, ItemReader  # noqa: E402
-from rag_pricer.knowledge.embeddings import Embedder  # noqa: E402
+from benchmarks.scale import SIGMA, Base, ChromaServer, memory_mb, read_base
+from benchmarks.support import ROOT, command_line, run_module
+from rag_pricer.items import Item, ItemReader
+from rag_pricer.knowledge.embeddings import Embedder
 
 
 class PrecomputedEmbedder(Embedder):
@@ -107,9 +102,7 @@ def run_one(work: Path, items: Path, count: int, mode: str) -> dict[str, Any]:
         if server is not None:
             server.start()
             job["location"] = server.location
-        done = subprocess.run(
-            [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True, check=False
-        )
+        done = run_module("benchmarks.ingest_memory", "--worker", json.dumps(job))
         if done.returncode != 0:
             raise RuntimeError(f"ingest worker failed ({done.returncode}): {done.stderr[-2000:]}")
         row = {"count": count, "mode": mode, **json.loads(done.stdout.strip().splitlines()[-1])}
@@ -137,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "ingest_memory.json")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line("benchmarks.ingest_memory", argv if argv is not None else sys.argv[1:]),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "load_average_1_5_15min": {"start": os.getloadavg()},
         "rows": [],

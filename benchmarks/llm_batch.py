@@ -1,6 +1,6 @@
 """``PricingLLM.ask_many`` against LangChain's ``Runnable.batch(config={"max_concurrency": n})``.
 
-    python benchmarks/llm_batch.py [--calls 8] [--call-s 1.0] [--concurrency 2] [--deadline-s 0.2]
+    python -m benchmarks.llm_batch [--calls 8] [--call-s 1.0] [--concurrency 2] [--deadline-s 0.2]
 
 A chat model that answers after ``--call-s`` seconds (a sleep: no CPU, the figures hold on a
 busy machine) is asked ``--calls`` conversations, ``--concurrency`` at a time, by both, without

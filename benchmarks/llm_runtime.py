@@ -12,8 +12,8 @@ off by default because the AMX one crashes, skipped on CPUs with AMX), and llama
 own process as the library runs it (``isolated``: answer latency only, prefill and decode are
 measured in process).
 
-    python benchmarks/llm_runtime.py                      # llama.cpp and transformers, 1 and 2 threads
-    python benchmarks/llm_runtime.py --skip-transformers --rounds 5
+    python -m benchmarks.llm_runtime                      # llama.cpp and transformers, 1 and 2 threads
+    python -m benchmarks.llm_runtime --skip-transformers --rounds 5
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from benchmarks.support import ROOT
 from rag_pricer.diagnostics import cpu_flags
 from rag_pricer.items import read_items
 from rag_pricer.llms.client import PricingLLM
@@ -39,7 +40,6 @@ from rag_pricer.llms.local_chat import LocalChatModel, default_gguf_path
 from rag_pricer.llms.retry import RetryPolicy
 from rag_pricer.llms.transformers_chat import ChatTransformersGGUF
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "llm_runtime.json"
 DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data"))
 SYSTEM = "You estimate the prices of products. Reply only with the price, no explanation."

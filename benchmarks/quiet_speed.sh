@@ -5,11 +5,11 @@ cd "$(dirname "$0")/.."
 B=.venv/bin/python
 log() { echo "== $1 $(date -u +%H:%M:%S) load: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 log "ingest indexers"
-$B benchmarks/ingest.py --skip-base --export --indexers --n 400 --indexer-rounds 2 --out ${OUT:-benchmarks/out}/q-ingest-indexers.json 2>&1 | grep -v Warning | tail -25
+$B -m benchmarks.ingest --skip-base --export --indexers --n 400 --indexer-rounds 2 --out ${OUT:-benchmarks/out}/q-ingest-indexers.json 2>&1 | grep -v Warning | tail -25
 log "knn latency"
-$B benchmarks/estimate.py --store ${STORE:-var/store} --n 60 --rag-n 0 --compare-knn --out ${OUT:-benchmarks/out}/q-estimate-knn.json 2>&1 | tail -25
+$B -m benchmarks.estimate --store ${STORE:-var/store} --n 60 --rag-n 0 --compare-knn --out ${OUT:-benchmarks/out}/q-estimate-knn.json 2>&1 | tail -25
 log "service"
-$B benchmarks/service.py --store ${STORE:-var/store} --strategies knn --concurrency 1 4 --embedding-backends torch onnx --max-seconds 15 --warmup 5 --out ${OUT:-benchmarks/out}/q-service 2>&1 | tail -25
+$B -m benchmarks.service --store ${STORE:-var/store} --strategies knn --concurrency 1 4 --embedding-backends torch onnx --max-seconds 15 --warmup 5 --out ${OUT:-benchmarks/out}/q-service 2>&1 | tail -25
 log "filters"
-$B benchmarks/filters.py --store ${STORE:-var/store} --n 200 --rounds 2 --out ${OUT:-benchmarks/out}/q-filters.json 2>&1 | tail -25
+$B -m benchmarks.filters --store ${STORE:-var/store} --n 200 --rounds 2 --out ${OUT:-benchmarks/out}/q-filters.json 2>&1 | tail -25
 log "end"

@@ -1,6 +1,6 @@
 """Scale benchmark: Chroma stores of 20k, 100k and 400k products, persistent and client/server.
 
-    nice -n 10 python benchmarks/scale.py [--sizes 20000 100000 400000] [--modes persistent server]
+    nice -n 10 python -m benchmarks.scale [--sizes 20000 100000 400000] [--modes persistent server]
         [--queries 200] [--sweep-size 100000] [--source-store var/store]
 
 How the stores are built (an honest construction, not 400k real products):
@@ -46,7 +46,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,8 +57,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.support import ROOT, command_line, free_port, percentiles_ms, run_module, wait_listening
 
 K = 7
 SIGMA = 0.025
@@ -211,11 +209,6 @@ def disk_mb(path: Path) -> float:
     return round(sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file()) / 2**20, 1)
 
 
-def percentiles_ms(seconds: list[float]) -> dict[str, float]:
-    p50, p95 = np.percentile(np.asarray(seconds) * 1000, [50, 95])
-    return {"p50_ms": round(float(p50), 2), "p95_ms": round(float(p95), 2)}
-
-
 def client(location: dict[str, Any]) -> Any:
     """A Chroma client for ``{"path": DIR}`` or ``{"host": H, "port": P}``."""
     import chromadb
@@ -321,9 +314,7 @@ WORKERS = {"build": build_worker, "query": query_worker}
 
 def run_worker(kind: str, job: dict[str, Any]) -> dict[str, Any]:
     """Run a worker in a new process (its memory and open time are its own); its last line is JSON."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", kind, json.dumps(job)], capture_output=True, text=True, check=False
-    )
+    done = run_module("benchmarks.scale", "--worker", kind, json.dumps(job))
     if done.returncode != 0:
         raise RuntimeError(f"{kind} worker failed ({done.returncode}): {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -338,9 +329,7 @@ class ChromaServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 120) -> float:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         chroma = Path(sys.executable).with_name("chroma")
         started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -348,15 +337,12 @@ class ChromaServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        while time.perf_counter() - started < timeout_s:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"chroma run exited with {self.process.returncode}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return time.perf_counter() - started
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"chroma run did not listen within {timeout_s:.0f} s")
+        try:
+            wait_listening(self.port, timeout_s, self.process)
+        except SystemExit as error:  # exited, or not listening in time: the caller's error to handle
+            self.stop()
+            raise RuntimeError(f"chroma run: {error}") from None
+        return time.perf_counter() - started
 
     @property
     def location(self) -> dict[str, Any]:
@@ -518,7 +504,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         queries = embed_queries(args.items, args.queries)
         np.save(work / "queries.npy", queries)
         results: dict[str, Any] = {
-            "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+            "command": command_line("benchmarks.scale", argv if argv is not None else sys.argv[1:]),
             "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
             "chromadb": __import__("chromadb").__version__,

@@ -6,9 +6,9 @@ sends dev-split descriptions to ``POST /v1/estimate`` until ``--max-requests`` o
 ``--max-seconds``, whichever comes first. Reports requests/s, p50/p95/p99 latency (client side,
 including HTTP), errors (must be 0), fallbacks, and the server's peak RSS (psutil).
 
-    python benchmarks/service.py --store var/store                 # knn and rag (fake LLM)
-    python benchmarks/service.py --strategies knn --concurrency 4 --max-seconds 10
-    python benchmarks/service.py --strategies knn --concurrency 1 4 --embedding-backends torch onnx
+    python -m benchmarks.service --store var/store                 # knn and rag (fake LLM)
+    python -m benchmarks.service --strategies knn --concurrency 4 --max-seconds 10
+    python -m benchmarks.service --strategies knn --concurrency 1 4 --embedding-backends torch onnx
 
 Each embedding backend gets its own server, in turn. The query-embedding cache is off unless
 ``--embedding-cache-size`` says otherwise: scenarios send the same dev descriptions again, and
@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import threading
@@ -40,12 +39,10 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+from benchmarks.support import HOST, ROOT, command_line, free_port, percentiles_ms, wait_ready
+from rag_pricer.items import read_items
 
-from rag_pricer.items import read_items  # noqa: E402
-
-HOST = "127.0.0.1"  # loopback only: this tool never sends load anywhere else
+# HOST is loopback only: this tool never sends load anywhere else
 console = Console(width=130)  # the table has 10 columns: do not squeeze it into 80
 
 
@@ -102,12 +99,6 @@ class MemorySampler:
         self._thread.join()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def start_server(
     store: Path, llm: str, port: int, log_path: Path, torch_threads: int, backend: str, cache_size: int
 ) -> subprocess.Popen:
@@ -136,23 +127,6 @@ def start_server(
     ]
     log = open(log_path, "w")
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_ready(url: str, server: subprocess.Popen, timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with code {server.returncode}; see its log")
-        try:
-            response = httpx.get(f"{url}/readyz", timeout=2)
-            if response.status_code == 200:
-                return response.json()
-            if response.json().get("status") == "failed":
-                raise SystemExit(f"the server could not load: {response.json().get('detail')}")
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"the server was not ready after {timeout_s:.0f} s")
 
 
 async def run_scenario(
@@ -201,6 +175,7 @@ def summarise(
     peak: int,
 ) -> Scenario:
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    spread = percentiles_ms(latencies or [np.nan], (50, 95, 99), digits=1)
     return Scenario(
         backend=backend,
         strategy=strategy,
@@ -208,9 +183,9 @@ def summarise(
         requests=len(latencies) + errors,
         seconds=round(wall_s, 2),
         requests_per_s=round(len(latencies) / wall_s, 1),
-        p50_ms=round(float(np.percentile(ms, 50)), 1),
-        p95_ms=round(float(np.percentile(ms, 95)), 1),
-        p99_ms=round(float(np.percentile(ms, 99)), 1),
+        p50_ms=spread["p50_ms"],
+        p95_ms=spread["p95_ms"],
+        p99_ms=spread["p99_ms"],
         mean_ms=round(float(ms.mean()), 1),
         max_ms=round(float(ms.max()), 1),
         errors=errors,
@@ -264,7 +239,7 @@ def measure_server(
     skipped: list[str] = []
     try:
         started = time.monotonic()
-        ready = wait_ready(url, server, args.ready_timeout)
+        ready = wait_ready(url, args.ready_timeout, server)
         console.print(
             f"{backend} server ready in {time.monotonic() - started:.1f} s: {ready['store_items']:,} products at {url}"
         )
@@ -343,7 +318,7 @@ def main() -> None:
 
     last = args.embedding_backends[-1]
     knn4 = next((s.p95_ms for s in scenarios if (s.backend, s.strategy, s.concurrency) == (last, "knn", 4)), None)
-    command = "python benchmarks/service.py " + " ".join(sys.argv[1:])
+    command = command_line("benchmarks.service", sys.argv[1:])
     results = {
         "command": command.strip(),
         "store": str(args.store),

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import rag_pricer.help_format  # noqa: F401 - flags show no value type in --help
 from ingest.curate import CurationParams, CurationReport, Curator
 from ingest.index import Indexer, IndexReport
 from ingest.raw import HuggingFaceMetaReader, JsonlMetaReader, RawSourceUnavailable

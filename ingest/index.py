@@ -21,29 +21,38 @@ from rag_pricer.knowledge.embeddings import Embedder
 from rag_pricer.knowledge.store import ProductStore, content_hash
 
 
+def items_per_s(embedded: int, seconds: float) -> float:
+    """The one rate of an indexing run, in its progress and its report: items embedded per second
+    since the run began (items already stored cost no embedding and are not counted)."""
+    return embedded / seconds if seconds > 0 else 0.0
+
+
 class PlainProgress:
     """Progress as plain lines on stderr, at most one every ``every_s`` seconds: in a log file (no
     terminal) rich draws no bar, and a long indexing run would otherwise be silent for minutes."""
 
     def __init__(self, every_s: float) -> None:
         self.every_s = every_s
-        self.done = self.shown = 0
+        self.done = self.shown = self.embedded = 0
         self.started = self.last = time.perf_counter()
 
-    def advance(self, count: int, final: bool = False) -> None:
+    def advance(self, count: int, embedded: int = 0, final: bool = False) -> None:
         self.done += count
+        self.embedded += embedded
         now = time.perf_counter()
         if self.done != self.shown and (final or now - self.last >= self.every_s):
             self.last, self.shown = now, self.done
-            rate = self.done / max(now - self.started, 1e-9)
-            print(f"indexing: {self.done:,} items ({rate:.1f} items/s)", file=sys.stderr, flush=True)
+            skipped = self.done - self.embedded
+            already = f", {skipped:,} already stored" if skipped else ""
+            rate = items_per_s(self.embedded, now - self.started)
+            print(f"indexing: {self.done:,} items{already} ({rate:.1f} items/s)", file=sys.stderr, flush=True)
 
 
 class ItemsPerSecond(ProgressColumn):
-    """Rich column showing the task's speed in items/s."""
+    """Rich column showing the run's rate (``items_per_s``), not rich's moving average."""
 
     def render(self, task: Any) -> Text:
-        return Text(f"{task.speed or 0:7.1f} items/s")
+        return Text(f"{items_per_s(task.fields.get('embedded', 0), task.elapsed or 0.0):7.1f} items/s")
 
 
 @dataclass
@@ -60,7 +69,7 @@ class IndexReport:
 
     @property
     def items_per_s(self) -> float:
-        return self.embedded / self.seconds if self.seconds else 0.0
+        return items_per_s(self.embedded, self.seconds)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,13 +114,16 @@ class Indexer:
         started = time.perf_counter()
         try:
             with self._writer(report) as write, self._progress_bar() as bar:
-                task = bar.add_task("indexing", total=None)
+                task = bar.add_task("indexing", total=None, embedded=0)
                 plain = PlainProgress(self.log_every_s) if self.progress and not bar.console.is_terminal else None
 
-                def advance(count: int, final: bool = False) -> None:
-                    bar.advance(task, count)
+                counted = [0]  # items embedded so far: the rate's numerator
+
+                def advance(count: int, embedded: int = 0, final: bool = False) -> None:
+                    counted[0] += embedded
+                    bar.update(task, advance=count, embedded=counted[0])
                     if plain is not None:
-                        plain.advance(count, final)
+                        plain.advance(count, embedded, final)
 
                 for window in _batched(self._admitted(items, report), self.window):
                     pending = self._pending(window, report)
@@ -123,7 +135,7 @@ class Indexer:
                         vectors = self.embedder.encode([item.description for item in chunk])
                         report.embedded += len(chunk)
                         write(chunk, vectors)
-                        advance(len(chunk))  # per chunk: the speed shows from the first minute
+                        advance(len(chunk), embedded=len(chunk))  # per chunk: the speed shows from the first minute
                 advance(0, final=True)
         finally:
             report.seconds += time.perf_counter() - started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rag_pricer.pricing.pricer import Pricer, QueryLike
@@ -34,11 +34,11 @@ class Estimator:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> Estimator:
-        """Build from settings (environment and ``.env``), with field overrides, e.g. ``store_path=...``."""
-        settings = settings or Settings()
-        if overrides:
-            settings = settings.model_copy(update=overrides)
-        return cls(Resources(settings))
+        """Build from settings (environment and ``.env``), with field overrides validated as the
+        environment's values are (``store_path="var/other-store"`` becomes a path); an unknown
+        field or a bad value raises ``InvalidSettings`` (one line)."""
+        settings = settings or Settings.load()
+        return cls(Resources(settings.updated(**overrides) if overrides else settings))
 
     @property
     def settings(self) -> Settings:
@@ -47,21 +47,35 @@ class Estimator:
     def strategies(self) -> list[Strategy]:
         return registry.all()
 
-    def options(self, strategy: str | None = None, **options: Any) -> StrategyOptions:
-        """``options`` checked against ``strategy``'s declared options, with the configured ``k``
-        for strategies that retrieve; raises ``InvalidOptions`` on an unknown name or a bad value
-        (cheap: nothing is loaded)."""
+    def options(
+        self, strategy: str | None = None, options: StrategyOptions | Mapping[str, Any] | None = None, **given: Any
+    ) -> StrategyOptions:
+        """The options of ``strategy`` (default: settings ``strategy``), validated once: an
+        options object, a mapping or keywords (``None`` values: not given), with the configured
+        ``k`` for strategies that retrieve when none was given. Raises ``InvalidOptions`` on an
+        unknown name or a bad value (cheap: nothing is loaded). What it returns travels as it is
+        to ``pricer`` and ``load``: no second validation."""
         spec = registry.get(strategy or self.settings.strategy)
-        options = {k: v for k, v in options.items() if v is not None}
-        if self.settings.k is not None and spec.accepts("k"):  # the configured k, for strategies that retrieve
-            options.setdefault("k", self.settings.k)
-        return spec.validate(options)
+        if options is not None and given:
+            raise TypeError("pass the options as one object or as keywords, not both")
+        configured_k = self.settings.k if spec.accepts("k") else None
+        if isinstance(options, StrategyOptions):
+            if configured_k is None or "k" in options.model_fields_set:
+                return spec.validate(options)  # validated already: used as it is
+            # validated without the configured k (e.g. by the registry directly): add it, once
+            options = {**options.model_dump(exclude_unset=True), "k": configured_k}
+        chosen = {k: v for k, v in dict(options if options is not None else given).items() if v is not None}
+        if configured_k is not None:  # the configured k, for strategies that retrieve
+            chosen.setdefault("k", configured_k)
+        return spec.validate(chosen)
 
-    def pricer(self, strategy: str | None = None, **options: Any) -> Pricer:
-        """The pricer for ``strategy`` (default: settings ``strategy``) with these options."""
+    def pricer(
+        self, strategy: str | None = None, options: StrategyOptions | Mapping[str, Any] | None = None, **given: Any
+    ) -> Pricer:
+        """The pricer for ``strategy`` (default: settings ``strategy``) with these options (see
+        ``options``); built once per strategy and options, then reused."""
         spec = registry.get(strategy or self.settings.strategy)
-        validated = self.options(spec.name, **options)
-        options = validated.model_dump()
+        validated = self.options(spec.name, options, **given)
         key = (spec.name, tuple(sorted((k, repr(v)) for k, v in validated.model_dump().items())))
         with self._lock:
             if key in self._pricers:
@@ -70,7 +84,7 @@ class Estimator:
         # Built outside the lock: loading an LLM takes seconds and must not stall knn requests.
         # Heavy parts (embedder, store, LLMs) are shared through Resources, so a rare double
         # build is cheap.
-        pricer = spec.build(self.resources, **options)
+        pricer = spec.build(self.resources, validated)
         pricer.max_chars = self.settings.max_description_chars
         attach_calibration(pricer, spec.name, self.settings.models_dir)
         with self._lock:
@@ -80,31 +94,35 @@ class Estimator:
                 self._pricers.popitem(last=False)
         return pricer
 
-    def load(self, strategy: str | None = None, **options: Any) -> float:
+    def load(
+        self, strategy: str | None = None, options: StrategyOptions | Mapping[str, Any] | None = None, **given: Any
+    ) -> float:
         """Build ``strategy``'s pricer and load what it needs now (the embedding model, the store,
         a local LLM's runtime) rather than during the first estimate, so that an estimate's
         ``latency_s`` is the estimate's alone; returns the seconds loading took."""
         started = time.perf_counter()
         spec = registry.get(strategy or self.settings.strategy)
-        self.pricer(spec.name, **options)
+        validated = self.options(spec.name, options, **given)
+        self.pricer(spec.name, validated)
         if "store" in spec.needs:
             self.resources.embedder.encode_one("warm-up")
             self.resources.store.count()
         if "llm" in spec.needs:
             from rag_pricer.llms.local_chat import LocalChatModel
 
-            chat_model = self.resources.llm(options.get("llm")).chat_model
+            chat_model = self.resources.llm(getattr(validated, "llm", None)).chat_model
             if isinstance(chat_model, LocalChatModel):  # remote endpoints have nothing to load
                 chat_model.load()
         return time.perf_counter() - started
 
     def estimate(self, description: QueryLike, strategy: str | None = None, **options: Any) -> Estimate:
-        return self.pricer(strategy, **options).estimate(description)
+        """``description``'s estimate; ``options`` as keywords (validated options: ``pricer``)."""
+        return self.pricer(strategy, options).estimate(description)
 
     def estimate_many(
         self, descriptions: Sequence[QueryLike], strategy: str | None = None, **options: Any
     ) -> list[Estimate]:
-        return self.pricer(strategy, **options).estimate_many(descriptions)
+        return self.pricer(strategy, options).estimate_many(descriptions)
 
 
 def attach_calibration(pricer: Pricer, strategy: str, models_dir: Any) -> None:

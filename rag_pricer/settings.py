@@ -4,8 +4,10 @@ The ``.env`` is the project's: the first one found walking up from the current f
 at the project's root (a folder with ``pyproject.toml`` or ``.git``). Relative paths of the
 environment, the ``.env`` and the defaults are resolved against that file's folder (without a
 ``.env``: the project's root), so a command run from a subfolder uses the project's store and
-models instead of silently making new ones there. Paths given to the constructor (and the
-commands' options) are kept as given.
+models instead of silently making new ones there. Outside any project they resolve against the
+rag-pricer checkout the package runs from, else the user's data folder
+(``~/.local/share/rag-pricer``): never against whatever folder a command is started in. Paths
+given to the constructor (and the commands' options) are kept as given.
 
 Secrets are ``SecretStr`` so that printing or logging a ``Settings`` never shows them; see
 ``Settings.public()`` for the dict that is safe to show.
@@ -13,6 +15,7 @@ Secrets are ``SecretStr`` so that printing or logging a ``Settings`` never shows
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -29,14 +32,32 @@ _UNSET: Any = object()
 def locate_env(start: Path | None = None) -> tuple[Path | None, Path]:
     """The project's ``.env`` (``None`` if it has none) and the folder relative paths are
     resolved against: walking up from ``start`` (default: the current folder), the first folder
-    with a ``.env``, else the first that looks like a project's root, else ``start`` itself."""
+    with a ``.env``, else the first that looks like a project's root. Outside any project: the
+    rag-pricer checkout the package runs from (its ``.env`` is read only inside it), else the
+    user's data folder; never the current folder, which the user did not choose for our files."""
     start = (start or Path.cwd()).resolve()
     for folder in (start, *start.parents):
         if (folder / ".env").is_file():
             return folder / ".env", folder
         if any((folder / marker).exists() for marker in PROJECT_MARKERS):
             return None, folder
-    return None, start
+    return None, package_checkout() or user_data_dir()
+
+
+def package_checkout() -> Path | None:
+    """The rag-pricer checkout this package runs from (an editable install, or ``PYTHONPATH``);
+    ``None`` when it was installed from a wheel."""
+    root = Path(__file__).resolve().parents[1]
+    pyproject = root / "pyproject.toml"
+    try:
+        return root if 'name = "rag-pricer"' in pyproject.read_text(encoding="utf-8") else None
+    except OSError:
+        return None
+
+
+def user_data_dir() -> Path:
+    """Where an installed rag-pricer keeps its files outside any project (XDG's data folder)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "rag-pricer"
 
 
 class InvalidSettings(ValueError):
@@ -214,7 +235,26 @@ class Settings(BaseSettings):
             settings = cls()
         except ValidationError as error:
             raise InvalidSettings(_one_line(error)) from None
-        return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        return settings.updated(**{k: v for k, v in overrides.items() if v is not None})
+
+    def updated(self, **overrides: Any) -> Settings:
+        """A copy with ``overrides`` validated as the environment's values are (``"var/store"``
+        becomes a ``Path``, ``"7"`` an int); an unknown field or a bad value raises
+        ``InvalidSettings`` (one line). Paths given here keep their meaning (relative to the
+        current folder), as the constructor's do."""
+        fields = list(type(self).model_fields)
+        for name in overrides:
+            if name not in fields:
+                close = difflib.get_close_matches(name, fields, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else " (see `rag-pricer config`)"
+                raise InvalidSettings(f"unknown setting {name!r}{hint}")
+        copy = self.model_copy()
+        try:
+            for name, value in overrides.items():
+                self.__pydantic_validator__.validate_assignment(copy, name, value)
+        except ValidationError as error:
+            raise InvalidSettings(_one_line(error)) from None
+        return copy
 
     def public(self) -> dict[str, Any]:
         """The settings as a dict that is safe to print: secrets are reported as set / unset only."""

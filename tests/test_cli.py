@@ -33,6 +33,37 @@ def test_strategies_and_llms_are_listed() -> None:
     assert {"local", "openai", "openai-compatible", "fake"} <= backends
 
 
+@pytest.fixture()
+def narrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An 80-column terminal for the commands' console."""
+    from rag_pricer.cli.common import console
+
+    monkeypatch.setattr(console, "width", 80)
+
+
+def test_strategies_at_80_columns_break_no_word(narrow: None) -> None:
+    listed = json.loads(runner.invoke(app, ["strategies", "--json"]).stdout)
+    shown = runner.invoke(app, ["strategies"]).stdout
+    words = set(shown.split())
+    for row in listed:
+        assert set(row["summary"].split()) <= words, row["name"]  # "Similarity-weighted", never "Similarity-we ighted"
+
+
+def test_llms_at_80_columns_show_every_spec_whole(narrow: None) -> None:
+    listed = json.loads(runner.invoke(app, ["llms", "--json"]).stdout)
+    shown = runner.invoke(app, ["llms"]).stdout
+    for row in listed:
+        assert row["example"] in shown, row["name"]
+
+
+def test_help_shows_flags_without_a_value() -> None:
+    from ingest.cli import app as ingest_app
+
+    shown = runner.invoke(app, ["--help"]).stdout + runner.invoke(app, ["estimate", "--help"]).stdout
+    shown += runner.invoke(ingest_app, ["index", "--help"]).stdout
+    assert "--version" in shown and "--mmr" in shown and "--json" in shown and "<bool>" not in shown
+
+
 def test_estimate_json_has_the_documented_keys(env: Settings) -> None:
     result = runner.invoke(
         app, ["estimate", "Cordless drill 18V with two batteries", "-s", "rag", "--llm", "fake", "--k", "3", "--json"]
@@ -114,3 +145,34 @@ def test_load_prepares_what_the_first_estimate_would_load(settings: Settings) ->
     assert estimator.load("knn") > 0
     assert "model" in estimator.resources.embedder.__dict__  # the embedding model is loaded
     assert estimator.pricer("knn") is estimator.pricer("knn")  # and the pricer built, once
+
+
+def test_estimator_overrides_are_validated_like_the_environment(settings: Settings) -> None:
+    from rag_pricer.api import Estimator
+    from rag_pricer.settings import InvalidSettings
+
+    estimator = Estimator.from_settings(settings, store_path=str(settings.store_path), k="5")
+    assert estimator.settings.store_path == settings.store_path and estimator.settings.k == 5  # a Path, an int
+    with pytest.raises(InvalidSettings, match=r"unknown setting 'stor_path' \(did you mean 'store_path'\?\)"):
+        Estimator.from_settings(settings, stor_path="var/other-store")
+    with pytest.raises(InvalidSettings, match="RAG_PRICER_K"):
+        Estimator.from_settings(settings, k=0)
+
+
+def test_validated_options_travel_to_the_pricer_without_a_second_validation(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_pricer.api import Estimator
+    from rag_pricer.pricing.registry import registry
+
+    estimator = Estimator.from_settings(settings)
+    options = estimator.options("knn", {"k": "3", "category": None})  # text, as a command line gives it
+    assert options.k == 3  # type: ignore[attr-defined]
+
+    def again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("options validated twice")
+
+    monkeypatch.setattr(registry.get("knn").schema, "model_validate", again)
+    pricer = estimator.pricer("knn", options)
+    assert pricer.options["k"] == 3
+    assert estimator.load("knn", options) >= 0

@@ -163,3 +163,10 @@ def test_unsupported_setups_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="mean pooling only"):
         OnnxEmbedder(tmp_path)
+
+
+def test_exporting_draws_no_loading_bar_into_the_log(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The main job's log shows the indexer's lines, not transformers' "Loading weights" bar."""
+    OnnxEmbedder(MODEL, quantize=False, cache_dir=tmp_path).build()
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out

@@ -19,8 +19,8 @@ from rag_pricer.cli.app import app
 from rag_pricer.items import Item
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.base_model import load_tokenizer
-from rag_pricer.strategies.finetune.examples import IGNORE, PromptEncoder
 from rag_pricer.strategies.finetune.price_model import PriceModel
+from rag_pricer.strategies.finetune.prompt import IGNORE, PromptEncoder
 from rag_pricer.training.finetune.batches import collate
 from rag_pricer.training.finetune.config import FinetuneConfig
 from rag_pricer.training.finetune.run import FinetuneRun, RunConflict, ids_hash

@@ -192,3 +192,18 @@ def test_progress_off_a_terminal_is_plain_lines_per_chunk(
     Indexer(ProductStore(tmp_path / "s"), embedder, chunk_size=16, progress=True, log_every_s=0).run(train_items[:40])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("indexing:")]
     assert len(lines) >= 3 and "16 items" in lines[0] and "40 items" in lines[-1] and "items/s" in lines[-1]
+
+
+def test_one_rate_per_run_items_already_stored_do_not_count_as_speed(
+    tmp_path: Path, train_items: list[Item], embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Progress and report say the same rate: items embedded per second. A rerun that finds
+    everything stored embeds nothing, so its rate is 0, not thousands of items a second."""
+    store = ProductStore(tmp_path / "s")
+    Indexer(store, embedder, chunk_size=16, progress=False).run(train_items[:24])
+    report = Indexer(store, embedder, chunk_size=16, progress=True, log_every_s=0).run(train_items[:40])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("indexing:")]
+    assert "40 items, 24 already stored" in lines[-1] and report.embedded == 16
+    again = Indexer(store, embedder, chunk_size=16, progress=True, log_every_s=0).run(train_items[:40])
+    rerun = [line for line in capsys.readouterr().err.splitlines() if line.startswith("indexing:")]
+    assert again.items_per_s == 0.0 and rerun[-1] == "indexing: 40 items, 40 already stored (0.0 items/s)"

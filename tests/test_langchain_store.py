@@ -180,7 +180,7 @@ def test_lcel_chain_prices_an_item_from_the_retrieved_comparables(
 
 def test_readme_example_runs(small_store: ProductStore, dev_items: list[Item], monkeypatch: pytest.MonkeyPatch) -> None:
     text = README.read_text(encoding="utf-8")
-    found = re.search(r"<!-- langchain-example[^>]*-->\n```python\n(.*?)```", text, re.DOTALL)
+    found = re.search(r"<!-- runs: tests/test_langchain_store.py -->\n```python\n(.*?)```", text, re.DOTALL)
     assert found, "the README's LangChain example is missing"
     monkeypatch.setenv("RAG_PRICER_STORE_PATH", str(small_store.path))
     monkeypatch.setenv("RAG_PRICER_COLLECTION", small_store.collection_name)

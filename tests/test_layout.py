@@ -1,4 +1,4 @@
-"""The layout is a picture of the architecture: README's map lists every module, and imports
+"""The layout is a picture of the architecture: the map of docs/architecture.md lists every module, and imports
 follow the pipeline (ingest -> knowledge / llms -> pricing -> strategies -> evaluation / training -> service,
 cli)."""
 
@@ -18,6 +18,7 @@ LAYERS = [
     ("rag_pricer.query", 0),
     ("rag_pricer.atomic_files", 0),
     ("rag_pricer.plugins", 0),
+    ("rag_pricer.help_format", 0),
     ("rag_pricer.llms.usage", 0),
     ("rag_pricer.knowledge", 1),
     ("rag_pricer.llms", 1),
@@ -69,17 +70,17 @@ def test_ingest_never_imports_the_runtime_above_the_knowledge_base() -> None:
         assert not [t for t in imported(path) if (layer(t) or 0) > 1], path
 
 
-def readme_map() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## How it fits together", 1)[1].split("\n## ", 1)[0]
-    return section.split("```", 2)[1]
+def module_map() -> str:
+    """The module map: the first code block of docs/architecture.md (README links to it)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    return text.split("```", 2)[1]
 
 
 def listed_paths() -> set[str]:
     """``package/path.py`` for every name of the map, with the folder of the line's first path
     carried to the names that follow it on that line (``llms/reply.py, errors.py``)."""
     paths, package = set(), None
-    for line in readme_map().splitlines():
+    for line in module_map().splitlines():
         if re.match(r"^(\w+)/", line):
             package = line.split("/")[0]
             continue
@@ -94,11 +95,11 @@ def listed_paths() -> set[str]:
     return paths
 
 
-def test_the_readme_map_lists_every_module_and_nothing_else() -> None:
+def test_the_module_map_lists_every_module_and_nothing_else() -> None:
     on_disk = {str(p.relative_to(ROOT)) for p in modules() if p.name != "__init__.py"}
     listed = listed_paths()
-    assert sorted(on_disk - listed) == [], "modules missing from README's map"
-    assert sorted(listed - on_disk) == [], "README's map names modules that do not exist"
+    assert sorted(on_disk - listed) == [], "modules missing from the map of docs/architecture.md"
+    assert sorted(listed - on_disk) == [], "the map of docs/architecture.md names modules that do not exist"
 
 
 def imports_of(folder: str, prefix: str) -> list[str]:
@@ -125,3 +126,49 @@ def test_the_cli_and_the_service_see_strategies_only_through_the_registry() -> N
 def test_strategies_and_evaluation_never_import_the_training_room() -> None:
     """A strategy loads what training saved, and scoring needs none of the training code."""
     assert not imports_of("strategies", "rag_pricer.training") + imports_of("evaluation", "rag_pricer.training")
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module and the modules it imports, type-checking and function-level imports included
+    (``from a.b import c`` names the module ``a.b.c`` when it is one, else ``a.b``)."""
+    known = {module_name(path): path for path in modules()}
+
+    def owner(name: str) -> str | None:
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets |= {owner(f"{node.module}.{alias.name}") for alias in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {owner(alias.name) for alias in node.names}
+        graph[name] = {t for t in targets if t and t != name}
+    return graph
+
+
+def test_no_two_modules_import_each_other_even_indirectly() -> None:
+    """A cycle (``readiness`` -> ``registry`` -> ``readiness``) means two modules are one room
+    with two doors: a type belongs to the module that owns it, and the other imports it."""
+    graph = import_graph()
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            if current == goal:
+                return True
+            if current not in seen:
+                seen.add(current)
+                todo += graph.get(current, set())
+        return False
+
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a < b and reaches(b, a))
+    assert not cycles, cycles

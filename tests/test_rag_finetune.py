@@ -20,9 +20,8 @@ from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.query import Query
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.finetune.base_model import load_tokenizer
-from rag_pricer.strategies.finetune.examples import COMPLETION_BUDGET, IGNORE, PromptEncoder
 from rag_pricer.strategies.finetune.price_model import PriceModel
-from rag_pricer.strategies.finetune.rag_prompt import RagPromptEncoder, prompt_encoder
+from rag_pricer.strategies.finetune.prompt import COMPLETION_BUDGET, IGNORE, PromptEncoder, prompt_encoder
 from rag_pricer.strategies.finetuned import price_model
 from rag_pricer.training.finetune.comparables import ComparablesCache
 from rag_pricer.training.finetune.config import FinetuneConfig
@@ -43,7 +42,7 @@ def neighbour(text: str, price: float, similarity: float = 0.9) -> Neighbour:
 
 
 def test_every_part_of_the_prompt_is_cut_to_its_token_budget(tokenizer: object) -> None:
-    encoder = RagPromptEncoder(tokenizer, k=3, comparable_tokens=10, query_tokens=20, max_length=200)
+    encoder = PromptEncoder(tokenizer, k=3, comparable_tokens=10, query_tokens=20, max_length=200)
     huge = " ".join(["stainless steel replacement part"] * 2000)
     small = encoder.prompt_ids("Cordless drill", [neighbour("Drill bit set", 12.0)])
     big = encoder.prompt_ids(huge, [neighbour(huge, 12.0), neighbour(huge, 30.0), neighbour(huge, 45.0)])
@@ -57,7 +56,7 @@ def test_every_part_of_the_prompt_is_cut_to_its_token_budget(tokenizer: object) 
 
 
 def test_the_total_cap_drops_the_least_similar_comparables_first(tokenizer: object) -> None:
-    loose = RagPromptEncoder(tokenizer, k=5, comparable_tokens=30, query_tokens=40, max_length=400)
+    loose = PromptEncoder(tokenizer, k=5, comparable_tokens=30, query_tokens=40, max_length=400)
     tight = replace(loose, max_length=110)
     comparables = [neighbour(f"product number {i} " * 20, 10.0 + i) for i in range(5)]
     description = "Garden hose 50 ft " * 30
@@ -71,7 +70,7 @@ def test_the_total_cap_drops_the_least_similar_comparables_first(tokenizer: obje
         and tokenizer.decode(loose.prompt_ids(description, comparables)).count("\n- ") == 5
     )
     with pytest.raises(ValueError, match="no room"):
-        RagPromptEncoder(tokenizer, max_length=20)
+        PromptEncoder(tokenizer, max_length=20, k=5)
 
 
 def test_training_and_inference_read_the_same_ids(tokenizer: object, train_items: list[Item]) -> None:
@@ -85,7 +84,7 @@ def test_training_and_inference_read_the_same_ids(tokenizer: object, train_items
     assert tokenizer.decode(answer) == f"{round(item.price)}.00"
     # a run recorded before comparables existed keeps the course prompt
     old = {k: v for k, v in config.items() if k not in ("k", "comparable_tokens", "query_tokens")}
-    assert isinstance(prompt_encoder(tokenizer, old), PromptEncoder)
+    assert prompt_encoder(tokenizer, old).k == 0
 
 
 # training comparables ----------------------------------------------------------------------
@@ -181,7 +180,7 @@ def test_the_strategy_prices_with_the_prompt_it_was_trained_on(
     model = price_model(estimator.resources, settings.models_dir / "rag-finetuned")  # the one the strategy loaded
     neighbours = estimator.resources.retriever.search(Query.of(dev_items[2]), SearchOptions(k=3))
     _, encoder, _ = model.load()
-    assert isinstance(encoder, RagPromptEncoder) and encoder.k == 3 and encoder.max_length == 112
+    assert encoder.k == 3 and encoder.max_length == 112
     # the distribution depends on the comparables: it is not the description alone
     assert [n.id for n in neighbours] == [c.id for c in estimate.comparables]
     with_comparables = model.distribution(dev_items[2].description, neighbours)

@@ -132,9 +132,7 @@ def test_finetuned_runs_and_the_ensemble_are_ready_only_when_finished_with_their
 
 
 def test_a_missing_extra_or_gpu_is_named(fresh: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        registry_module, "missing_extra", lambda s: "ml" if "trained" in s.needs else None, raising=False
-    )
+    monkeypatch.setattr(registry_module, "_absent", lambda module: module == "lightgbm")  # an install without ml
     state = Readiness(fresh).of("bow")
     assert state.status == "needs-extra" and state.hint == "pip install 'rag-pricer[ml]'"
     gpu_only = Strategy("gpu-only", "test", lambda resources: None, ("gpu",))  # type: ignore[arg-type,return-value]
@@ -169,3 +167,13 @@ def test_cli_strategies_json_says_which_are_ready(
     # one line for the baselines one `train-baselines` run would train, not one line each
     advice = [line for line in shown.stdout.splitlines() if "rag-pricer train-baselines" in line]
     assert len(advice) == 1 and "bow, " in advice[0] and "constant" not in advice[0], advice
+
+
+def test_one_vocabulary_of_strategy_states() -> None:
+    """The registry owns the states; readiness, the CLI and the HTTP schema say the same words."""
+    from typing import get_args
+
+    from rag_pricer.pricing.registry import STATUSES as OWNED
+    from rag_pricer.service.schemas import StrategyStatus
+
+    assert STATUSES is OWNED and get_args(StrategyStatus) == OWNED

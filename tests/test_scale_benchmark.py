@@ -3,30 +3,31 @@ figures are the benchmarks' business; this keeps the scripts from rotting)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import benchmarks.ingest_memory as ingest_memory
+import benchmarks.scale as scale
+from benchmarks.support import free_port, percentiles_ms, wait_until
 from rag_pricer.items import Item, write_items
 from rag_pricer.knowledge.store import ProductStore
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+def test_one_percentile_formula_for_every_benchmark() -> None:
+    """numpy's linear interpolation: p95 of 1..20 ms is 19.05 ms, p50 the median."""
+    seconds = [ms / 1000 for ms in range(1, 21)]
+    assert percentiles_ms(seconds) == {"p50_ms": 10.5, "p95_ms": 19.05}
+    assert percentiles_ms(seconds, (99,), digits=1) == {"p99_ms": 19.8}
 
 
-def _load(name: str):
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))  # ingest_memory imports scale as its sibling
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-scale = _load("scale")
+def test_a_free_port_and_a_wait_that_ends_with_the_answer_or_one_line() -> None:
+    assert 0 < free_port() < 65536
+    answers = iter([None, None, {"status": "ready"}])
+    assert wait_until(lambda: next(answers), timeout_s=60, what="server", interval_s=0) == {"status": "ready"}
+    with pytest.raises(SystemExit, match="server: not ready after 0 s"):
+        wait_until(lambda: None, timeout_s=0, what="server")
 
 
 def _items(count: int = 100) -> list[Item]:
@@ -126,7 +127,6 @@ def test_a_server_row_is_measured_end_to_end(work) -> None:
 
 def test_ingestion_streams_the_items_through_the_real_indexer(work, tmp_path: Path) -> None:
     folder, base, items, _ = work
-    ingest_memory = _load("ingest_memory")
     path = tmp_path / "items.jsonl"
     write_items(items, path)
     streamed = ingest_memory.streamed_items(path, 250)

@@ -101,3 +101,55 @@ def test_config_shows_the_env_file_used_and_read_only_commands_create_nothing(
     listed = CliRunner().invoke(app, ["strategies", "--json"])
     assert listed.exit_code == 0, listed.output
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == before  # no stray store or folder
+
+
+@pytest.fixture()
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder outside any project, the current one for the test."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_outside_a_project_paths_resolve_in_the_checkout_not_the_current_folder(elsewhere: Path) -> None:
+    import rag_pricer
+
+    checkout = Path(rag_pricer.__file__).resolve().parents[1]
+    settings = Settings()
+    assert settings.base_dir == checkout != elsewhere
+    assert (
+        settings.models_dir == checkout / "var" / "models" and settings.llm_cache_dir == checkout / "var" / "llm-cache"
+    )
+    assert settings.env_file is None  # the checkout's .env is read inside it only
+
+
+def test_installed_outside_a_project_the_files_go_to_the_users_data_folder(
+    elsewhere: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag_pricer.settings as settings_module
+
+    monkeypatch.setattr(settings_module, "package_checkout", lambda: None)  # a wheel install
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    settings = Settings()
+    home = (tmp_path / "data" / "rag-pricer").resolve()
+    assert settings.base_dir == home and settings.store_path == home / "var" / "store"
+    assert settings.llm_cache_dir == home / "var" / "llm-cache"
+
+
+def test_a_command_run_from_elsewhere_names_the_setting_and_writes_nothing_there(
+    elsewhere: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import rag_pricer.settings as settings_module
+    from rag_pricer.cli.app import app
+
+    monkeypatch.setattr(settings_module, "package_checkout", lambda: None)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for command in (["evaluate", "--strategy", "constant"], ["demo"], ["train-baselines", "--only", "constant"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "RAG_PRICER_ITEMS_PATH" in lines[0], (command, result.output)
+    assert list(elsewhere.iterdir()) == []

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+import rag_pricer.help_format  # noqa: F401 - flags show no value type in --help
 from rag_pricer.cli import (
     calibrate,
     compare,

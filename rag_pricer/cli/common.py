@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from rag_pricer.api import Estimator
 from rag_pricer.knowledge.store import StoreError
@@ -33,12 +35,29 @@ StrategyOpt = Annotated[
     str | None, typer.Option("--strategy", "-s", help="Strategy name (see `rag-pricer strategies`).")
 ]
 KOpt = Annotated[int | None, typer.Option("--k", min=1, max=100, help="Comparable products to retrieve.")]
+CategoryOpt = Annotated[str | None, typer.Option("--category", help="Retrieve only products of this category.")]
+MmrOpt = Annotated[bool, typer.Option("--mmr", help="Diversify comparables (maximal marginal relevance).")]
 StrategyOptionsOpt = Annotated[
     list[str] | None,
     typer.Option("--option", "-o", help="Strategy option NAME=VALUE, repeatable (options: `rag-pricer strategies`)."),
 ]
 ChromaHostOpt = Annotated[str | None, typer.Option("--chroma-host", help="Use a Chroma server at this host.")]
 ChromaPortOpt = Annotated[int | None, typer.Option("--chroma-port", help="Port of the Chroma server.")]
+
+
+def print_indented(text: str, indent: int = 2) -> None:
+    """``text`` wrapped between words to the terminal's width, indented: never a word cut in two
+    (rich's tables fold long words at 80 columns), no trailing spaces in a log."""
+    width = max(console.width, 40)
+    wrapped = textwrap.fill(
+        text,
+        width,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    console.print(Text(wrapped), soft_wrap=True)
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
@@ -65,6 +84,17 @@ def settings_with(**overrides: Any) -> Settings:
 
 def estimator_with(**overrides: Any) -> Estimator:
     return Estimator.from_settings(settings_with(**overrides))
+
+
+#: what to do about an items file that is not there, when it is the settings' items_path
+ITEMS_HINT = "set RAG_PRICER_ITEMS_PATH or pass --items"
+
+
+def require_items(path: Path, hint: str = ITEMS_HINT) -> Path:
+    """``path`` when it is a file; else the command ends with one line saying what to set."""
+    if not Path(path).is_file():
+        fail(f"items file not found: {path} ({hint})")
+    return path
 
 
 def fail(message: str, code: int = 2) -> None:

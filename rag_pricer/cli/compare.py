@@ -10,10 +10,12 @@ from rich import box
 from rich.table import Table
 
 from rag_pricer.cli.common import (
+    CategoryOpt,
     ChromaHostOpt,
     ChromaPortOpt,
     KOpt,
     LlmOpt,
+    MmrOpt,
     StoreOpt,
     StrategyOptionsOpt,
     TrackOpt,
@@ -57,6 +59,8 @@ def compare(
     store: StoreOpt = None,
     llm: LlmOpt = None,
     k: KOpt = None,
+    category: CategoryOpt = None,
+    mmr: MmrOpt = False,
     workers: WorkersOpt = None,
     chroma_host: ChromaHostOpt = None,
     chroma_port: ChromaPortOpt = None,
@@ -87,7 +91,7 @@ def compare(
             names,
             scored_items,
             out,
-            options={"k": k, "llm": llm, **parse_options(option)},
+            options={"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)},
             workers=workers,
             bootstrap=Bootstrap(resamples, seed=seed),
             cache_dir=cache,

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import USER_ERRORS, LlmOpt, StoreOpt, StrategyOpt, console, estimator_with, fail
+from rag_pricer.cli.common import (
+    USER_ERRORS,
+    LlmOpt,
+    StoreOpt,
+    StrategyOpt,
+    console,
+    estimator_with,
+    fail,
+    require_items,
+)
 from rag_pricer.items import read_items
 
 
@@ -22,9 +31,7 @@ def demo(
 ) -> None:
     """Price the first N items of a split and print estimate vs truth with the top comparables."""
     estimator = estimator_with(store_path=store, llm=llm, items_path=items)
-    path = estimator.settings.items_path
-    if not path.is_file():
-        fail(f"items file not found: {path} (set RAG_PRICER_ITEMS_PATH or pass --items)")
+    path = require_items(estimator.settings.items_path)
     chosen = read_items(path, split=split, limit=n)
     try:
         estimates = estimator.estimate_many(chosen, strategy)

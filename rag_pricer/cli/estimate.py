@@ -10,10 +10,12 @@ from rich.table import Table
 
 from rag_pricer.cli.common import (
     USER_ERRORS,
+    CategoryOpt,
     ChromaHostOpt,
     ChromaPortOpt,
     KOpt,
     LlmOpt,
+    MmrOpt,
     StoreOpt,
     StrategyOpt,
     StrategyOptionsOpt,
@@ -32,8 +34,8 @@ def estimate(
     llm: LlmOpt = None,
     store: StoreOpt = None,
     k: KOpt = None,
-    category: Annotated[str | None, typer.Option(help="Retrieve only products of this category.")] = None,
-    mmr: Annotated[bool, typer.Option("--mmr", help="Diversify comparables (maximal marginal relevance).")] = False,
+    category: CategoryOpt = None,
+    mmr: MmrOpt = False,
     chroma_host: ChromaHostOpt = None,
     chroma_port: ChromaPortOpt = None,
     option: StrategyOptionsOpt = None,
@@ -46,14 +48,14 @@ def estimate(
         description = typer.get_text_stream("stdin").read()
     estimator = estimator_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port)
     try:
-        options = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
-        estimator.options(strategy, **options)  # a mistyped option is the first thing to hear about
+        given = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
+        options = estimator.options(strategy, given)  # a mistyped option is the first thing to hear about
         # A strategy that cannot price here says what to run, before anything loads.
         readiness = Readiness(estimator.settings, llm_factory=estimator.resources.llm)
         readiness.require(strategy or estimator.settings.strategy, llm, options)
         # Loading apart: the latency shown is the estimate's, not the models' start-up.
-        load_s = estimator.load(strategy, **options)
-        result = estimator.estimate(description, strategy, **options)
+        load_s = estimator.load(strategy, options)
+        result = estimator.pricer(strategy, options).estimate(description)
     except USER_ERRORS as error:
         fail(str(error))
         return

@@ -10,10 +10,13 @@ from rich.table import Table
 
 from rag_pricer.api import Estimator
 from rag_pricer.cli.common import (
+    ITEMS_HINT,
+    CategoryOpt,
     ChromaHostOpt,
     ChromaPortOpt,
     KOpt,
     LlmOpt,
+    MmrOpt,
     StoreOpt,
     StrategyOpt,
     StrategyOptionsOpt,
@@ -21,6 +24,7 @@ from rag_pricer.cli.common import (
     errors,
     fail,
     parse_options,
+    require_items,
     settings_with,
 )
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult, LeakageError, schedule
@@ -52,15 +56,17 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar (on stderr).")]
 
 
-def load_items(path: Path, split: str, limit: int | None) -> list[Item]:
-    """The items to score, or a clear error (exit 2) when there are none."""
+def load_items(path: Path, split: str, limit: int | None, hint: str = ITEMS_HINT) -> list[Item]:
+    """The items to score, or a clear error (exit 2) when there are none; ``hint`` says what to
+    do when the file is not there."""
+    require_items(path, hint)
     try:
         items = read_items(path, split=None if split == "all" else split, limit=limit)
     except (OSError, UnicodeDecodeError) as error:
         fail(f"cannot read items from {path}: {error}")
         return []
     if not items:
-        fail(f"no usable items of split {split!r} in {path}")
+        fail(f"no items of split {split!r} in {path}")
     return items
 
 
@@ -72,6 +78,8 @@ def evaluate(
     store: StoreOpt = None,
     llm: LlmOpt = None,
     k: KOpt = None,
+    category: CategoryOpt = None,
+    mmr: MmrOpt = False,
     workers: WorkersOpt = None,
     option: StrategyOptionsOpt = None,
     chroma_host: ChromaHostOpt = None,
@@ -98,10 +106,8 @@ def evaluate(
     scored_items = load_items(settings.items_path, split, limit)
     try:
         spec = registry.get(strategy or settings.strategy)
-        options = {
-            name: value for name, value in {"k": k, "llm": llm, **parse_options(option)}.items() if value is not None
-        }
-        pricer = Estimator.from_settings(settings).pricer(spec.name, **options)
+        given = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
+        pricer = Estimator.from_settings(settings).pricer(spec.name, given)
         pool, batch_size = schedule(spec.needs, settings.llm_concurrency, workers)
         result = Evaluation(
             pricer,

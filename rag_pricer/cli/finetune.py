@@ -11,7 +11,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from rag_pricer.cli.common import USER_ERRORS, StoreOpt, TrackOpt, console, fail, settings_with, track, tracker_for
+from rag_pricer.cli.common import (
+    USER_ERRORS,
+    StoreOpt,
+    TrackOpt,
+    console,
+    fail,
+    require_items,
+    settings_with,
+    track,
+    tracker_for,
+)
 from rag_pricer.training.finetune.config import RAG_MAX_LENGTH
 
 ItemsOpt = Annotated[
@@ -127,6 +137,7 @@ def finetune(
     from rag_pricer.training.finetune.job import FinetuneJob
 
     settings = settings_with(items_path=items, store_path=store, track=track_run)
+    require_items(settings.items_path)
     tracker = tracker_for(settings)
     changes: dict[str, Any] = {
         "base": base,

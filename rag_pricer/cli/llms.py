@@ -6,9 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
-from rag_pricer.cli.common import console
+from rag_pricer.cli.common import console, print_indented
 
 
 def llms(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
@@ -19,9 +19,8 @@ def llms(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="LLM backends (--llm SPEC)")
-    for column in ("name", "example", "summary"):
-        table.add_column(column)
+    # A block per backend: a table at 80 columns cut the specs, the one thing to copy from it.
+    console.print("LLM backends: pass one as --llm SPEC")
     for row in rows:
-        table.add_row(row["name"], row["example"], row["summary"])
-    console.print(table)
+        console.print(Text.assemble((row["name"], "bold"), "  --llm ", row["example"]), soft_wrap=True)
+        print_indented(row["summary"])

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
-from rag_pricer.cli.common import LlmOpt, StoreOpt, console, settings_with
+from rag_pricer.cli.common import LlmOpt, StoreOpt, console, print_indented, settings_with
 from rag_pricer.pricing.readiness import Readiness
 from rag_pricer.pricing.registry import NEEDS, Strategy, registry
 
@@ -45,20 +45,19 @@ def strategies(
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=repr))
         return
-    table = Table(title="Strategies")
-    for column in ("name", "status"):
-        table.add_column(column, no_wrap=True)
-    for column in ("needs", "options", "summary"):
-        table.add_column(column, overflow="fold")
+    # One block per strategy rather than a five-column table: at 80 columns a table breaks words
+    # ("Similarity-we ighted"); blocks wrap between words at any width.
     for row in rows:
-        status = f"[{STYLE.get(row['status'], 'yellow')}]{row['status']}[/]"
+        style = STYLE.get(row["status"], "yellow")
+        head = Text.assemble((row["name"], "bold"), "  ", (row["status"], style))
         if row["llm"]:
-            status += escape(f"\nllm: {row['llm']}") + (" (answered)" if row["llm_checked"] else "")
-        needs = ", ".join(row["needs"]) or "-"
-        extra = f"\n[{row['extra']}] extra" if row["extra"] else ""
-        options = "\n".join(f"{o['name']}: {o['type']} = {o['default']!r}" for o in row["options"]) or "-"
-        table.add_row(row["name"], status, escape(needs + extra), escape(options), row["summary"])
-    console.print(table)
+            head.append(f"  llm: {row['llm']}" + (" (answered)" if row["llm_checked"] else ""))
+        console.print(head)
+        needs = ", ".join(row["needs"]) or "nothing"
+        extra = f" (the [{row['extra']}] extra)" if row["extra"] else ""
+        options = "; ".join(f"{o['name']}: {o['type']} = {o['default']!r}" for o in row["options"]) or "none"
+        for line in (row["summary"], f"needs: {needs}{extra}", f"options: {options}"):
+            print_indented(line)
     for names, detail, hint in _unready(rows):
         advice = f"; run `{hint}`" if hint else ""
         console.print(f"[yellow]{', '.join(names)}[/]: {escape(detail + advice)}", soft_wrap=True)

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from rag_pricer.cli.common import console, errors, fail, settings_with
-from rag_pricer.items import read_items
+from rag_pricer.cli.evaluate import load_items
 from rag_pricer.training.baselines import BASELINES, BaselineTrainer, TrainingStep
 
 ItemsOpt = Annotated[
@@ -49,13 +49,7 @@ def train_baselines(
     unknown = [n for n in names if n not in BASELINES]
     if unknown or not names:
         fail(f"unknown baseline(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(BASELINES)}")
-    try:
-        training = read_items(settings.items_path, split=None if split == "all" else split, limit=limit)
-    except FileNotFoundError as error:
-        fail(str(error))
-        return
-    if not training:
-        fail(f"no items of split {split!r} in {settings.items_path}")
+    training = load_items(settings.items_path, split, limit)
     trainer = BaselineTrainer.for_settings(settings, names, n_jobs=jobs, seed=seed)
     with Progress(
         SpinnerColumn(),

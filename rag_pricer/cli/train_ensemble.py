@@ -114,7 +114,7 @@ def _skipped(name: str, why: str) -> None:
 def _extra_items(path: Path | None, split: str, taken: set[str]) -> list[Item]:
     if path is None:
         return []
-    found = load_items(path, split, None)
+    found = load_items(path, split, None, hint="check --extra")
     clash = [i.id for i in found if i.id in taken]
     if clash:
         fail(f"{len(clash)} items of --extra are also scored items (e.g. {clash[0]}): they must be distinct")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,18 +15,10 @@ from rag_pricer.evaluation.results import EvaluationResult
 from rag_pricer.evaluation.runner import Evaluation, LeakageError, check_leaks, schedule
 from rag_pricer.items import Item
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.registry import InvalidOptions, Registry, Strategy
+from rag_pricer.pricing.readiness import gpu_available
+from rag_pricer.pricing.registry import InvalidOptions, Registry, Strategy, StrategyOptions
 from rag_pricer.pricing.registry import registry as default_registry
 from rag_pricer.pricing.resources import Resources
-
-
-def gpu_available() -> bool:
-    """Whether torch sees a CUDA device (imported only when asked: torch takes seconds)."""
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
 
 
 def resolve_strategies(spec: str, registry: Registry = default_registry, gpu: bool | None = None) -> list[str]:
@@ -148,7 +139,7 @@ class Comparison:
         for name in self.strategies:
             strategy = self.registry.get(name)
             try:
-                pricer = strategy.build(self.resources, **options[name])
+                pricer = strategy.build(self.resources, options[name])
                 pricer.max_chars = settings.max_description_chars
                 attach_calibration(pricer, name, settings.models_dir)
                 check_leaks(pricer, self.items)
@@ -161,7 +152,7 @@ class Comparison:
             planned.append(_Planned(strategy, pricer, dict(pricer.options), key))
         return planned, skipped
 
-    def _options_by_strategy(self) -> dict[str, dict[str, Any]]:
+    def _options_by_strategy(self) -> dict[str, StrategyOptions]:
         """Each strategy's share of the options: those it declares (k from the settings unless
         given, as in ``Estimator.pricer``). An option that no compared strategy declares, or a
         value one of them refuses, raises ``InvalidOptions`` before anything runs: a typo is
@@ -177,8 +168,8 @@ class Comparison:
         chosen = {}
         for strategy in strategies:
             mine = {k: v for k, v in {**defaults, **self.options}.items() if v is not None and strategy.accepts(k)}
-            strategy.validate(mine)  # a bad value stops the comparison, it is not a skipped strategy
-            chosen[strategy.name] = mine
+            # a bad value stops the comparison, it is not a skipped strategy
+            chosen[strategy.name] = strategy.validate(mine)
         return chosen
 
     def _evaluate(self, plan: _Planned, outcome: ComparisonResult) -> EvaluationResult:

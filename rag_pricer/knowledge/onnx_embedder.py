@@ -155,7 +155,10 @@ class OnnxEmbedder:
     def _export(self, target: Path) -> None:
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as transformers_logging
 
+        # transformers draws a "Loading weights" bar on every load: it would land in the main job's log
+        transformers_logging.disable_progress_bar()
         # eager attention exports to plain ONNX ops; the legacy (TorchScript) exporter needs
         # neither onnxscript nor a torch.export-able model
         model = AutoModel.from_pretrained(str(self.model_path), attn_implementation="eager").eval()

@@ -15,9 +15,17 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from rag_pricer.pricing.registry import Registry, Strategy
+from rag_pricer.pricing.registry import (
+    STATUSES,
+    Missing,
+    Registry,
+    Status,
+    Strategy,
+    StrategyOptions,
+    missing_extra,
+)
 from rag_pricer.pricing.registry import registry as default_registry
 from rag_pricer.settings import Settings
 
@@ -25,8 +33,7 @@ if TYPE_CHECKING:
     from rag_pricer.llms.client import PricingLLM
     from rag_pricer.llms.reply import LLMReply
 
-Status = Literal["ready", "needs-training", "needs-llm", "needs-store", "needs-extra", "needs-gpu"]
-STATUSES: tuple[Status, ...] = ("ready", "needs-training", "needs-llm", "needs-store", "needs-extra", "needs-gpu")
+__all__ = ["STATUSES", "Missing", "Readiness", "Status", "StrategyNotReady", "StrategyReadiness", "gpu_available"]
 
 #: the package each LLM backend runs on, and the extra that installs it (found, not imported:
 #: importing llama.cpp loads its native library)
@@ -38,15 +45,6 @@ RUNTIMES = {
 }
 #: the product of the ``check`` question, answered in a few tokens by any chat model
 PROBE_ITEM = "Stainless steel chef's knife, 8 inch"
-
-
-@dataclass(frozen=True)
-class Missing:
-    """What a strategy lacks (``detail``) and the one line to run or set that provides it (``hint``)."""
-
-    status: Status
-    detail: str
-    hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,11 +135,16 @@ class Readiness:
         return [self.of(strategy) for strategy in self.registry.all()]
 
     def of(
-        self, strategy: Strategy | str, llm: str | None = None, options: Mapping[str, Any] | None = None
+        self,
+        strategy: Strategy | str,
+        llm: str | None = None,
+        options: StrategyOptions | Mapping[str, Any] | None = None,
     ) -> StrategyReadiness:
         """``strategy``'s readiness; ``llm`` is the spec a request asks for (default: settings
         ``llm``), ``options`` its strategy options (e.g. ``run``: another fine-tuned run)."""
         strategy = self.registry.get(strategy) if isinstance(strategy, str) else strategy
+        if isinstance(options, StrategyOptions):
+            options = options.model_dump()
         spec = (llm or self.settings.llm) if "llm" in strategy.needs else None
         checks: list[Callable[[], Missing | None]] = [
             lambda: self._extra(strategy),
@@ -157,7 +160,10 @@ class Readiness:
         return StrategyReadiness(strategy.name, "ready", llm=spec, llm_checked=bool(spec) and self.check)
 
     def require(
-        self, strategy: Strategy | str, llm: str | None = None, options: Mapping[str, Any] | None = None
+        self,
+        strategy: Strategy | str,
+        llm: str | None = None,
+        options: StrategyOptions | Mapping[str, Any] | None = None,
     ) -> StrategyReadiness:
         """``of(strategy)``, raising ``StrategyNotReady`` unless it is ready."""
         readiness = self.of(strategy, llm, options)
@@ -173,11 +179,7 @@ class Readiness:
         return self._memo[key]
 
     def _extra(self, strategy: Strategy) -> Missing | None:
-        # The registry says which extra a strategy lacks once strategies declare their extras.
-        from rag_pricer.pricing import registry as registry_module
-
-        missing_extra = getattr(registry_module, "missing_extra", None)
-        extra = missing_extra(strategy) if missing_extra is not None else None
+        extra = missing_extra(strategy)
         if not extra:
             return None
         return Missing("needs-extra", f"the {extra!r} extra is not installed", f"pip install 'rag-pricer[{extra}]'")

@@ -14,7 +14,8 @@ and ``missing_extra`` says which ones cannot be built there.
 
 A strategy that loads trained models also registers ``models``: ``(settings, options) ->
 Missing | None``, a cheap look at its files that says what is missing and the command that makes
-it (``readiness.Readiness`` uses it to list the strategies that are ready).
+it (``readiness.Readiness`` uses it to list the strategies that are ready). ``Status`` is the one
+vocabulary of a strategy's state, here with the registry that owns it.
 
 Built-in strategies live in the modules of ``BUILTIN_MODULES``; other packages can add theirs
 through the ``rag_pricer.strategies`` entry-point group (each entry point names a module).
@@ -35,7 +36,6 @@ from rag_pricer.plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from rag_pricer.pricing.pricer import Pricer
-    from rag_pricer.pricing.readiness import Missing
     from rag_pricer.pricing.resources import Resources
     from rag_pricer.settings import Settings
 
@@ -67,9 +67,23 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "finetune": ("peft", "gguf"),
 }
 
+#: a strategy's state: ready, or what it needs first (``readiness.Readiness`` decides which)
+Status = Literal["ready", "needs-training", "needs-llm", "needs-store", "needs-extra", "needs-gpu"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What a strategy lacks (``detail``) and the one line to run or set that provides it (``hint``)."""
+
+    status: Status
+    detail: str
+    hint: str | None = None
+
+
 Factory = Callable[..., "Pricer"]
 #: what a strategy's trained models lack, looked at without loading them (``None``: nothing)
-ModelsCheck = Callable[["Settings", Mapping[str, Any]], "Missing | None"]
+ModelsCheck = Callable[["Settings", Mapping[str, Any]], Missing | None]
 
 
 class UnknownStrategy(KeyError):
@@ -179,11 +193,16 @@ class Strategy:
     def accepts(self, name: str) -> bool:
         return name in self.schema.model_fields
 
-    def validate(self, options: Mapping[str, Any] | None = None) -> StrategyOptions:
+    def validate(self, options: StrategyOptions | Mapping[str, Any] | None = None) -> StrategyOptions:
         """``options`` checked against the strategy's model, defaults filled in; ``None`` values
-        mean "not given". Unknown names or bad values raise ``InvalidOptions``."""
-        given = {k: v for k, v in (options or {}).items() if v is not None}
+        mean "not given". Unknown names or bad values raise ``InvalidOptions``. Options already
+        validated for this strategy (an instance of its model) are returned as they are."""
         schema = self.schema
+        if isinstance(options, schema):
+            return options
+        if isinstance(options, StrategyOptions):
+            raise InvalidOptions(f"{self.name}: these are {type(options).__name__}, not {schema.__name__}")
+        given = {k: v for k, v in (options or {}).items() if v is not None}
         try:
             return schema.model_validate(given)
         except ValidationError as error:
@@ -191,10 +210,15 @@ class Strategy:
             valid = ", ".join(f"{o.name} ({o.type}, default {o.default!r})" for o in self.option_info()) or "none"
             raise InvalidOptions(f"{self.name}: {'; '.join(problems)}. Valid options: {valid}") from None
 
-    def build(self, resources: Resources, **options: Any) -> Pricer:
-        """The pricer with ``options`` validated (``InvalidOptions``); ``MissingExtra`` when
-        the install lacks the strategy's extra."""
-        validated = self.validate(options)
+    def build(
+        self, resources: Resources, options: StrategyOptions | Mapping[str, Any] | None = None, /, **given: Any
+    ) -> Pricer:
+        """The pricer with its options: a validated ``StrategyOptions`` (used as it is), or a
+        mapping or keywords, validated here (``InvalidOptions``); ``MissingExtra`` when the
+        install lacks the strategy's extra."""
+        if options is not None and given:
+            raise TypeError("pass the options as one object or as keywords, not both")
+        validated = self.validate(options if options is not None else given)
         extra = missing_extra(self)
         if extra is not None:
             raise MissingExtra(f"the {self.name} strategy needs the {extra!r} extra: pip install 'rag-pricer[{extra}]'")

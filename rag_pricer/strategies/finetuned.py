@@ -14,8 +14,7 @@ from pydantic import Field
 from rag_pricer.knowledge.retrieval import SearchOptions
 from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.readiness import Missing
-from rag_pricer.pricing.registry import ModelsCheck, StrategyOptions, register
+from rag_pricer.pricing.registry import Missing, ModelsCheck, StrategyOptions, register
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.query import Query
@@ -31,7 +30,7 @@ class FinetunedPricer(Pricer):
     """Prices with the fine-tuned model's distribution over whole-dollar prices.
 
     A run trained with comparables (``k`` > 0) reads the retrieved comparables in the prompt it
-    was trained on (``finetune.rag_prompt``, the same encoder); a course run reads the
+    was trained on (``finetune.prompt``, the same encoder); a course run reads the
     description alone. Comparables are also evidence, bound the answer (``PriceGuard``) and are
     the fallback, as for the LLM strategies; ``llm_answer`` is the greedy completion and the
     notes give the most likely prices with their probabilities."""

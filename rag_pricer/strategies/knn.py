@@ -17,7 +17,7 @@ from rag_pricer.pricing.resources import Resources
 from rag_pricer.pricing.values import Comparable, Estimate
 from rag_pricer.query import Query
 
-# Chosen on dev (500 items, store = train) with scripts/tune_knn.py: see README.
+# Chosen on dev (500 items, store = train) with scripts/tune_knn.py: see docs/results.md.
 DEFAULT_K = 7
 DEFAULT_POWER = 4.0
 Mean = Literal["arithmetic", "geometric"]

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rag_pricer.pricing.readiness import Missing
-from rag_pricer.pricing.registry import Factory, ModelsCheck, StrategyOptions, register
+from rag_pricer.pricing.registry import Factory, Missing, ModelsCheck, StrategyOptions, register
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.baselines.catalog import BASELINES, BaselineSpec

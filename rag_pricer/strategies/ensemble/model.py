@@ -25,7 +25,6 @@ from rag_pricer.items import MIN_PRICE
 
 FORMAT = 1
 KINDS = ("blend", "stack", "median", "boosted")
-LINEAR = ("blend", "stack", "median")
 MAX_PRICE = 100_000.0
 
 

@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.readiness import Missing
-from rag_pricer.pricing.registry import StrategyOptions, register, registry
+from rag_pricer.pricing.registry import Missing, StrategyOptions, register, registry
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.ensemble.model import EnsembleModel

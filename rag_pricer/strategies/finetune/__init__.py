@@ -3,7 +3,8 @@ with the price.
 
 - ``base_model``: where the base model comes from (the packaged SmolLM2 GGUF, a GGUF file, a
   Hugging Face name or folder);
-- ``examples`` and ``rag_prompt``: items as token ids, the prompt the run was trained on;
+- ``prompt``: items as token ids in the prompt the run was trained on (the course's, or with
+  comparables);
 - ``run_folder``: what a run folder holds (``rag-pricer finetune`` writes it; training lives in
   ``rag_pricer.training.finetune``);
 - ``price_model`` and ``decoding``: base + adapter at inference, and prices decoded from its

@@ -13,8 +13,7 @@ import numpy as np
 
 from rag_pricer.strategies.finetune.base_model import BaseCheckpoint, load_tokenizer
 from rag_pricer.strategies.finetune.decoding import PriceDecoder, PriceDistribution
-from rag_pricer.strategies.finetune.examples import PromptEncoder
-from rag_pricer.strategies.finetune.rag_prompt import ComparableLike, RagPromptEncoder, prompt_encoder
+from rag_pricer.strategies.finetune.prompt import ComparableLike, PromptEncoder, prompt_encoder
 from rag_pricer.strategies.finetune.run_folder import ADAPTER_DIR, IDS_FILE, read_run
 
 #: distributions kept: pricers that differ only in decoding (evaluated one after the other on the
@@ -40,7 +39,7 @@ class PriceModel:
         self.adapter = adapter
         self.merge = merge
         self._lock = threading.Lock()
-        self._loaded: tuple[Any, PromptEncoder | RagPromptEncoder, PriceDecoder] | None = None
+        self._loaded: tuple[Any, PromptEncoder, PriceDecoder] | None = None
         self._recent: OrderedDict[str, PriceDistribution] = OrderedDict()
 
     def trained_ids(self) -> set[str]:
@@ -48,13 +47,13 @@ class PriceModel:
         path = self.run_dir / IDS_FILE
         return set(path.read_text().split()) if self.adapter and path.is_file() else set()
 
-    def load(self) -> tuple[Any, PromptEncoder | RagPromptEncoder, PriceDecoder]:
+    def load(self) -> tuple[Any, PromptEncoder, PriceDecoder]:
         with self._lock:
             if self._loaded is None:
                 self._loaded = self._build()
             return self._loaded
 
-    def _build(self) -> tuple[Any, PromptEncoder | RagPromptEncoder, PriceDecoder]:
+    def _build(self) -> tuple[Any, PromptEncoder, PriceDecoder]:
         import torch
         from peft import PeftModel
         from transformers import AutoModelForCausalLM

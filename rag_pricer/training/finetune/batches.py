@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag_pricer.strategies.finetune.examples import IGNORE
+from rag_pricer.strategies.finetune.prompt import IGNORE
 
 
 def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 METHODS = ("lora", "qlora")
@@ -41,7 +41,7 @@ class FinetuneConfig:
     grad_accum: int = 1
     #: prompt + completion, in tokens; the description is cut to fit, never the price
     max_length: int = 182
-    #: comparables in the prompt (``rag_prompt``): 0 is the course prompt, the description alone
+    #: comparables in the prompt (``strategies.finetune.prompt``): 0 is the course prompt, the description alone
     k: int = 0
     #: tokens of each comparable's text, and of the description, in a prompt with comparables
     comparable_tokens: int = 24
@@ -52,7 +52,6 @@ class FinetuneConfig:
     eval_steps: int = 100
     save_steps: int = 50
     seed: int = 42
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -119,6 +118,8 @@ def same_training(record: dict[str, Any]) -> dict[str, Any]:
     """The part of a recorded configuration that decides the trained weights. Fields added after
     a run was recorded take their defaults (the behaviour the run was trained with)."""
     defaults = FinetuneConfig().record()
+    # runs recorded before the unused ``extra`` field went carry ``"extra": {}``: the same training
+    record = {k: v for k, v in record.items() if not (k == "extra" and not v)}
     return {name: record.get(name, defaults[name]) for name in defaults if name not in CADENCE} | {
         k: v for k, v in record.items() if k not in CADENCE and k not in defaults
     }

@@ -179,7 +179,7 @@ class FinetuneRun:
         from transformers import TrainingArguments
         from transformers.trainer_utils import get_last_checkpoint
 
-        from rag_pricer.strategies.finetune.rag_prompt import prompt_encoder
+        from rag_pricer.strategies.finetune.prompt import prompt_encoder
         from rag_pricer.training.finetune.batches import collate
         from rag_pricer.training.finetune.trainer import CompletionTrainer
         from rag_pricer.training.finetune.training_log import TrainingLog, plot_log

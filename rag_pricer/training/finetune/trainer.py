@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer
 
-from rag_pricer.strategies.finetune.examples import IGNORE
+from rag_pricer.strategies.finetune.prompt import IGNORE
 
 
 def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
