@@ -27,7 +27,7 @@ from rag_pricer.service.routes.page import STATIC
 from rag_pricer.settings import Settings
 
 #: routes whose bodies hold many items, and get the larger body limit
-BATCH_PATHS = {"/v1/estimate/batch": MAX_BATCH_BODY_BYTES}
+BATCH_PATHS = {"/v1/estimate/batch": MAX_BATCH_BODY_BYTES, "/v1/products/batch": MAX_BATCH_BODY_BYTES}
 
 DESCRIPTION = """\
 Estimate a product's price in USD from its description, with the comparable products behind it.
@@ -39,6 +39,9 @@ Estimate a product's price in USD from its description, with the comparable prod
   and the command that makes it ready, never answered by a silent fallback.
 * `GET /v1/llms` lists the LLM backends a request may name in `llm`.
 * `GET /v1/products/{id}` returns a stored product (e.g. a comparable) with its text.
+* `PUT` and `DELETE /v1/products/{id}` and `POST /v1/products/batch` add, replace and delete
+  products while the service runs; they need the write token (`RAG_PRICER_WRITE_TOKEN`), and
+  are refused (403) on a server that has none.
 * When the server has a token (`RAG_PRICER_API_TOKEN`), `/v1/*` need `Authorization: Bearer <token>`.
 * An LLM strategy that fails, answers nonsense or overruns the deadline is answered with the
   `knn` estimate and `fallback: true` with the reason, never with a server error.
@@ -73,7 +76,7 @@ def create_app(
     secrets = [
         secret.get_secret_value()
         for source in (settings, estimator.settings)
-        for secret in (source.api_token, source.openai_api_key)
+        for secret in (source.api_token, source.write_token, source.openai_api_key)
         if secret is not None
     ]
     pricing = PricingService(
@@ -100,6 +103,7 @@ def create_app(
     app.state.settings = settings
     app.state.pricing = pricing
     app.state.read_auth = BearerAuth(settings.api_token)
+    app.state.write_auth = BearerAuth(settings.write_token, required=True, purpose="writing products")
     add_error_handlers(app)
     app.add_middleware(BodyLimit, default_bytes=MAX_BODY_BYTES, per_path=BATCH_PATHS)
     if settings.cors_origins:
@@ -114,6 +118,7 @@ def create_app(
     for router in (estimates.router, strategies.router, products.router):
         v1.include_router(router)
     app.include_router(v1)
+    app.include_router(products.writes, prefix="/v1", responses={401: ERRORS[401]})
     app.include_router(health.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -41,6 +41,13 @@ def require_reader(request: Request, credentials: Credentials) -> None:
     get_read_auth(request).check(credentials)
 
 
+def require_writer(request: Request, credentials: Credentials) -> None:
+    """Pass a request that shows the write token; refuse every write (403) when the operator
+    set none. The read token never passes here, even when both are the same string's holders."""
+    write_auth: BearerAuth = request.app.state.write_auth
+    write_auth.check(credentials)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PricingDep = Annotated[PricingService, Depends(get_pricing)]
 ReadAuthDep = Annotated[BearerAuth, Depends(get_read_auth)]

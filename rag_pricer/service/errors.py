@@ -21,6 +21,18 @@ from rag_pricer.service.schemas import ErrorResponse
 log = logging.getLogger("rag_pricer.service")
 
 
+class ProductsRefused(ValueError):
+    """Records a write cannot store (answered with 422, one detail per bad record)."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        first = problems[0]
+        super().__init__(
+            f"{len(problems)} product(s) refused, e.g. {first.get('id')!r}: {first['reason']}"
+            + (f" ({first['detail']})" if first.get("detail") else "")
+        )
+        self.problems = problems
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (only when the server has one)."},
     409: {"model": ErrorResponse, "description": "The strategy is not ready here; the message says what to run."},
@@ -79,6 +91,10 @@ async def strategy_not_ready(request: Request, error: StrategyNotReady) -> JSONR
     return error_response(409, "strategy_not_ready", get_pricing(request).redact(str(error)), details)
 
 
+async def products_refused(request: Request, error: ProductsRefused) -> JSONResponse:
+    return error_response(422, "invalid_product", str(error), error.problems)
+
+
 async def not_ready(request: Request, error: Exception) -> JSONResponse:
     return error_response(503, "not_ready", str(error), headers={"Retry-After": "1"})
 
@@ -105,6 +121,7 @@ HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]
     InvalidOptions: invalid_options,
     InvalidQuery: invalid_query,
     StrategyNotReady: strategy_not_ready,
+    ProductsRefused: products_refused,
     NotReady: not_ready,
     PricingUnavailable: unavailable,
     StarletteHTTPException: http_error,

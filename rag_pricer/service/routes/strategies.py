@@ -41,7 +41,7 @@ async def strategies(
                 name=s.name,
                 summary=s.summary,
                 needs=list(s.needs),
-                options=[OptionOut(**asdict(o)) for o in s.option_info()],
+                options=[OptionOut(**asdict(o)) for o in pricing.request_options(s)],
                 **{k: v for k, v in state.anonymised(estimator.settings).to_dict().items() if k != "name"},
             )
             for s, state in zip(registry.all(), states)
