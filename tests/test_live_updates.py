@@ -45,7 +45,8 @@ QUERY = "zebra-striped titanium banjo tuners for a left-handed player, unicorn c
 
 
 def env(**extra: str) -> dict[str, str]:
-    return os.environ | {"PYTHONPATH": str(ROOT), "RAG_PRICER_LLM_CACHE_DIR": "", "TOKENIZERS_PARALLELISM": "false"} | extra
+    quiet = {"PYTHONPATH": str(ROOT), "RAG_PRICER_LLM_CACHE_DIR": "", "TOKENIZERS_PARALLELISM": "false"}
+    return os.environ | quiet | extra
 
 
 def ingest(*args: str) -> dict:
