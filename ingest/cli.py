@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,11 +19,15 @@ from ingest.raw import HuggingFaceMetaReader, JsonlMetaReader, RawSourceUnavaila
 from ingest.tokens import DEFAULT_MAX_TOKENS, DEFAULT_TOKENIZER, TokenBudget
 from rag_pricer.items import ItemReader, write_items
 from rag_pricer.knowledge.embeddings import Embedder
-from rag_pricer.knowledge.store import ProductStore, StoreError
+from rag_pricer.knowledge.store import BUILD_HINT, ProductStore, StoreError
+from rag_pricer.knowledge.writer import KnowledgeWriter
 from rag_pricer.settings import InvalidSettings, Settings
 
 app = typer.Typer(
-    help="The data pipeline: raw Amazon metadata -> curated items -> Chroma knowledge base.",
+    help=(
+        "The data pipeline: raw Amazon metadata -> curated items -> Chroma knowledge base; "
+        "`add` and `remove` change a knowledge base while it serves."
+    ),
     no_args_is_help=True,
     add_completion=False,
 )
@@ -105,6 +111,135 @@ def index(
                     "were indexed"
                 )
     _print_report(report, product_store.location, as_json)
+
+
+StoreOpt = Annotated[Path | None, typer.Option(help="Persistent Chroma directory (default: settings store_path).")]
+CollectionOpt = Annotated[str | None, typer.Option(help="Collection name (default: settings collection).")]
+ChromaHostOpt = Annotated[
+    str | None, typer.Option(help="Write to a Chroma server at this host instead of a directory.")
+]
+ChromaPortOpt = Annotated[int | None, typer.Option(help="Port of the Chroma server.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print what was written as JSON on stdout.")]
+
+
+@app.command()
+def add(
+    items: Annotated[
+        Path, typer.Argument(help="Products in the curated items format (JSONL, optionally .gz).", dir_okay=False)
+    ],
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    chroma_host: ChromaHostOpt = None,
+    chroma_port: ChromaPortOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add or replace products in a knowledge base, also one a server is using: it retrieves them
+    from its next request. Every record is checked as `index` checks it; one bad record writes
+    nothing and is reported with its line."""
+    settings = _settings(store_path=store, collection=collection, chroma_host=chroma_host, chroma_port=chroma_port)
+    if not items.is_file():
+        _fail(f"items file not found: {items}", 2)
+    reader = ItemReader(items)
+    loaded = list(reader)
+    duplicates = sorted(i for i, n in Counter(item.id for item in loaded).items() if n > 1)
+    if reader.problems or duplicates:
+        for problem in reader.problems:
+            console.print(f"[bold red]error:[/] {items}: {problem}", soft_wrap=True, highlight=False)
+        hidden = sum(reader.skipped.values()) - len(reader.problems)
+        if hidden > 0:
+            console.print(f"[bold red]error:[/] {items}: {hidden} more bad record(s)")
+        for product_id in duplicates:
+            console.print(f"[bold red]error:[/] {items}: id {product_id!r} appears more than once", highlight=False)
+        _fail("nothing was written: fix the records above and run again", 1)
+    if not loaded:
+        _fail(f"no products in {items}", 1)
+    product_store = _writable_store(settings)
+    embedder = _embedder(settings)
+    started = time.perf_counter()
+    try:
+        written = KnowledgeWriter(product_store, embedder).upsert(loaded)
+        total = product_store.count()
+    except StoreError as error:
+        _fail(str(error), 1)
+    _print_written(
+        {"upserted": len(written), "total_in_store": total, "seconds": round(time.perf_counter() - started, 2)},
+        product_store.location,
+        as_json,
+    )
+
+
+@app.command()
+def remove(
+    ids: Annotated[list[str], typer.Option("--ids", help="Ids of the products to delete (repeat or comma-separate).")],
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    chroma_host: ChromaHostOpt = None,
+    chroma_port: ChromaPortOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete products from a knowledge base, also one a server is using: it stops retrieving
+    them from its next request. Ids that are not stored are reported, not an error."""
+    settings = _settings(store_path=store, collection=collection, chroma_host=chroma_host, chroma_port=chroma_port)
+    wanted = list(dict.fromkeys(part.strip() for value in ids for part in value.split(",") if part.strip()))
+    if not wanted:
+        _fail("give the ids to delete with --ids", 2)
+    product_store = _writable_store(settings, create=False)
+    try:
+        deleted = KnowledgeWriter(product_store, embedder=None).delete(wanted)
+        total = product_store.count()
+    except StoreError as error:
+        _fail(str(error), 1)
+    missing = [i for i in wanted if i not in set(deleted)]
+    if missing and not as_json:
+        console.print(f"[yellow]warning:[/] not stored, so not deleted: {', '.join(missing)}", highlight=False)
+    _print_written(
+        {"deleted": len(deleted), "missing": missing, "total_in_store": total}, product_store.location, as_json
+    )
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except InvalidSettings as error:
+        _fail(str(error), 2)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def _writable_store(settings: Settings, create: bool = True) -> ProductStore:
+    """The configured store; an embedded one must exist (``add`` to a mistyped path must not
+    create a new store beside the one a server uses), and must hold the collection to delete from."""
+    product_store = ProductStore.from_settings(settings)
+    if settings.chroma_host is None and not (settings.store_path / "chroma.sqlite3").is_file():
+        _fail(f"no store at {settings.store_path}: {BUILD_HINT}", 1)
+    try:
+        product_store.collection(create=create)
+    except StoreError as error:
+        _fail(str(error), 1)
+    return product_store
+
+
+def _embedder(settings: Settings) -> Embedder:
+    return Embedder(
+        settings.embedding_model,
+        batch_size=settings.embedding_batch_size,
+        backend=settings.embedding_backend,
+        threads=settings.embedding_threads,
+    )
+
+
+def _print_written(data: dict[str, object], location: str, as_json: bool) -> None:
+    data = data | {"store": location}
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    table = Table(title=f"Written to {location}", show_header=False)
+    for key, value in data.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, list) else str(value))
+    Console().print(table)
 
 
 def _print_report(report: IndexReport, location: str, as_json: bool) -> None:

@@ -31,6 +31,7 @@ class InvalidRecord(ValueError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.detail = detail
 
 
 def test_prompt(description: str) -> str:
@@ -163,6 +164,8 @@ def open_text(path: str | Path, mode: Literal["rt", "wt"] = "rt") -> TextIO:
 
 #: a longer line is skipped unread (``line_too_long``): memory stays bounded whatever the file
 MAX_LINE_BYTES = 1 << 20
+#: skipped records an ``ItemReader`` describes one by one (it counts them all)
+MAX_PROBLEMS = 100
 
 
 @dataclass
@@ -183,6 +186,10 @@ class ItemReader:
     limit: int | None = None
     read: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    #: each skipped record as ``line N: reason (detail)``, the first ``MAX_PROBLEMS`` of them:
+    #: what a strict reader (``rag-pricer-ingest add``) shows, one line per bad record
+    problems: list[str] = field(default_factory=list)
+    _line_no: int = field(default=0, init=False, repr=False)
 
     def __iter__(self) -> Iterator[Item]:
         if not Path(self.path).exists():
@@ -207,9 +214,10 @@ class ItemReader:
         try:
             with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
                 while line := handle.readline(MAX_LINE_BYTES + 1):
+                    self._line_no += 1
                     if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
                         self.read += 1
-                        self.skipped["line_too_long"] += 1
+                        self._skip("line_too_long", f"over {MAX_LINE_BYTES:,} bytes")
                         while line and not line.endswith(b"\n"):  # skip the rest of it, unread
                             line = handle.readline(MAX_LINE_BYTES)
                         continue
@@ -223,12 +231,17 @@ class ItemReader:
         try:
             return Item.from_record(json.loads(line.decode("utf-8")))
         except UnicodeDecodeError:
-            self.skipped["invalid_utf8"] += 1
-        except json.JSONDecodeError:
-            self.skipped["invalid_json"] += 1
+            self._skip("invalid_utf8")
+        except json.JSONDecodeError as error:
+            self._skip("invalid_json", error.msg)
         except InvalidRecord as error:
-            self.skipped[error.reason] += 1
+            self._skip(error.reason, error.detail)
         return None
+
+    def _skip(self, reason: str, detail: str = "") -> None:
+        self.skipped[reason] += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"line {self._line_no}: {reason}" + (f" ({detail})" if detail else ""))
 
 
 def read_items(path: str | Path, split: str | None = None, limit: int | None = None) -> list[Item]:

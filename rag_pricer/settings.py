@@ -166,6 +166,13 @@ class Settings(BaseSettings):
 
     # Service
     api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP service when set.")
+    write_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token of the HTTP writes (PUT/DELETE /v1/products); unset: the service refuses every write. "
+            "Separate from api_token: a reader's token never writes."
+        ),
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty disables CORS.")
     max_batch_items: int = Field(64, ge=1, description="Largest batch accepted by POST /v1/estimate/batch.")
     service_llms: list[str] = Field(
@@ -217,6 +224,7 @@ class Settings(BaseSettings):
         "openai_api_key",
         "llm_api_key",
         "api_token",
+        "write_token",
         "k",
         "embedding_threads",
         mode="before",

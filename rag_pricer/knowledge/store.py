@@ -2,6 +2,16 @@
 
 Embeddings are always computed by us and passed in; the collection is created with no
 embedding function so Chroma never tries to download its default model.
+
+The store may change while a process serves from it: products added, replaced or deleted by
+this process or another (``rag-pricer-ingest add``, ``PUT /v1/products``). A Chroma client of
+an embedded (folder) store keeps its index in memory and never sees what another process wrote
+to the folder: it would go on answering from a stale index, and a write through such a client
+loses the other process's writes from the index (measured with chromadb 1.5.9). So every
+operation first compares Chroma's write counter on disk (``StoreVersion``) with the one its
+client was opened at, and reopens the client when another process wrote; writers take the
+folder's ``WriteLock`` and write from a client that is current. A Chroma server
+(``chroma_host``) serves every client from one index and needs neither.
 """
 
 from __future__ import annotations
@@ -11,7 +21,9 @@ import hashlib
 import logging
 import math
 import shutil
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +32,8 @@ import numpy as np
 
 from rag_pricer.items import Item, price_in_range
 from rag_pricer.knowledge.embeddings import vector_kind
+from rag_pricer.knowledge.locks import SharedLock, WriteLock
+from rag_pricer.knowledge.versions import StoreVersion
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +49,8 @@ class DiskFull(StoreError):
     """The disk under the store is (nearly) full: nothing more was written."""
 
 
+#: the collection metadata key of the generation our writers count on a Chroma server
+GENERATION = "rag_pricer_generation"
 #: disk a stored product needs: 6.4 KB each in the 16,442-item store (vectors, HNSW graph,
 #: documents, metadata, SQLite), with room for Chroma's write-ahead log and compaction
 BYTES_PER_ITEM = 16 * 1024
@@ -111,6 +127,14 @@ class ProductStore:
         self.port = port
         self._client: Any = None
         self._collection: Any = None
+        embedded = self.path is not None and not host
+        #: Chroma's write counter of the folder (embedded stores only), and its value when the
+        #: client was opened or this process last wrote
+        self._versions = StoreVersion(self.path) if embedded and self.path is not None else None
+        self._seen: str | None = None
+        self._use = SharedLock()  # operations share the client; a reopen waits for them
+        self._write_lock = WriteLock(self.path) if embedded and self.path is not None else None
+        self._writes = threading.Lock()  # a server store: one writer thread of this process at a time
 
     @classmethod
     def from_settings(cls, settings: Any) -> ProductStore:
@@ -128,9 +152,26 @@ class ProductStore:
         return f"http://{self.host}:{self.port}" if self.host else str(self.path)
 
     def fingerprint(self) -> dict[str, Any]:
-        """Which store this is and how many products it holds (a rebuilt store counts others)."""
+        """Which store this is, how many products it holds and its version: a cached result
+        (an evaluation run) computed before any write to the store does not match afterwards."""
         location = self.location if self.host else str(Path(self.path).resolve()) if self.path else None
-        return {"store": location, "collection": self.collection_name, "model": self.model, "products": self.count()}
+        return {
+            "store": location,
+            "collection": self.collection_name,
+            "model": self.model,
+            "products": self.count(),
+            "version": self.version(),
+        }
+
+    def version(self) -> str | None:
+        """The store's version on disk, changed by every write of any process (embedded
+        stores); for a Chroma server, the generation our writers record on the collection
+        (``None`` before the first such write)."""
+        if self._versions is not None:
+            return self._versions.read()
+        with self._use.shared():
+            generation = (self.collection().metadata or {}).get(GENERATION)
+        return None if generation is None else str(generation)
 
     @property
     def client(self) -> Any:
@@ -151,8 +192,43 @@ class ProductStore:
                     # A mistyped path must not become a new, empty store that answers nothing.
                     raise StoreError(f"no store at {self.path}: {BUILD_HINT}")
                 self.path.mkdir(parents=True, exist_ok=True)
+                # Read before opening: a write in between makes the next check reopen, never the
+                # reverse (a client older than the version it is taken for).
+                self._seen = self._versions.read() if self._versions is not None else None
                 self._client = chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
         return self._client
+
+    def _refresh(self) -> None:
+        """Reopen the client when another process wrote to the folder since it was opened."""
+        if self._versions is None or self._client is None or self._use.holding():
+            return
+        current = self._versions.read()
+        if current == self._seen:
+            return
+        with self._use.exclusive():
+            if self._client is None or self._versions.read() == self._seen:
+                return  # another thread reopened it meanwhile
+            log.info("the store at %s was written by another process: reopening it", self.location)
+            self._close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        self._refresh()
+        with self._use.shared():
+            yield
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time, from a current client (see the module's docstring); the
+        version this write leaves is this client's own, so it is not reopened for it."""
+        with self._writes, self._write_lock.held() if self._write_lock is not None else _nothing():
+            self._refresh()
+            with self._use.shared():
+                try:
+                    yield
+                finally:  # under the shared lock: no other thread reopens for this write
+                    if self._versions is not None:
+                        self._seen = self._versions.read()
 
     def check(self) -> int:
         """The number of stored products, read afresh; ``StoreError`` when the store is gone
@@ -163,6 +239,12 @@ class ProductStore:
 
     def close(self) -> None:
         """Forget the client and collection; the next use opens the store again."""
+        with self._use.exclusive():
+            self._close()
+        if self._versions is not None:
+            self._versions.close()
+
+    def _close(self) -> None:
         client, self._client, self._collection = self._client, None, None
         if client is not None and hasattr(client, "close"):
             try:
@@ -213,18 +295,21 @@ class ProductStore:
             )
 
     def count(self) -> int:
-        return int(self.collection().count())
+        with self._reading():
+            return int(self.collection().count())
 
     def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """Content hashes of those ``ids`` that are already stored."""
         if not ids:
             return {}
-        found = self.collection(create=True).get(ids=list(ids), include=["metadatas"])
+        with self._reading():
+            found = self.collection(create=True).get(ids=list(ids), include=["metadatas"])
         return {i: (m or {}).get("hash", "") for i, m in zip(found["ids"], found["metadatas"])}
 
     def product(self, product_id: str) -> StoredProduct | None:
         """The stored product ``product_id``, or ``None`` when the store has none of that id."""
-        found = self.collection().get(ids=[product_id], include=["metadatas", "documents"])
+        with self._reading():
+            found = self.collection().get(ids=[product_id], include=["metadatas", "documents"])
         if not found["ids"]:
             return None
         meta, document = found["metadatas"][0] or {}, found["documents"][0]
@@ -240,10 +325,11 @@ class ProductStore:
     def contains_any(self, ids: Sequence[str]) -> list[str]:
         """The subset of ``ids`` present in the store (used to refuse leaky evaluations)."""
         found: list[str] = []
-        collection = self.collection()
-        step = self.max_batch_size
-        for start in range(0, len(ids), step):
-            found += collection.get(ids=list(ids[start : start + step]), include=[])["ids"]
+        with self._reading():
+            collection = self.collection()
+            step = self.max_batch_size
+            for start in range(0, len(ids), step):
+                found += collection.get(ids=list(ids[start : start + step]), include=[])["ids"]
         return found
 
     def upsert(self, items: Sequence[Item], embeddings: np.ndarray) -> int:
@@ -251,23 +337,46 @@ class ProductStore:
         refused = [(item.id, problem) for item in items if (problem := item.problem()) is not None]
         if refused:
             raise ValueError(f"{len(refused)} item(s) cannot be stored, e.g. {refused[0][0]!r}: {refused[0][1]}")
-        collection = self.collection(create=True)
-        step = self.max_batch_size
-        for start in range(0, len(items), step):
-            chunk = items[start : start + step]
-            self._ensure_space(len(chunk))
-            try:
-                collection.upsert(
-                    ids=[item.id for item in chunk],
-                    embeddings=embeddings[start : start + step],
-                    documents=[item.description for item in chunk],
-                    metadatas=[_metadata(item) for item in chunk],
-                )
-            except Exception as error:
-                if self._disk_full(error):
-                    raise DiskFull(f"disk full while writing to {self.location}: {_one_line(error)}") from None
-                raise
+        with self._writing():
+            collection = self.collection(create=True)
+            step = self.max_batch_size
+            for start in range(0, len(items), step):
+                chunk = items[start : start + step]
+                self._ensure_space(len(chunk))
+                try:
+                    collection.upsert(
+                        ids=[item.id for item in chunk],
+                        embeddings=embeddings[start : start + step],
+                        documents=[item.description for item in chunk],
+                        metadatas=[_metadata(item) for item in chunk],
+                    )
+                except Exception as error:
+                    if self._disk_full(error):
+                        raise DiskFull(f"disk full while writing to {self.location}: {_one_line(error)}") from None
+                    raise
+            self._next_generation(collection)
         return len(items)
+
+    def delete(self, ids: Sequence[str]) -> list[str]:
+        """Delete the products ``ids``; returns those that were stored (others are ignored)."""
+        if not ids:
+            return []
+        with self._writing():
+            collection = self.collection()
+            found = set(collection.get(ids=list(ids), include=[])["ids"])
+            if found:
+                collection.delete(ids=sorted(found))
+                self._next_generation(collection)
+        return [i for i in dict.fromkeys(ids) if i in found]
+
+    def _next_generation(self, collection: Any) -> None:
+        """On a Chroma server, a new generation on the collection: what ``version`` reports
+        there (an embedded store's version is Chroma's own write counter)."""
+        if self._versions is not None:
+            return
+        metadata = dict(collection.metadata or {})
+        metadata[GENERATION] = int(metadata.get(GENERATION, 0)) + 1
+        collection.modify(metadata=metadata)
 
     def _free_bytes(self) -> int | None:
         if self.host or self.path is None:
@@ -303,15 +412,16 @@ class ProductStore:
         """The ``k`` nearest stored products of each query vector, most similar first."""
         if embeddings.ndim == 1:
             embeddings = embeddings[None, :]
-        collection = self.collection()
-        if collection.count() == 0:
-            raise StoreError(f"the store at {self.location} is empty: index some items first")
-        result = collection.query(
-            query_embeddings=embeddings,
-            n_results=k,
-            where=where or None,
-            include=["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else []),
-        )
+        with self._reading():
+            collection = self.collection()
+            if collection.count() == 0:
+                raise StoreError(f"the store at {self.location} is empty: index some items first")
+            result = collection.query(
+                query_embeddings=embeddings,
+                n_results=k,
+                where=where or None,
+                include=["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else []),
+            )
         vectors = result.get("embeddings") if with_embeddings else None
         if vectors is None:
             vectors = [[None] * len(ids) for ids in result["ids"]]
@@ -334,6 +444,11 @@ class ProductStore:
                 result["ids"], result["metadatas"], result["distances"], result["documents"], vectors
             )
         ]
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def _one_line(error: BaseException) -> str:

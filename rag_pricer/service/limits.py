@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+#: request body limits in bytes: one description fits comfortably in 64 KiB; a batch gets more
+MAX_BODY_BYTES = 64 * 1024
+MAX_BATCH_BODY_BYTES = 1024 * 1024
+
 
 class BodyLimit:
     """ASGI middleware answering 413 to bodies larger than the limit of their path.

@@ -12,20 +12,31 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from rag_pricer.api import Estimator
+from rag_pricer.items import Item
 from rag_pricer.knowledge.store import StoredProduct, StoreError
+from rag_pricer.knowledge.writer import KnowledgeWriter
 from rag_pricer.llms.client import llm_deadline
 from rag_pricer.pricing.pricer import UnusablePrice
 from rag_pricer.pricing.readiness import Readiness, StrategyNotReady
-from rag_pricer.pricing.registry import InvalidOptions, Strategy, UnknownStrategy, registry
+from rag_pricer.pricing.registry import (
+    InvalidOptions,
+    OptionInfo,
+    Strategy,
+    StrategyOptions,
+    UnknownStrategy,
+    registry,
+)
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.query import InvalidQuery
-from rag_pricer.service.schemas import EstimateRequest, EstimateResponse
+from rag_pricer.service.schemas import EstimateRequest, EstimateResponse, ProductsWritten
 
 log = logging.getLogger("rag_pricer.service")
 
 #: the part of a request's deadline its LLM calls may use; the rest builds the answers
 LLM_SHARE_OF_DEADLINE = 0.8
 WARM_UP_TEXT = "Stainless steel chef's knife, 8 inch, full tang"
+#: strategy options that name the server's own files: the operator's settings, never a request's
+SERVER_ONLY_OPTIONS = frozenset({"run"})
 
 
 class NotReady(RuntimeError):
@@ -201,33 +212,31 @@ class PricingService:
     async def estimate_batch(self, requests: Sequence[EstimateRequest]) -> list[EstimateResponse]:
         """Price ``requests`` in order. Requests sharing strategy and options are priced in one
         ``estimate_many`` call (one embedding pass); the groups run concurrently."""
-        specs = []
+        specs: list[Strategy] = []
+        chosen: list[StrategyOptions] = []
         for index, request in enumerate(requests):
             try:
                 spec = self.resolve(request.strategy)
             except UnknownStrategy as error:
                 raise (BatchUnknownStrategy(index, error) if len(requests) > 1 else error) from None
             try:  # an option the strategy does not have is the client's error (422), not a failure to fall back from
-                spec.validate({"k": request.k, "category": request.category})
-                self.llm_spec(request.llm)
+                chosen.append(self.options(spec, request))
             except InvalidOptions as error:
                 raise (InvalidOptions(f"items[{index}]: {error}") if len(requests) > 1 else error) from None
             specs.append(spec)
         await self.wait_ready()
-        wanted = {(s.name, self.llm_spec(r.llm) if "llm" in s.needs else None) for s, r in zip(specs, requests)}
-        self.require_ready(wanted)
-        groups: dict[tuple[str, int | None, str | None, str | None], list[int]] = {}
-        for index, (spec, request) in enumerate(zip(specs, requests)):
-            llm = self.llm_spec(request.llm) if "llm" in spec.needs else None
-            groups.setdefault((spec.name, request.k, request.category, llm), []).append(index)
+        self.require_ready(
+            {(s.name, getattr(o, "llm", None) if "llm" in s.needs else None) for s, o in zip(specs, chosen)}
+        )
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, (spec, options) in enumerate(zip(specs, chosen)):
+            groups.setdefault((spec.name, options.model_dump_json()), []).append(index)
         priced = await asyncio.gather(
             *(
                 self._price_group(
-                    registry.get(name),
-                    [requests[i].description for i in indices],
-                    {"k": k, "category": category, "llm": llm},
+                    specs[indices[0]], [requests[i].description for i in indices], chosen[indices[0]].model_dump()
                 )
-                for (name, k, category, llm), indices in groups.items()
+                for indices in groups.values()
             )
         )
         results: list[EstimateResponse | None] = [None] * len(requests)
@@ -235,6 +244,38 @@ class PricingService:
             for index, response in zip(indices, responses):
                 results[index] = response
         return results  # type: ignore[return-value]
+
+    def options(self, spec: Strategy, request: EstimateRequest) -> StrategyOptions:
+        """The request's options for ``spec``, validated once by the strategy's own model (with
+        the server's ``k`` when none is given): ``options`` plus the top-level ``k``, ``category``
+        and ``llm``. ``InvalidOptions`` (422) for an option the strategy lacks, a bad value, one
+        given twice, one that only the operator may set, or an LLM the server does not offer."""
+        given = dict(request.options or {})
+        refused = sorted(set(given) & SERVER_ONLY_OPTIONS)
+        if refused:
+            raise InvalidOptions(f"{spec.name}: option {refused[0]!r} is the server's setting, not a request's")
+        for name in ("k", "category", "llm"):
+            value = getattr(request, name)
+            if value is None:
+                continue
+            if name in given:
+                raise InvalidOptions(f"{spec.name}: option {name!r} is given twice (at the top level and in options)")
+            # The top-level ``llm`` names the backend of the LLM strategies; other strategies
+            # ignore it (a form may send it whatever the strategy), once checked as offered.
+            if name == "llm" and not spec.accepts("llm"):
+                self.llm_spec(value)
+            else:
+                given[name] = value
+        if "llm" in given:
+            backend = given["llm"]
+            if not isinstance(backend, str):
+                raise InvalidOptions(f"{spec.name}: option 'llm' is a backend name (see GET /v1/llms)")
+            given["llm"] = self.llm_spec(backend)
+        return self.estimator.options(spec.name, **given)
+
+    def request_options(self, spec: Strategy) -> list[OptionInfo]:
+        """The options a request may give ``spec``: its declared ones but those of the operator."""
+        return [option for option in spec.option_info() if option.name not in SERVER_ONLY_OPTIONS]
 
     def require_ready(self, wanted: set[tuple[str, str | None]]) -> None:
         """Raise ``StrategyNotReady`` (409, with what to run, no server path) for a strategy and
@@ -276,6 +317,29 @@ class PricingService:
             log.warning("product lookup failed: %s", self.redact(str(error)))
             raise PricingUnavailable("the knowledge base is unavailable") from None
 
+    async def write(self, items: Sequence[Item], delete: Sequence[str]) -> ProductsWritten:
+        """Store ``items`` (already validated) and delete the ids ``delete`` through this
+        process's own store connection, so that the next estimate retrieves what was written;
+        ``PricingUnavailable`` (503) when the store cannot be written (disk full, server gone)."""
+        await self.wait_ready()
+        loop = asyncio.get_running_loop()
+        try:
+            written = await loop.run_in_executor(self._local_pool, self._write, list(items), list(delete))
+        except StoreError as error:
+            log.warning("a product write failed: %s", self.redact(str(error)))
+            raise PricingUnavailable(f"the knowledge base cannot be written: {self._public(str(error))}") from None
+        self.store_items = written.store_items
+        return written
+
+    def _write(self, items: list[Item], delete: list[str]) -> ProductsWritten:
+        resources = self.estimator.resources
+        writer = KnowledgeWriter(resources.store, resources.embedder)
+        upserted = writer.upsert(items)
+        deleted = writer.delete(delete)
+        missing = [i for i in delete if i not in set(deleted)]
+        log.info("products written: %d stored, %d deleted", len(upserted), len(deleted))
+        return ProductsWritten(upserted=upserted, deleted=deleted, missing=missing, store_items=resources.store.count())
+
     async def _price_group(
         self, spec: Strategy, descriptions: list[str], options: dict[str, object]
     ) -> list[EstimateResponse]:
@@ -284,8 +348,10 @@ class PricingService:
         if problem is not None:
             if spec.name == self.fallback:
                 raise PricingUnavailable(problem)
-            knn_options = {k: v for k, v in options.items() if k != "llm"}
-            estimates, fallback_problem = await self._attempt(registry.get(self.fallback), descriptions, knn_options)
+            fallback = registry.get(self.fallback)
+            # The options the fallback shares with the strategy (k, category, filters), no others.
+            shared = {k: v for k, v in options.items() if fallback.accepts(k)}
+            estimates, fallback_problem = await self._attempt(fallback, descriptions, shared)
             if fallback_problem is not None:
                 raise PricingUnavailable(f"{problem}; the {self.fallback} fallback failed too: {fallback_problem}")
             for estimate in estimates:  # type: ignore[union-attr]

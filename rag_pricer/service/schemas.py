@@ -29,6 +29,7 @@ class EstimateRequest(BaseModel):
             "examples": [
                 {"description": EXAMPLE_DESCRIPTION, "strategy": "knn", "k": 5},
                 {"description": EXAMPLE_DESCRIPTION, "strategy": "rag", "llm": "local"},
+                {"description": EXAMPLE_DESCRIPTION, "strategy": "knn", "options": {"power": 2, "mmr": True}},
             ]
         },
     )
@@ -55,6 +56,16 @@ class EstimateRequest(BaseModel):
         description=(
             "LLM backend of the LLM strategies (`rag`, `zero-shot`), by name (see `GET /v1/llms`); default: the "
             "server's. A name only: the model, file or endpoint behind it are the server's settings."
+        ),
+    )
+
+    options: dict[str, bool | int | float | str | None] | None = Field(
+        None,
+        max_length=32,
+        description=(
+            "The strategy's other options by name, as `GET /v1/strategies` lists them, e.g. "
+            '`{"power": 2, "mean": "geometric", "mmr": true}` for knn. An option the strategy lacks, or a bad '
+            "value, is refused (422). `k`, `category` and `llm` may be given here or at the top level, not both."
         ),
     )
 
@@ -367,3 +378,64 @@ class ErrorResponse(BaseModel):
     error: str = Field(..., description="A short code: invalid_request, unknown_strategy, unauthorized, ...")
     message: str = Field(..., description="What went wrong, for a human.")
     details: list[dict[str, Any]] | None = None
+
+
+MAX_PRODUCT_ID_CHARS = 200
+#: products one batch write may hold (its body is bounded too: 1 MiB)
+MAX_WRITE_ITEMS = 256
+
+
+class ProductIn(BaseModel):
+    """A product to store, in the curated items format. It is checked exactly as ingestion
+    checks a record (price within the items' range, title present; title and text cut at a word
+    past their limits), then embedded and stored: estimates retrieve it within seconds."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Delphi FG0166 Fuel Pump Module",
+                    "text": "Replacement fuel pump module for 2003-2006 Chevrolet Silverado pickups.",
+                    "price": 189.99,
+                    "category": "Automotive",
+                }
+            ]
+        },
+    )
+
+    title: str = Field(..., max_length=2_000, description="The product's title (cut at a word past 500 characters).")
+    text: str = Field("", max_length=20_000, description="Its description (cut at a word past 4,000 characters).")
+    price: float = Field(..., description="Its price in USD, within the items' range ($0.50 to $999.49).")
+    category: str | None = Field(None, max_length=MAX_CATEGORY_CHARS, description="Its Amazon category.")
+    split: str | None = Field(None, max_length=64, description="Dataset split, if any (e.g. `live`).")
+    source: str | None = Field(None, max_length=200, description="Where it came from.")
+
+    def record(self, product_id: str) -> dict[str, Any]:
+        """The curated-format record of this product under ``product_id``."""
+        return {"id": product_id, **self.model_dump()}
+
+
+class ProductRecordIn(ProductIn):
+    """A product to store, with its id (batch writes)."""
+
+    id: str = Field(..., min_length=1, max_length=MAX_PRODUCT_ID_CHARS, description="The product's id.")
+
+
+class ProductsWriteRequest(BaseModel):
+    """Products to store or replace and ids to delete, checked first and written together:
+    one bad record refuses the whole request (422, one detail per bad record)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    upsert: list[ProductRecordIn] = Field(default_factory=list, max_length=MAX_WRITE_ITEMS)
+    delete: list[str] = Field(default_factory=list, max_length=MAX_WRITE_ITEMS, description="Ids to delete.")
+
+
+class ProductsWritten(BaseModel):
+    """What a write did."""
+
+    upserted: list[str] = Field(default_factory=list, description="Ids stored or replaced.")
+    deleted: list[str] = Field(default_factory=list, description="Ids deleted.")
+    missing: list[str] = Field(default_factory=list, description="Ids to delete that were not stored.")
+    store_items: int = Field(..., description="Products in the knowledge base after the write.")

@@ -1,0 +1,17 @@
+"""``/``: the web page, and its assets under ``/static``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html", media_type="text/html")

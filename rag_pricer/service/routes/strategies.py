@@ -1,0 +1,69 @@
+"""``GET /v1/strategies`` and ``GET /v1/llms``: what a request may ask for on this server."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from rag_pricer.pricing.readiness import Readiness
+from rag_pricer.pricing.registry import registry
+from rag_pricer.service.dependencies import PricingDep
+from rag_pricer.service.schemas import LLMOut, LLMsResponse, OptionOut, StrategiesResponse, StrategyOut
+
+router = APIRouter(tags=["pricing"])
+
+
+@router.get(
+    "/strategies",
+    response_model=StrategiesResponse,
+    summary="List the pricing strategies and which are ready",
+    description=(
+        "Each strategy with `status` (`ready` or what it needs first), `ready` and `hint` (what to run). "
+        "LLMs are looked at (model file, runtime, key) without being called, unless `check=true`: then each "
+        "is asked one short question, which takes up to a few seconds per LLM."
+    ),
+)
+async def strategies(
+    pricing: PricingDep,
+    check: bool = Query(False, description="Ask each LLM one short question to see that it answers."),
+) -> StrategiesResponse:
+    estimator = pricing.estimator
+    # A real question gets a fresh LLM with a short timeout; a listing reuses the server's LLMs.
+    readiness = Readiness(estimator.settings, check=check, llm_factory=None if check else estimator.resources.llm)
+    states = await run_in_threadpool(readiness.all)
+    return StrategiesResponse(
+        default=pricing.default_strategy,
+        fallback=pricing.fallback,
+        strategies=[
+            StrategyOut(
+                name=s.name,
+                summary=s.summary,
+                needs=list(s.needs),
+                options=[OptionOut(**asdict(o)) for o in pricing.request_options(s)],
+                **{k: v for k, v in state.anonymised(estimator.settings).to_dict().items() if k != "name"},
+            )
+            for s, state in zip(registry.all(), states)
+        ],
+    )
+
+
+@router.get(
+    "/llms",
+    response_model=LLMsResponse,
+    summary="List the LLM backends",
+    description="The backends an estimate request may name in `llm` (for the LLM strategies: `rag`, `zero-shot`).",
+)
+async def llms(pricing: PricingDep) -> LLMsResponse:
+    from rag_pricer.llms import available_backends
+
+    offered = pricing.offered_llms()
+    return LLMsResponse(
+        default=offered[0],
+        llms=[
+            LLMOut(name=b.name, summary=b.summary, default=b.name == offered[0])
+            for b in available_backends()
+            if b.name in offered
+        ],
+    )
