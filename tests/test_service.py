@@ -46,6 +46,8 @@ RESPONSE_KEYS = {
     "low",
     "high",
     "coverage",
+    "confidence",
+    "confidence_reason",
 }
 
 
@@ -165,6 +167,17 @@ def test_an_uncalibrated_strategy_says_so_and_a_calibrated_one_gives_its_range(
     assert ranged["coverage"] == 0.8 and ranged["price"] == pytest.approx(body["price"], abs=0.01)
     assert ranged["low"] == pytest.approx(ranged["price"] * math.exp(-0.5), abs=0.02)
     assert ranged["high"] == pytest.approx(ranged["price"] * math.exp(0.75), abs=0.02)
+
+
+def test_an_estimate_says_how_far_to_trust_it(client: TestClient, description: str) -> None:
+    unknown = estimate(client, description="hello world")
+    assert unknown["confidence"] == "low" and "guess" in unknown["confidence_reason"]
+    known = estimate(client, description=description)
+    assert known["confidence"] in ("high", "medium") and known["confidence_reason"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["EstimateResponse"]["properties"]
+    levels = schema["confidence"]["anyOf"][0]
+    assert levels["enum"] == ["high", "medium", "low"] and "guess" in schema["confidence"]["description"]
+    assert schema["confidence_reason"]["description"]
 
 
 def test_k_and_category_are_applied(client: TestClient, description: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag_pricer.pricing.values import Estimate
+from rag_pricer.pricing.values import Confidence, Estimate
 
 #: longer descriptions are refused (422); those between ``Settings.max_description_chars`` and
 #: this are accepted and truncated by the pricer, with a note saying so
@@ -167,6 +167,8 @@ class EstimateResponse(BaseModel):
                     "low": 121.3,
                     "high": 402.75,
                     "coverage": 0.8,
+                    "confidence": "medium",
+                    "confidence_reason": "the closest product we know is 81% similar: a rough estimate",
                 }
             ]
         }
@@ -188,6 +190,15 @@ class EstimateResponse(BaseModel):
     coverage: float | None = Field(
         None, description="Share of true prices the range held on held-out items when calibrated (e.g. 0.8)."
     )
+    confidence: Confidence | None = Field(
+        None,
+        description=(
+            "How far to trust the price, from the comparables: `high` (close products agree on a price), `medium`, "
+            "or `low` (the store knows nothing like it: treat the price as a guess). Null when the strategy shows "
+            "no comparables."
+        ),
+    )
+    confidence_reason: str | None = Field(None, description="Why that confidence level, in words.")
 
     @classmethod
     def of(cls, estimate: Estimate, strategy: str, latency_s: float) -> EstimateResponse:
@@ -211,6 +222,8 @@ class EstimateResponse(BaseModel):
             low=None if estimate.low is None else round(estimate.low, 2),
             high=None if estimate.high is None else round(estimate.high, 2),
             coverage=estimate.coverage,
+            confidence=estimate.confidence,
+            confidence_reason=estimate.confidence_reason,
         )
 
 
