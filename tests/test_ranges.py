@@ -221,7 +221,9 @@ def test_an_item_dependent_calibration_round_trips_and_format_1_still_loads(tmp_
     assert data["format"] == 2 and data["method"] == "mondrian-normalised" and len(data["bins"]) == 3
     loaded = RangeCalibration.load(tmp_path, "knn")
     assert loaded == saved
-    assert np.allclose(loaded.bounds(np.array([50.0]), evidence.take([0])), saved.bounds(np.array([50.0]), evidence.take([0])))
+    assert np.allclose(
+        loaded.bounds(np.array([50.0]), evidence.take([0])), saved.bounds(np.array([50.0]), evidence.take([0]))
+    )
     old = {"format": 1, "strategy": "knn", "coverage": 0.8, "q_low": -0.5, "q_high": 0.75, "n": 200}
     path.write_text(json.dumps(old))
     legacy = RangeCalibration.load(tmp_path, "knn")
@@ -232,7 +234,8 @@ def test_an_item_dependent_calibration_round_trips_and_format_1_still_loads(tmp_
 @pytest.mark.parametrize(
     "change",
     [
-        {"bins": [{"centre": 0.0, "q_low": 0.5, "q_high": -0.5, "n": 10}]},
+        {"bins": [{"q_low": 0.5, "q_high": -0.5, "n": 10}]},
+        {"centre": [0.1]},
         {"edges": [0.5, 0.6]},
         {"method": "magic"},
         {"scale": {"intercept": 1.0}},

@@ -83,13 +83,13 @@ def calibrate(
     thirds = ", ".join(f"{c:.1%}" for c in report.by_third)
     console.print(
         f"{name}: {coverage:.0%} range ({report.method}) from {calibration.n} items; cross-fitted ({folds} folds): "
-        f"coverage {report.coverage:.1%}" + (f" (by similarity third, least similar first: {thirds})" if thirds else "")
+        f"coverage {report.coverage:.1%}"
+        + (f" (by similarity third, least similar first: {thirds})" if thirds else "")
         + f", median width ${report.median_width:,.2f} (high/low {report.median_ratio:.2f})"
     )
     if levels is not None:
         console.print(
-            f"confidence: low below top similarity {levels.low_below:.3f}; high from {levels.high_from:.3f} "
-            f"with log spread <= {levels.high_max_spread:.3f}; "
+            f"confidence: low below top similarity {levels.low_below:.3f}, high from {levels.high_from:.3f}; "
             + ", ".join(f"{k} {v['n']} items MAE ${v['mae']:,.2f}" for k, v in levels.measured.items())
         )
     else:

@@ -45,6 +45,8 @@ class EnsembleOutcome:
     n_scored: int = 0
     n_extra: int = 0
     confidence: ConfidenceLevels | None = None
+    #: the chosen kind's out-of-fold prices of the scored items (what the range is calibrated on)
+    out_of_fold: npt.NDArray[np.float64] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def metrics(found: Mapping[str, Interval]) -> dict[str, Any]:
@@ -151,4 +153,5 @@ class EnsembleTrainer:
             int(scored.sum()),
             int((~scored).sum()),
             confidence,
+            oof[chosen],
         )

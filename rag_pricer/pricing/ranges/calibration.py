@@ -14,11 +14,13 @@ two item-dependent variants are built, and combined:
 
 - ``mondrian``: the calibration items are cut into thirds by their top similarity, and each
   third gets its own conformal bounds: coverage holds within each third by construction.
-- ``normalised``: the score is ``(r - centre) / s(x)`` with the scale
-  ``s = a + b * log_spread + c * (1 - top_similarity)`` (non-negative least squares of ``|r - centre|``
-  on the signals, at least ``MIN_SCALE``); the range is ``centre + s(x) * [q_low, q_high]`` of those scores.
+- ``normalised``: the score is ``(r - centre(x)) / s(x)``; the centre is linear in the log
+  estimate (least squares: estimates regress to the mean, the dearest are the most too low),
+  the scale ``s = a + b * log_spread + c * (1 - top_similarity)`` (non-negative least squares of
+  ``|r - centre|`` on the signals, at least ``MIN_SCALE``); the range is
+  ``centre(x) + s(x) * [q_low, q_high]`` with the conformal bounds of those scores.
 - ``mondrian-normalised`` (the default, chosen on dev: docs/ensemble-and-ranges.md): normalised
-  scores with a centre and bounds per third.
+  scores with their bounds per third.
 
 An estimate without comparables gets the ``global`` bounds, which every calibration keeps.
 """
@@ -118,9 +120,8 @@ class Scale:
 
 @dataclass(frozen=True)
 class Bin:
-    """One group of items (a third by top similarity): its centre and its bounds of scores."""
+    """One group of items (a third by top similarity): the bounds of its scores."""
 
-    centre: float
     q_low: float
     q_high: float
     n: int
@@ -147,6 +148,8 @@ class RangeCalibration:
     edges: list[float] = field(default_factory=list)
     bins: list[Bin] = field(default_factory=list)
     scale: Scale | None = None
+    #: ``centre(x) = centre[0] + centre[1] * log(estimate)`` of normalised scores
+    centre: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
     @classmethod
     def fit(
@@ -174,19 +177,18 @@ class RangeCalibration:
         bins = max(1, min(BINS, len(errors) // MIN_PER_BIN)) if method.startswith("mondrian") else 1
         edges = [float(e) for e in np.quantile(evidence.top_similarity, np.arange(1, bins) / bins)]
         group = np.searchsorted(edges, evidence.top_similarity, side="right")
-        centres = np.zeros(len(errors))
-        scale = None
+        log_estimate = np.log(np.asarray(estimate, dtype=float))
+        centre, scale = [0.0, 0.0], None
         if method.endswith("normalised"):
-            centres = np.array([np.median(errors[group == g]) for g in range(bins)])[group]
-            scale = Scale.fit(evidence, np.abs(errors - centres))
-        scores = (errors - centres) / (scale.of(evidence) if scale else 1.0)
+            design = np.column_stack([np.ones(len(errors)), log_estimate])
+            centre = [float(c) for c in np.linalg.lstsq(design, errors, rcond=None)[0]]
+            scale = Scale.fit(evidence, np.abs(errors - design @ centre))
+        scores = (errors - centre[0] - centre[1] * log_estimate) / (scale.of(evidence) if scale else 1.0)
         made.bins = []
         for g in range(bins):
             rows = group == g
-            low, high = conformal_bounds(scores[rows], coverage)
-            centre = float(centres[rows][0]) if rows.any() else 0.0
-            made.bins.append(Bin(centre, low, high, int(rows.sum())))
-        made.method, made.edges, made.scale = method, edges, scale
+            made.bins.append(Bin(*conformal_bounds(scores[rows], coverage), int(rows.sum())))
+        made.method, made.edges, made.scale, made.centre = method, edges, scale, centre
         return made
 
     def bounds(
@@ -198,7 +200,7 @@ class RangeCalibration:
         if evidence is None or not self.bins:
             return prices * math.exp(self.q_low), prices * math.exp(self.q_high)
         group = np.searchsorted(self.edges, evidence.top_similarity, side="right")
-        centre = np.array([b.centre for b in self.bins])[group]
+        centre = self.centre[0] + self.centre[1] * np.log(prices)
         scale = self.scale.of(evidence) if self.scale else 1.0
         low = centre + scale * np.array([b.q_low for b in self.bins])[group]
         high = centre + scale * np.array([b.q_high for b in self.bins])[group]
@@ -228,7 +230,7 @@ class RangeCalibration:
         bounds = [(made.q_low, made.q_high), *((b.q_low, b.q_high) for b in made.bins)]
         if not all(math.isfinite(low) and math.isfinite(high) and low <= high for low, high in bounds):
             raise CalibrationError("calibration bounds must be finite with q_low <= q_high")
-        if made.method not in METHODS or (made.bins and len(made.edges) != len(made.bins) - 1):
+        if made.method not in METHODS or len(made.centre) != 2 or (made.bins and len(made.edges) != len(made.bins) - 1):
             raise CalibrationError(f"range method {made.method!r} with {len(made.bins)} bins and edges {made.edges}")
         return made
 
