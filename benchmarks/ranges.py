@@ -52,16 +52,19 @@ def estimates(
     return outcome.out_of_fold, Evidence.of([o.signals for o in found[trainer.signal_base or bases[0]]])
 
 
-def range_rows(strategy: str, truth: np.ndarray, price: np.ndarray, evidence: Evidence, folds: int) -> list[str]:
-    rows = []
+def range_rows(
+    strategy: str, truth: np.ndarray, price: np.ndarray, evidence: Evidence, folds: int, seeds: int
+) -> tuple[list[str], list[str]]:
+    """Rows of the fold split of seed 0, and rows of the mean over ``seeds`` fold splits."""
+    first, mean = [], []
     for method in METHODS:
-        report = cross_fitted_coverage(truth, price, 0.8, folds, 0, evidence, method)
-        thirds = " | ".join(f"{c:.1%}" for c in report.by_third)
-        rows.append(
-            f"| {strategy} | {method} | {report.coverage:.1%} | {thirds} | ${report.median_width:,.2f} "
-            f"| {report.median_ratio:.2f} |"
-        )
-    return rows
+        reports = [cross_fitted_coverage(truth, price, 0.8, folds, seed, evidence, method) for seed in range(seeds)]
+        for rows, figures in ((first, reports[:1]), (mean, reports)):
+            coverage = np.mean([r.coverage for r in figures])
+            thirds = " | ".join(f"{c:.1%}" for c in np.mean([r.by_third for r in figures], axis=0))
+            width, ratio = np.mean([r.median_width for r in figures]), np.mean([r.median_ratio for r in figures])
+            rows.append(f"| {strategy} | {method} | {coverage:.1%} | {thirds} | ${width:,.2f} | {ratio:.2f} |")
+    return first, mean
 
 
 def confidence_rows(strategy: str, truth: np.ndarray, price: np.ndarray, evidence: Evidence, folds: int) -> list[str]:
@@ -95,6 +98,7 @@ def main() -> None:
     parser.add_argument("--bases", default="knn,tfidf-ridge,features")
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "ensemble-cache")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=8, help="Fold splits averaged in the second range table.")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "ranges.md")
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -108,18 +112,21 @@ def main() -> None:
         "| median width | median high/low |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    averaged = list(ranges)
     levels = ["| strategy | level | items | MAE | median abs log error |", "|---|---|---:|---:|---:|"]
     for strategy in args.strategies.split(","):
         price, evidence = estimates(strategy, table, items, args.bases.split(","), args.folds)
         if evidence is None:
             print(f"{strategy}: its estimates show no comparables: global range only", file=sys.stderr)
             continue
-        ranges += range_rows(strategy, truth, price, evidence, args.folds)
+        first, mean = range_rows(strategy, truth, price, evidence, args.folds, args.seeds)
+        ranges += first
+        averaged += mean
         levels += confidence_rows(strategy, truth, price, evidence, args.folds)
     top = Evidence.of([o.signals for o in table.outputs("knn", items)])
     assert top is not None
     pricer = estimator.pricer("knn")
-    unknown = ["| text | top similarity | level (built-in) | reason |", "|---|---:|---|---|"]
+    unknown = ["| text | top similarity | level | reason |", "|---|---:|---|---|"]
     for text in UNKNOWN:
         found = pricer.estimate(text)
         unknown.append(
@@ -136,8 +143,11 @@ def main() -> None:
             f"top similarity quantiles 5/25/50/75%: {', '.join(f'{q:.3f}' for q in quantiles)}; "
             f"log spread 25/50/75%: {', '.join(f'{q:.3f}' for q in spread)}",
             "",
-            "## 80% ranges, cross-fitted",
+            "## 80% ranges, cross-fitted (fold split of seed 0)",
             *ranges,
+            "",
+            f"## 80% ranges, cross-fitted, mean over {args.seeds} fold splits",
+            *averaged,
             "",
             "## Confidence levels, cross-fitted",
             *levels,
