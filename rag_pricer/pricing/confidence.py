@@ -5,9 +5,10 @@ similarity is below what 95% of held-out dev items reach (``LOW_SHARE``), i.e. t
 nothing like the item ("hello world", random characters, a product the catalogue lacks);
 ``high`` when it is at least what the closest quarter of dev items reach (``HIGH_QUANTILE``);
 ``medium`` between. On dev that quarter's relative errors are clearly smaller (median
-|log error| 0.30 against 0.51 for knn) and the 5% low ones' MAE is ~1.5x the others'. The
+|log error| 0.30 against 0.51 for knn) and the 5% low ones' MAE is ~1.4x the others'. The
 comparables' price spread was tried as a second condition for ``high`` and did not separate
-the levels' MAE better, so the rule stays one number. The thresholds are fitted on dev by ``rag-pricer calibrate`` and ``train-ensemble`` and saved to
+the levels' MAE better, so the rule stays one number. The thresholds are fitted on dev by
+``rag-pricer calibrate`` and ``train-ensemble`` and saved to
 ``models_dir/calibration/confidence.json``; without that file, ``BUILT_IN`` (the same rule,
 measured on dev) applies. The MAE of each level on dev is in docs/ensemble-and-ranges.md.
 
@@ -44,8 +45,9 @@ NO_COMPARABLES = "no confidence level: this strategy shows no comparable product
 
 @dataclass
 class ConfidenceLevels:
-    """``low`` below ``low_below`` top similarity, ``high`` from ``high_from``, ``medium`` between. ``measured``: per level, the count and
-    MAE on the items it was fitted on (of ``strategy``'s estimates), for the record."""
+    """``low`` below ``low_below`` top similarity, ``high`` from ``high_from``, ``medium`` between.
+    ``measured``: per level, the count and MAE on the items it was fitted on (of ``strategy``'s
+    estimates), for the record."""
 
     low_below: float
     high_from: float
