@@ -13,7 +13,7 @@ from rag_pricer.api import Estimator
 from rag_pricer.cli.common import StrategyOpt, console, errors, fail, settings_with
 from rag_pricer.cli.evaluate import load_items
 from rag_pricer.evaluation import LeakageError
-from rag_pricer.pricing.confidence import ConfidenceLevels
+from rag_pricer.pricing.confidence import MIN_ITEMS, ConfidenceLevels
 from rag_pricer.pricing.evidence import Evidence
 from rag_pricer.pricing.ranges import DEFAULT_METHOD, METHODS, CalibrationError, RangeCalibration
 from rag_pricer.pricing.ranges.crossfit import cross_fitted_coverage
@@ -65,7 +65,9 @@ def calibrate(
         calibration = RangeCalibration.fit(
             name, truth, estimate, [i.id for i in scored], coverage, source, evidence, method
         )
-        levels = ConfidenceLevels.fit(evidence, truth, estimate, name, source) if evidence is not None else None
+        levels = None
+        if evidence is not None and len(evidence) >= MIN_ITEMS:
+            levels = ConfidenceLevels.fit(evidence, truth, estimate, name, source)
     except (LeakageError, UnknownStrategy, CalibrationError) as error:
         fail(str(error))
         return
@@ -93,5 +95,6 @@ def calibrate(
             + ", ".join(f"{k} {v['n']} items MAE ${v['mae']:,.2f}" for k, v in levels.measured.items())
         )
     else:
-        console.print(f"confidence: {name}'s estimates show no comparables: no levels placed")
+        why = f"{name}'s estimates show no comparables" if evidence is None else f"fewer than {MIN_ITEMS} items"
+        console.print(f"confidence: {why}: no levels placed (the saved or built-in ones stay)")
     errors.print(f"saved {path}" + (f" and {levels_path}" if levels_path else ""))

@@ -35,6 +35,8 @@ from rag_pricer.pricing.ranges.calibration import Prices
 from rag_pricer.pricing.values import CONFIDENCE_LEVELS, Comparable, Confidence
 
 FORMAT = 1
+#: the fewest held-out items thresholds are placed on
+MIN_ITEMS = 20
 CONFIDENCE_FILE = "confidence.json"
 #: the share of dev items whose top similarity is called out of domain
 LOW_SHARE = 0.05
@@ -59,8 +61,10 @@ class ConfidenceLevels:
     @classmethod
     def fit(cls, evidence: Evidence, truth: Prices, estimate: Prices, strategy: str = "", source: str = "") -> Self:
         """Thresholds from the distribution of ``evidence`` on held-out items, and each level's MAE."""
-        if len(evidence) < 20:
-            raise CalibrationError(f"{len(evidence)} items cannot place confidence thresholds: need at least 20")
+        if len(evidence) < MIN_ITEMS:
+            raise CalibrationError(
+                f"{len(evidence)} items cannot place confidence thresholds: need at least {MIN_ITEMS}"
+            )
         made = cls(
             low_below=float(np.quantile(evidence.top_similarity, LOW_SHARE)),
             high_from=float(np.quantile(evidence.top_similarity, HIGH_QUANTILE)),

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag_pricer.evaluation.bootstrap import Bootstrap, Interval
-from rag_pricer.pricing.confidence import ConfidenceLevels
+from rag_pricer.pricing.confidence import MIN_ITEMS, ConfidenceLevels
 from rag_pricer.pricing.evidence import Evidence
 from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.ranges.crossfit import CoverageReport, cross_fitted_coverage
@@ -133,7 +133,7 @@ class EnsembleTrainer:
         coverage = cross_fitted_coverage(truth, oof[chosen], self.coverage, self.folds, self.seed, shown)
         calibration.cross_fitted = coverage.as_dict()
         confidence = None
-        if shown is not None and len(shown) >= 20:
+        if shown is not None and len(shown) >= MIN_ITEMS:
             confidence = ConfidenceLevels.fit(shown, truth, oof[chosen], "ensemble", f"out-of-fold {chosen} estimates")
         bases, base_coverage = {}, {}
         for name in self.bases:
