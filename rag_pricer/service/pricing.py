@@ -271,7 +271,7 @@ class PricingService:
             if not isinstance(backend, str):
                 raise InvalidOptions(f"{spec.name}: option 'llm' is a backend name (see GET /v1/llms)")
             given["llm"] = self.llm_spec(backend)
-        return self.estimator.options(spec.name, **given)
+        return self.estimator.options(spec.name, given)
 
     def request_options(self, spec: Strategy) -> list[OptionInfo]:
         """The options a request may give ``spec``: its declared ones but those of the operator."""
