@@ -332,6 +332,21 @@ class ProductStore:
                 found += collection.get(ids=list(ids[start : start + step]), include=[])["ids"]
         return found
 
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
+        """The stored document and vector of those ``ids`` that are stored, by id (what
+        ``VectorSource`` reads instead of embedding the knowledge base again)."""
+        stored: dict[str, tuple[str, np.ndarray]] = {}
+        if not ids:
+            return stored
+        with self._reading():
+            collection = self.collection()
+            step = self.max_batch_size
+            for start in range(0, len(ids), step):
+                found = collection.get(ids=list(ids[start : start + step]), include=["documents", "embeddings"])
+                for key, document, vector in zip(found["ids"], found["documents"], found["embeddings"]):
+                    stored[key] = (document or "", np.asarray(vector, dtype=np.float32))
+        return stored
+
     def upsert(self, items: Sequence[Item], embeddings: np.ndarray) -> int:
         """Insert or replace ``items``; split into Chroma-sized batches. Returns the count written."""
         refused = [(item.id, problem) for item in items if (problem := item.problem()) is not None]
