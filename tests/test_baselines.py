@@ -66,9 +66,9 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def fake_store(tmp_path_factory: pytest.TempPathFactory, train_items: list[Item]) -> ProductStore:
     """The 400 train items with their fake vectors, plus a copy of the first one's text under
-    another id (a duplicate that must never be its neighbour)."""
+    another id and price (a duplicate that must never be its neighbour)."""
     store = ProductStore(tmp_path_factory.mktemp("fake-store"), model=FakeEmbedder.model_name)
-    copy = replace(train_items[0], id="copy-of-first", price=train_items[0].price * 3)
+    copy = replace(train_items[0], id="copy-of-first", price=train_items[0].price / 2)
     stored = [*train_items, copy]
     store.upsert(stored, FakeEmbedder().encode([item.description for item in stored]))
     return store
@@ -362,7 +362,7 @@ def test_boosting_nn_never_prices_a_training_item_from_itself_or_a_copy(
     features = model._extra_columns(queries, vectors)[0]  # type: ignore[attr-defined]
     top_similarity = features[:, NEIGHBOUR_FEATURES.index("nn_top_similarity")]
     # Fake vectors of distinct texts are nearly orthogonal: 1.0 would be the item itself or its
-    # stored copy (``copy-of-first``, another id, three times the price).
+    # stored copy (``copy-of-first``, another id, another price).
     assert np.all(top_similarity < 0.99)
     found = fake_retriever.search_vectors(queries[:1], vectors[:1], SearchOptions(k=10))[0]
     assert {n.id for n in found}.isdisjoint({train_items[0].id, "copy-of-first"})
