@@ -108,3 +108,11 @@ def test_for_settings_reads_the_configured_store(tmp_path: Path) -> None:
     assert trainer.vectors is not None and trainer.vectors.store is not None
     assert trainer.vectors.store.path == tmp_path / "store" and trainer.retriever is not None
     assert BaselineTrainer.for_settings(settings, ["constant"]).vectors is None  # nothing embeds
+
+
+def test_the_store_answers_as_many_queries_as_a_training_set_has(store: ProductStore) -> None:
+    # boosting-nn searches the neighbours of every train item at once: 16,442 queries of 11 hits
+    # once failed in Chroma with "too many SQL variables" (SQLite's limit is 32,766).
+    vectors = np.random.default_rng(0).normal(size=(3_100, CountingEmbedder.dimension)).astype(np.float32)
+    found = store.query(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), k=11)
+    assert len(found) == 3_100 and all(len(hits) == 11 for hits in found)

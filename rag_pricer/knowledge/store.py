@@ -431,13 +431,21 @@ class ProductStore:
             collection = self.collection()
             if collection.count() == 0:
                 raise StoreError(f"the store at {self.location} is empty: index some items first")
-            result = collection.query(
-                query_embeddings=embeddings,
-                n_results=k,
-                where=where or None,
-                include=["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else []),
-            )
-        vectors = result.get("embeddings") if with_embeddings else None
+            include = ["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else [])
+            # Chroma reads all the hits of one call in one SQL statement: 16,442 queries of 11 hits
+            # exceed SQLite's variable limit ("too many SQL variables"), so the queries go in
+            # chunks of at most max_batch_size hits.
+            step = max(1, self.max_batch_size // max(k, 1))
+            result: dict[str, list[Any]] = {key: [] for key in ("ids", "metadatas", "distances", "documents")}
+            result["embeddings"] = []
+            for start in range(0, len(embeddings), step):
+                part = collection.query(
+                    query_embeddings=embeddings[start : start + step], n_results=k, where=where or None, include=include
+                )
+                for key in result:
+                    found = part.get(key)
+                    result[key] += list(found) if found is not None else []
+        vectors = result["embeddings"] if with_embeddings else None
         if vectors is None:
             vectors = [[None] * len(ids) for ids in result["ids"]]
         return [

@@ -44,7 +44,7 @@ class BoostingBaseline(Baseline):
 
     kind = "boosting"
     uses_details = True
-    runtime_params: tuple[str, ...] = ("embedder", "vectors")
+    runtime_params = ("embedder", "vectors")
 
     def __init__(
         self,
