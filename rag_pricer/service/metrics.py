@@ -23,6 +23,7 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag_pricer import __version__
@@ -111,6 +112,40 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
 
+class RouteTemplates:
+    """The route template a request's path matches (``/v1/products/{product_id}``), the same
+    text as in the OpenAPI document; ``unmatched`` for a path no route serves. Routers included
+    in routers keep their own relative paths in FastAPI, so the templates come from the app's
+    full paths (its OpenAPI paths and top-level routes), compiled once, on the first request."""
+
+    def __init__(self) -> None:
+        self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+
+    def of(self, scope: Scope) -> str:
+        if self._compiled is None:
+            self._compiled = self._compile(scope.get("app"))
+        path = scope.get("path", "")
+        return next((template for regex, template in self._compiled if regex.match(path)), "unmatched")
+
+    @staticmethod
+    def _compile(app: object) -> list[tuple[re.Pattern[str], str]]:
+        templates: list[str] = []
+        try:
+            templates += list(app.openapi().get("paths", {}))  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - no schema: the top-level routes still name most paths
+            pass
+        for route in getattr(app, "routes", []):
+            paths = [getattr(route, "path", None)]
+            if isinstance(route, Mount):
+                paths = [f"{route.path}/{{path:path}}"]
+            elif hasattr(route, "effective_route_contexts"):  # FastAPI >= 0.16x: an included router
+                paths = [getattr(c, "path_format", None) for c in route.effective_route_contexts()]
+            templates += [p for p in paths if p and p not in templates]
+        # a fixed path before a template that also matches it: /v1/products/batch, not /{product_id}
+        templates.sort(key=lambda t: t.count("{"))
+        return [(compile_path(t)[0], t) for t in templates]
+
+
 class ObservedRequests:
     """ASGI middleware: a request id for each HTTP request (``X-Request-ID`` in and out, in the
     context of every log line), its latency and status in the metrics, and one log line
@@ -119,6 +154,7 @@ class ObservedRequests:
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,7 +178,7 @@ class ObservedRequests:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = self.routes.of(scope)
             labels = (scope["method"], route, context.strategy or "", str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(elapsed)
