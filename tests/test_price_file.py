@@ -99,6 +99,18 @@ def test_rerunning_resumes_keeping_what_was_priced_and_cutting_a_half_written_li
     assert rows[:2] == first[:2] and rows[2]["estimate_id"] != first[2]["estimate_id"]  # re-priced, once
 
 
+def test_without_a_terminal_progress_goes_to_the_log_as_lines(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_pricer.cli import price_file
+
+    monkeypatch.setattr(price_file, "LOG_EVERY_S", 0.0)  # a line after every batch
+    result = price(write_csv(tmp_path / "in.csv", ROWS), tmp_path / "priced.csv")
+    lines = [line for line in result.output.splitlines() if line.startswith("price-file: ")]
+    assert lines[-1].startswith("price-file: 4/4 rows (") and "1 errors" in lines[-1]
+    assert "priced 4 rows in" in result.output
+
+
 def test_a_jsonl_catalogue_with_a_broken_line_keeps_going(env: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(
