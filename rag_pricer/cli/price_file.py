@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import os
 import sys
 import time
@@ -26,7 +25,6 @@ from typing import Annotated, Any
 
 import typer
 
-from rag_pricer.api import Estimator
 from rag_pricer.cli.common import (
     USER_ERRORS,
     KOpt,
@@ -41,10 +39,9 @@ from rag_pricer.cli.common import (
 )
 from rag_pricer.evaluation.progress import progress_bar
 from rag_pricer.feedback.journal import FeedbackJournal, Given
+from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.readiness import Readiness
 from rag_pricer.pricing.values import Estimate
-
-log = logging.getLogger("rag_pricer.price_file")
 
 RESULT_COLUMNS = ("price", "low", "high", "confidence", "strategy", "fallback", "estimate_id", "error")
 CSV_SUFFIXES = {".csv"}
@@ -166,15 +163,16 @@ def append(out: Path, kind: str, header: Sequence[str], rows: list[dict[str, Any
         os.close(descriptor)
 
 
-def price_rows(estimator: Estimator, pricer: Any, rows: list[Row]) -> list[tuple[Estimate | None, str | None]]:
+def price_rows(pricer: Pricer, rows: list[Row]) -> list[tuple[Estimate | None, str | None]]:
     """Each row's estimate or error: the valid rows in one ``estimate_many`` call, and when that
     fails, each row alone, so one bad row never costs the others."""
     answers: list[tuple[Estimate | None, str | None]] = [
         (None, row.problem or "no text in the text columns") for row in rows
     ]
-    valid = [i for i, row in enumerate(rows) if row.text is not None]
+    texts = {i: row.text for i, row in enumerate(rows) if row.text is not None}
+    valid = list(texts)
     try:
-        estimates = pricer.estimate_many([rows[i].text for i in valid])
+        estimates = pricer.estimate_many(list(texts.values()))
         for i, estimate in zip(valid, estimates):
             answers[i] = (estimate, None)
         return answers
@@ -182,7 +180,7 @@ def price_rows(estimator: Estimator, pricer: Any, rows: list[Row]) -> list[tuple
         pass
     for i in valid:
         try:
-            answers[i] = (pricer.estimate(rows[i].text), None)
+            answers[i] = (pricer.estimate(texts[i]), None)
         except Exception as error:  # noqa: BLE001 - the row's error, in its output row
             answers[i] = (None, f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
     return answers
@@ -228,8 +226,7 @@ def price_file(
         fail("--text-columns names no column")
     if not source.is_file():
         fail(f"no file {source}")
-    kind = file_kind(out)
-    file_kind(source)
+    kind, source_kind = file_kind(out), file_kind(source)
     header = ["row", *ids, *RESULT_COLUMNS]
     if kind == "csv" and set(ids) & set(RESULT_COLUMNS):
         fail(f"--id-columns may not be named {sorted(set(ids) & set(RESULT_COLUMNS))}: they are output columns")
@@ -237,7 +234,7 @@ def price_file(
     if first is None:
         fail(f"{source} holds no rows")
         return
-    if file_kind(source) == "csv" and not set(texts) & set(first.fields):
+    if source_kind == "csv" and not set(texts) & set(first.fields):
         fail(f"{source} has none of the text columns {texts}; its columns: {', '.join(first.fields)}")
     done = done_rows(out, kind, header)
     total = sum(1 for _ in read_rows(source))
@@ -265,7 +262,7 @@ def price_file(
         for batch in batches(todo, batch_size):
             for row in batch:
                 row.text = None if row.problem else text_of(row, texts)
-            answers = price_rows(estimator, pricer, batch)
+            answers = price_rows(pricer, batch)
             append(out, kind, header, [result(row, ids, e, err) for row, (e, err) in zip(batch, answers)])
             if journal is not None:
                 journal.record(Given.of(e, row.text or "") for row, (e, _) in zip(batch, answers) if e is not None)
