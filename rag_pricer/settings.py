@@ -183,6 +183,22 @@ class Settings(BaseSettings):
         ),
     )
 
+    feedback_path: Path | None = Field(
+        Path("var/feedback.sqlite3"),
+        description=(
+            "SQLite journal of the estimates given (service, price-file) and of the prices they really "
+            "sold for (POST /v1/feedback); `rag-pricer monitor` reads it. Empty: nothing recorded, feedback refused."
+        ),
+    )
+    feedback_learns: bool = Field(
+        False,
+        description=(
+            "Feedback with its description also joins the knowledge base as a product (needs the write token: "
+            "what a feedback says then changes every later estimate)."
+        ),
+    )
+    monitor_window: int = Field(200, ge=1, description="Latest feedbacks per strategy that `monitor` reports on.")
+
     #: the ``.env`` file read (``None``: none) and the folder relative paths are resolved against
     _env_path: Path | None = PrivateAttr(None)
     _base_dir: Path | None = PrivateAttr(None)
@@ -227,6 +243,7 @@ class Settings(BaseSettings):
         "write_token",
         "k",
         "embedding_threads",
+        "feedback_path",
         mode="before",
     )
     @classmethod

@@ -4,6 +4,7 @@ small knowledge base built once per test session with the packaged embedding mod
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,16 @@ from rag_pricer.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAG_PRICER_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feedback_journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Estimates the tests' servers give are journalled in a temporary file, never in the
+    checkout's var/ (servers started as processes inherit the variable)."""
+    path = tmp_path_factory.mktemp("journal") / "feedback.sqlite3"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAG_PRICER_FEEDBACK_PATH", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")

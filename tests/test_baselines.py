@@ -2,8 +2,9 @@
 strategies that serve them, and ``rag-pricer train-baselines``.
 
 Every baseline is fitted once per module on the 400 train items of ``train_items`` and scored
-on 50 dev items; ``boosting`` uses a deterministic fake embedder (the real model is exercised
-by the store tests and takes long on a busy machine).
+on 50 dev items; ``boosting`` and ``boosting-nn`` use a deterministic fake embedder (the real
+model is exercised by the store tests and takes long on a busy machine), ``boosting-nn`` a small
+store of the train items' fake vectors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 import pickle
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,8 @@ from typer.testing import CliRunner
 
 from rag_pricer.cli.app import app
 from rag_pricer.items import MIN_PRICE, Item, read_items
+from rag_pricer.knowledge.retrieval import Retriever, SearchOptions
+from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.pricing.registry import registry
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.query import InvalidQuery, Query
@@ -28,8 +32,9 @@ from rag_pricer.strategies.baselines import BASELINES, Baseline, BaselinePricer,
 from rag_pricer.strategies.baselines.catalog import SharedParts
 from rag_pricer.strategies.baselines.details import parse_rank, parse_weight
 from rag_pricer.strategies.baselines.features import FeatureBuilder
+from rag_pricer.strategies.neighbour_prices import NEIGHBOUR_FEATURES
 
-TEXT_BASELINES = ["bow", "word2vec-lr", "word2vec-svr", "word2vec-rf", "tfidf-ridge", "boosting"]
+TEXT_BASELINES = ["bow", "word2vec-lr", "word2vec-svr", "word2vec-rf", "tfidf-ridge", "boosting", "boosting-nn"]
 
 
 class FakeEmbedder:
@@ -39,6 +44,8 @@ class FakeEmbedder:
     dimension = 16
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
         rows = [
             np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:15], 16)).normal(size=16) for t in texts
         ]
@@ -57,9 +64,25 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fitted(train_items: list[Item], models_dir: Path) -> dict[str, Baseline]:
+def fake_store(tmp_path_factory: pytest.TempPathFactory, train_items: list[Item]) -> ProductStore:
+    """The 400 train items with their fake vectors, plus a copy of the first one's text under
+    another id and price (a duplicate that must never be its neighbour)."""
+    store = ProductStore(tmp_path_factory.mktemp("fake-store"), model=FakeEmbedder.model_name)
+    copy = replace(train_items[0], id="copy-of-first", price=train_items[0].price / 2)
+    stored = [*train_items, copy]
+    store.upsert(stored, FakeEmbedder().encode([item.description for item in stored]))
+    return store
+
+
+@pytest.fixture(scope="module")
+def fake_retriever(fake_store: ProductStore) -> Retriever:
+    return Retriever(FakeEmbedder(), fake_store)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def fitted(train_items: list[Item], models_dir: Path, fake_retriever: Retriever) -> dict[str, Baseline]:
     """Every baseline fitted on the 400 train items (word2vec shared) and saved under models_dir."""
-    shared = SharedParts([item.description for item in train_items], embedder=FakeEmbedder())
+    shared = SharedParts([item.description for item in train_items], embedder=FakeEmbedder(), retriever=fake_retriever)  # type: ignore[arg-type]
     models = {}
     for name, spec in BASELINES.items():
         models[name] = spec.make(shared).fit(train_items)
@@ -152,9 +175,9 @@ def test_feature_builder_learns_brands_and_categories_and_imputes_missing_values
 
 @pytest.mark.parametrize("name", list(BASELINES))
 def test_baseline_predicts_the_same_after_reload(
-    name: str, fitted: dict[str, Baseline], models_dir: Path, dev50: list[Item]
+    name: str, fitted: dict[str, Baseline], models_dir: Path, dev50: list[Item], fake_retriever: Retriever
 ) -> None:
-    reloaded = BASELINES[name].load(models_dir / name, embedder=FakeEmbedder())
+    reloaded = BASELINES[name].load(models_dir / name, embedder=FakeEmbedder(), retriever=fake_retriever)
     before, after = fitted[name].predict(dev50), reloaded.predict(dev50)
     assert before.shape == (len(dev50),) and np.all(np.isfinite(before))
     np.testing.assert_allclose(after, before, rtol=1e-9, atol=1e-9)
@@ -274,7 +297,11 @@ def test_unfitted_baseline_refuses_to_predict_or_save(tmp_path: Path) -> None:
 
 
 def test_saved_models_hold_no_pickles_and_load_without_pickle(
-    fitted: dict[str, Baseline], models_dir: Path, dev50: list[Item], monkeypatch: pytest.MonkeyPatch
+    fitted: dict[str, Baseline],
+    models_dir: Path,
+    dev50: list[Item],
+    fake_retriever: Retriever,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = [path for path in models_dir.rglob("*") if path.is_file()]
     assert files and not [p for p in files if p.suffix in {".pkl", ".pickle", ".joblib", ".pt", ".bin.pkl"}]
@@ -285,7 +312,8 @@ def test_saved_models_hold_no_pickles_and_load_without_pickle(
     for attribute in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, attribute, refuse)
     for name, spec in BASELINES.items():
-        assert spec.load(models_dir / name, embedder=FakeEmbedder()).predict(dev50[:3]).shape == (3,)
+        loaded = spec.load(models_dir / name, embedder=FakeEmbedder(), retriever=fake_retriever)  # type: ignore[arg-type]
+        assert loaded.predict(dev50[:3]).shape == (3,)
 
 
 def test_untrusted_types_in_a_model_file_are_refused(
@@ -322,13 +350,50 @@ def test_a_model_saved_under_another_name_is_refused(fitted: dict[str, Baseline]
         BASELINES["bow"].load(models_dir / "tfidf-ridge")
 
 
+# --- boosting-nn: the neighbours' prices ---------------------------------------------------
+
+
+def test_boosting_nn_never_prices_a_training_item_from_itself_or_a_copy(
+    fitted: dict[str, Baseline], train_items: list[Item], fake_retriever: Retriever
+) -> None:
+    model = fitted["boosting-nn"]
+    queries = [Query.of(item) for item in train_items]
+    vectors = FakeEmbedder().encode([q.text for q in queries])
+    features = model._extra_columns(queries, vectors)[0]  # type: ignore[attr-defined]
+    top_similarity = features[:, NEIGHBOUR_FEATURES.index("nn_top_similarity")]
+    # Fake vectors of distinct texts are nearly orthogonal: 1.0 would be the item itself or its
+    # stored copy (``copy-of-first``, another id, another price).
+    assert np.all(top_similarity < 0.99)
+    found = fake_retriever.search_vectors(queries[:1], vectors[:1], SearchOptions(k=10))[0]
+    assert {n.id for n in found}.isdisjoint({train_items[0].id, "copy-of-first"})
+
+
+def test_boosting_nn_uses_the_neighbours_prices_and_reports_the_stored_items_as_leaked(
+    fitted: dict[str, Baseline], train_items: list[Item], dev50: list[Item], fake_store: ProductStore
+) -> None:
+    gains = fitted["boosting-nn"].booster_.feature_importance("gain")  # type: ignore[attr-defined]
+    assert gains[-len(NEIGHBOUR_FEATURES) :].sum() > 0  # the neighbour columns are used
+    pricer = BaselinePricer(fitted["boosting-nn"], store=fake_store)
+    assert pricer.leaked_ids([dev50[0].id, "copy-of-first", train_items[1].id]) == [
+        "copy-of-first",
+        train_items[1].id,
+    ]
+    assert "store" in pricer.fingerprint()
+
+
+def test_boosting_nn_without_a_knowledge_base_says_what_it_needs(train_items: list[Item]) -> None:
+    baseline = BASELINES["boosting-nn"].cls(embedder=FakeEmbedder(), n_estimators=5)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="knowledge base"):
+        baseline.fit(train_items[:50])
+
+
 # --- strategies ----------------------------------------------------------------------------
 
 
 def test_every_baseline_is_a_registered_strategy_that_needs_training() -> None:
     strategies = {s.name: s for s in registry.all()}
     for name in BASELINES:
-        assert strategies[name].needs == ("trained",)
+        assert strategies[name].needs == (("trained", "store") if name == "boosting-nn" else ("trained",))
 
 
 def test_strategy_loads_the_saved_model_and_reports_leaked_ids(

@@ -13,6 +13,7 @@ from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.query import InvalidQuery, Query
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.knn import weighted_price
+from rag_pricer.strategies.neighbour_prices import trimmed, weighted_median
 
 
 def n(price: float, similarity: float) -> Neighbour:
@@ -33,7 +34,31 @@ def test_weighted_price_arithmetic_and_geometric() -> None:
     with pytest.raises(ValueError):
         weighted_price([])
     with pytest.raises(ValueError, match="mean"):
-        weighted_price(pair, mean="median")
+        weighted_price(pair, mean="harmonic")
+
+
+def test_weighted_median_takes_the_value_where_half_the_weight_is_reached() -> None:
+    assert weighted_median([1.0, 2.0, 3.0], [1.0, 1.0, 1.0]) == 2.0
+    assert weighted_median([1.0, 2.0, 3.0], [1.0, 1.0, 5.0]) == 3.0
+    assert weighted_median([30.0, 10.0, 20.0], [1.0, 5.0, 1.0]) == 10.0  # unsorted input
+    with pytest.raises(ValueError):
+        weighted_median([], [])
+
+
+def test_robust_combinations_ignore_the_accessory_the_other_comparables_contradict() -> None:
+    # issue 19: a Boss DS-1 pedal's comparables: pedals around $60 and a 9V adapter at $9.99
+    pedals = [n(62.99, 0.92), n(9.99, 0.90), n(59.0, 0.88), n(69.0, 0.86), n(55.0, 0.85)]
+    mean = weighted_price(pedals, power=4)
+    assert mean < 52  # the adapter drags the weighted mean down
+    median = weighted_price(pedals, power=4, mean="median")
+    assert median == 59.0
+    trim = weighted_price(pedals, power=4, mean="trimmed")
+    kept = [p for p in pedals if p.price != 9.99]
+    assert trimmed(pedals, power=4) == kept
+    assert trim == pytest.approx(weighted_price(kept, power=4))
+    # when nothing is contradicted, trimmed is the plain weighted mean
+    agreeing = [n(50.0, 0.9), n(60.0, 0.8), n(70.0, 0.7)]
+    assert weighted_price(agreeing, mean="trimmed") == pytest.approx(weighted_price(agreeing))
 
 
 def test_knn_prices_from_evidence_and_excludes_the_item_itself(settings: Settings, train_items: list[Item]) -> None:

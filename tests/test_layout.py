@@ -28,6 +28,7 @@ LAYERS = [
     ("rag_pricer.evaluation", 4),
     ("rag_pricer.training", 4),
     ("rag_pricer.api", 4),
+    ("rag_pricer.feedback", 4),
     ("rag_pricer.diagnostics", 5),
     ("rag_pricer.service", 5),
     ("rag_pricer.cli", 5),

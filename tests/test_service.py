@@ -34,6 +34,7 @@ TOKEN = "tok-Zq81-never-shown"
 API_KEY = "sk-test-Wm4n-never-shown"
 DEADLINE_S = 3.0
 RESPONSE_KEYS = {
+    "id",
     "price",
     "strategy",
     "comparables",

@@ -17,6 +17,8 @@ from rag_pricer.cli import (
     evaluate,
     finetune,
     llms,
+    monitor,
+    price_file,
     serve,
     strategies,
     train_baselines,
@@ -30,6 +32,7 @@ app = typer.Typer(
 )
 app.command()(strategies.strategies)
 app.command()(estimate.estimate)
+app.command("price-file")(price_file.price_file)
 app.command()(llms.llms)
 app.command("train-baselines")(train_baselines.train_baselines)
 app.command("train-ensemble")(train_ensemble.train_ensemble)
@@ -39,6 +42,7 @@ app.command()(evaluate.evaluate)
 app.command()(compare.compare)
 app.command()(demo.demo)
 app.command()(serve.serve)
+app.command("monitor")(monitor.monitor_command)
 app.command()(doctor.doctor)
 app.command()(config.config)
 

@@ -40,12 +40,15 @@ def estimate(
     chroma_port: ChromaPortOpt = None,
     option: StrategyOptionsOpt = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON: price, strategy, comparables, llm_answer, fallback, ...")
+        bool, typer.Option("--json", help="Print JSON: id, price, strategy, comparables, llm_answer, fallback, ...")
+    ] = False,
+    one: Annotated[
+        bool, typer.Option("--one", help="With '-': price all of stdin as one description, whatever its lines.")
     ] = False,
 ) -> None:
     """Estimate the price of DESCRIPTION in USD and show the comparable products behind it."""
     if description == "-":
-        description = typer.get_text_stream("stdin").read()
+        description = from_stdin(typer.get_text_stream("stdin").read(), one)
     estimator = estimator_with(store_path=store, llm=llm, chroma_host=chroma_host, chroma_port=chroma_port)
     try:
         given = {"k": k, "category": category, "mmr": mmr or None, "llm": llm, **parse_options(option)}
@@ -63,6 +66,20 @@ def estimate(
         typer.echo(json.dumps(result.to_dict() | {"load_s": round(load_s, 3)}, indent=2))
     else:
         show(result, load_s)
+
+
+def from_stdin(text: str, one: bool) -> str:
+    """The description read from stdin. Several non-blank lines may be one product's title and
+    description, or a list of products: the command does not guess, it asks (``--one``) or points
+    to ``price-file``, never merging ten products into one price."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and not one:
+        fail(
+            f"stdin holds {len(lines)} lines: to price one product per line use "
+            "`rag-pricer price-file FILE --out OUT` (a .jsonl or .csv file), or pass --one to price the whole "
+            "text as one description"
+        )
+    return text
 
 
 def show(result: Estimate, load_s: float | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,7 @@ from rag_pricer.cli.common import (
 )
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult, LeakageError, schedule
 from rag_pricer.evaluation.metrics import LABELS, METRICS, format_value
-from rag_pricer.items import Item, read_items
+from rag_pricer.items import Item, ItemReader, read_items
 from rag_pricer.knowledge.store import StoreError
 from rag_pricer.pricing.registry import UnknownStrategy, registry
 
@@ -66,8 +67,32 @@ def load_items(path: Path, split: str, limit: int | None, hint: str = ITEMS_HINT
         fail(f"cannot read items from {path}: {error}")
         return []
     if not items:
-        fail(f"no items of split {split!r} in {path}")
+        fail(f"no items of split {split!r} in {path}: {why_no_items(path, split)}")
     return items
+
+
+def why_no_items(path: Path, split: str) -> str:
+    """Why ``path`` gave no items of ``split``, in a few words: not the curated JSONL format,
+    no prices (a catalogue to price, not to score), or no record of that split."""
+    if path.suffix.lower() == ".csv":
+        return (
+            "evaluate reads curated JSONL (id, title, text, price, split); "
+            "to price a catalogue use `rag-pricer price-file`"
+        )
+    reader = ItemReader(path)
+    splits = Counter(item.split for item in reader)
+    reasons = ", ".join(f"{n} {reason}" for reason, n in reader.skipped.most_common(3))
+    if not splits:
+        if reader.skipped.get("bad_price", 0) == sum(reader.skipped.values()) and reader.skipped:
+            return (
+                f"none of its {reader.read} records has a price (evaluate scores estimates against known prices); "
+                "to price a catalogue use `rag-pricer price-file`"
+            )
+        return f"none of its {reader.read} records is a usable item ({reasons or 'the file is empty'})"
+    if set(splits) == {None}:
+        return f"its {splits[None]} items have no split: pass --split all"
+    found = ", ".join(f"{name!r} ({n})" if name else f"no split ({n})" for name, n in splits.most_common())
+    return f"its items have the splits {found}: pass --split with one of them, or --split all"
 
 
 def evaluate(

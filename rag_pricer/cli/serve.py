@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from enum import StrEnum
 from typing import Annotated
@@ -12,6 +11,11 @@ import typer
 from rag_pricer.cli.common import ChromaHostOpt, ChromaPortOpt, LlmOpt, StoreOpt, errors, fail, settings_with
 from rag_pricer.knowledge.store import BUILD_HINT
 from rag_pricer.pricing.registry import UnknownStrategy, registry
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 class LogLevel(StrEnum):
@@ -53,6 +57,13 @@ def serve(
     ] = 1,
     log_level: Annotated[LogLevel, typer.Option(help="Log level of uvicorn and the service.")] = LogLevel.info,
     access_log: Annotated[bool, typer.Option(help="Log every request (method, path, status).")] = True,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            help="text: lines with the request id in brackets; json: one JSON object per line "
+            "(request_id, and per request route, status, latency_ms, strategy, fallback)."
+        ),
+    ] = LogFormat.text,
 ) -> None:
     """Serve the pricing API (/v1/*, docs at /docs) and the web page (/) until Ctrl-C.
 
@@ -61,6 +72,7 @@ def serve(
     import uvicorn
 
     from rag_pricer.service import create_app
+    from rag_pricer.service.logging_setup import log_config as service_log_config
 
     settings = settings_with(
         store_path=store,
@@ -82,13 +94,8 @@ def serve(
             f"[yellow]warning:[/] listening on {host} without an API token: anyone who can reach it can use it"
         )
     _set_torch_threads(torch_threads)
-    # uvicorn's logging set-up, extended to the service's own logger (start-up, fallbacks).
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["rag_pricer"] = {
-        "handlers": ["default"],
-        "level": log_level.value.upper(),
-        "propagate": False,
-    }
+    # uvicorn's logging set-up, extended to the service's own loggers, with the request id
+    log_config = service_log_config(log_level.value, log_format.value)
     app = create_app(settings=settings, deadline_s=deadline)
     uvicorn.run(app, host=host, port=port, log_level=log_level.value, access_log=access_log, log_config=log_config)
 

@@ -332,6 +332,21 @@ class ProductStore:
                 found += collection.get(ids=list(ids[start : start + step]), include=[])["ids"]
         return found
 
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
+        """The stored document and vector of those ``ids`` that are stored, by id (what
+        ``VectorSource`` reads instead of embedding the knowledge base again)."""
+        stored: dict[str, tuple[str, np.ndarray]] = {}
+        if not ids:
+            return stored
+        with self._reading():
+            collection = self.collection()
+            step = self.max_batch_size
+            for start in range(0, len(ids), step):
+                found = collection.get(ids=list(ids[start : start + step]), include=["documents", "embeddings"])
+                for key, document, vector in zip(found["ids"], found["documents"], found["embeddings"]):
+                    stored[key] = (document or "", np.asarray(vector, dtype=np.float32))
+        return stored
+
     def upsert(self, items: Sequence[Item], embeddings: np.ndarray) -> int:
         """Insert or replace ``items``; split into Chroma-sized batches. Returns the count written."""
         refused = [(item.id, problem) for item in items if (problem := item.problem()) is not None]
@@ -416,13 +431,21 @@ class ProductStore:
             collection = self.collection()
             if collection.count() == 0:
                 raise StoreError(f"the store at {self.location} is empty: index some items first")
-            result = collection.query(
-                query_embeddings=embeddings,
-                n_results=k,
-                where=where or None,
-                include=["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else []),
-            )
-        vectors = result.get("embeddings") if with_embeddings else None
+            include = ["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else [])
+            # Chroma reads all the hits of one call in one SQL statement: 16,442 queries of 11 hits
+            # exceed SQLite's variable limit ("too many SQL variables"), so the queries go in
+            # chunks of at most max_batch_size hits.
+            step = max(1, self.max_batch_size // max(k, 1))
+            result: dict[str, list[Any]] = {key: [] for key in ("ids", "metadatas", "distances", "documents")}
+            result["embeddings"] = []
+            for start in range(0, len(embeddings), step):
+                part = collection.query(
+                    query_embeddings=embeddings[start : start + step], n_results=k, where=where or None, include=include
+                )
+                for key in result:
+                    found = part.get(key)
+                    result[key] += list(found) if found is not None else []
+        vectors = result["embeddings"] if with_embeddings else None
         if vectors is None:
             vectors = [[None] * len(ids) for ids in result["ids"]]
         return [

@@ -3,6 +3,7 @@ every price is held in."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -35,7 +36,9 @@ class Estimate:
 
     ``low`` and ``high`` bound the true price with probability ``coverage`` (split conformal
     calibration of the strategy on held-out items, see ``rag_pricer.pricing.ranges``); all three are
-    ``None`` when the strategy has no calibration, and a note then says how to make one.
+    ``None`` when the strategy has no calibration, and a note then says how to make one. ``id`` is
+    new for every estimate: the service, ``price-file`` and ``estimate --json`` return it, and
+    feedback on the price a product really sold for names it.
 
     ``confidence`` (``high``/``medium``/``low``) says how far to trust the price, and
     ``confidence_reason`` why, in words (``pricing.confidence``): ``low`` when the store knows
@@ -43,6 +46,8 @@ class Estimate:
 
     price: float
     strategy: str
+    #: names this answer (feedback refers to it); not part of equality: two runs that price alike are equal
+    id: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)
     comparables: list[Comparable] = field(default_factory=list)
     llm_answer: str | None = None
     fallback: str | None = None

@@ -17,12 +17,14 @@ from fastapi_offline import FastAPIOffline
 
 from rag_pricer import __version__
 from rag_pricer.api import Estimator
+from rag_pricer.feedback.journal import FeedbackJournal
 from rag_pricer.service.auth import BearerAuth
 from rag_pricer.service.dependencies import require_reader
 from rag_pricer.service.errors import ERRORS, add_error_handlers
 from rag_pricer.service.limits import MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, BodyLimit
+from rag_pricer.service.metrics import ObservedRequests, ServiceMetrics
 from rag_pricer.service.pricing import PricingService
-from rag_pricer.service.routes import estimates, health, page, products, strategies
+from rag_pricer.service.routes import estimates, feedback, health, metrics, page, products, strategies
 from rag_pricer.service.routes.page import STATIC
 from rag_pricer.settings import Settings
 
@@ -42,6 +44,10 @@ Estimate a product's price in USD from its description, with the comparable prod
 * `PUT` and `DELETE /v1/products/{id}` and `POST /v1/products/batch` add, replace and delete
   products while the service runs; they need the write token (`RAG_PRICER_WRITE_TOKEN`), and
   are refused (403) on a server that has none.
+* Every estimate has an `id`: `POST /v1/feedback` with it (or the description) and the price the
+  product really sold for; `GET /v1/monitor` says how each strategy fares against those prices.
+* `GET /metrics` has the Prometheus metrics; every response carries `X-Request-ID` (the caller's,
+  when it sent a valid one), which the server's log lines of that request show.
 * When the server has a token (`RAG_PRICER_API_TOKEN`), `/v1/*` need `Authorization: Bearer <token>`.
 * An LLM strategy that fails, answers nonsense or overruns the deadline is answered with the
   `knn` estimate and `fallback: true` with the reason, never with a server error.
@@ -97,6 +103,7 @@ def create_app(
         openapi_tags=[
             {"name": "pricing", "description": "Price descriptions."},
             {"name": "products", "description": "The products of the knowledge base."},
+            {"name": "feedback", "description": "Prices products really sold for, and how the estimates fare."},
             {"name": "operations", "description": "Liveness and readiness probes."},
         ],
     )
@@ -104,6 +111,8 @@ def create_app(
     app.state.pricing = pricing
     app.state.read_auth = BearerAuth(settings.api_token)
     app.state.write_auth = BearerAuth(settings.write_token, required=True, purpose="writing products")
+    app.state.journal = FeedbackJournal(settings.feedback_path) if settings.feedback_path is not None else None
+    app.state.metrics = ServiceMetrics(store_items=lambda: pricing.store_items)
     add_error_handlers(app)
     app.add_middleware(BodyLimit, default_bytes=MAX_BODY_BYTES, per_path=BATCH_PATHS)
     if settings.cors_origins:
@@ -111,15 +120,20 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
         )
+    # outermost: the request id is set before any other middleware logs, and 413s are counted
+    app.add_middleware(ObservedRequests, metrics=app.state.metrics)
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_reader)], responses={401: ERRORS[401]})
-    for router in (estimates.router, strategies.router, products.router):
+    for router in (estimates.router, strategies.router, products.router, feedback.router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(products.writes, prefix="/v1", responses={401: ERRORS[401]})
+    app.include_router(feedback.sending, prefix="/v1")
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import math
@@ -271,7 +272,7 @@ class PricingService:
             if not isinstance(backend, str):
                 raise InvalidOptions(f"{spec.name}: option 'llm' is a backend name (see GET /v1/llms)")
             given["llm"] = self.llm_spec(backend)
-        return self.estimator.options(spec.name, **given)
+        return self.estimator.options(spec.name, given)
 
     def request_options(self, spec: Strategy) -> list[OptionInfo]:
         """The options a request may give ``spec``: its declared ones but those of the operator."""
@@ -374,7 +375,9 @@ class PricingService:
         """Estimates, or the reason there are none (never the exception's text: it may hold
         endpoint addresses or keys; that goes to the log, redacted)."""
         deadline = self.deadline_s
-        call = functools.partial(self._estimate_within, deadline, descriptions, spec.name, **options)
+        # run in the request's context: the worker's log lines carry its request id
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, self._estimate_within, deadline, descriptions, spec.name, **options)
         try:
             future = asyncio.get_running_loop().run_in_executor(self._pool(spec), call)
             estimates = await asyncio.wait_for(future, deadline)

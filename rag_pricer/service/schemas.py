@@ -147,6 +147,7 @@ class EstimateResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "id": "5b0e7c1d9a3f4e26b8c4d1f07a9e3b52",
                     "price": 186.42,
                     "strategy": "knn",
                     "comparables": [
@@ -174,6 +175,9 @@ class EstimateResponse(BaseModel):
         }
     )
 
+    id: str = Field(
+        ..., description="Names this estimate: send it with the price the product sold for (`POST /v1/feedback`)."
+    )
     price: float = Field(..., description="The estimated price in USD, rounded to cents.")
     strategy: str = Field(..., description="The strategy that was asked for.")
     comparables: list[ComparableOut] = Field(default_factory=list, description="Most similar first.")
@@ -205,6 +209,7 @@ class EstimateResponse(BaseModel):
         """The response for ``estimate``, priced for a request of ``strategy`` in ``latency_s``."""
         usage = estimate.usage
         return cls(
+            id=estimate.id,
             price=round(estimate.price, 2),
             strategy=strategy,
             comparables=[

@@ -16,30 +16,42 @@ from rag_pricer.pricing.registry import StrategyOptions, register
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.pricing.values import Comparable, Estimate
 from rag_pricer.query import Query
+from rag_pricer.strategies.neighbour_prices import similarity_weights, trimmed, weighted_median
 
 # Chosen on dev (500 items, store = train) with scripts/tune_knn.py: see docs/results.md.
 DEFAULT_K = 7
 DEFAULT_POWER = 4.0
-Mean = Literal["arithmetic", "geometric"]
+Mean = Literal["arithmetic", "geometric", "median", "trimmed"]
 DEFAULT_MEAN: Mean = "arithmetic"
-MEANS = ("arithmetic", "geometric")
+MEANS = ("arithmetic", "geometric", "median", "trimmed")
 
 
 def weighted_price(neighbours: list[Neighbour], power: float = DEFAULT_POWER, mean: str = DEFAULT_MEAN) -> float:
-    """Similarity-weighted mean of the neighbours' prices, ``arithmetic`` or ``geometric``.
+    """The neighbours' prices combined with weights ``similarity ** power`` (the closest
+    products dominate), by ``mean``:
 
-    ``similarity ** power`` lets the closest products dominate. The geometric mean (of logs)
-    resists one expensive outlier but pulls estimates down; on dev the arithmetic mean scored
-    better on MAE and RMSLE alike (see scripts/tune_knn.py).
+    - ``arithmetic`` (the default): the weighted mean price;
+    - ``geometric``: the weighted mean of logs; resists one expensive outlier but pulls
+      estimates down (on dev it scored worse on MAE and RMSLE alike, see scripts/tune_knn.py);
+    - ``median``: the weighted median price, which one accessory among the comparables
+      (a $9.99 power adapter beside $60 pedals) cannot move;
+    - ``trimmed``: the weighted mean of the prices within ``TRIM_FACTOR`` (3x) of the weighted
+      median, i.e. without the prices the rest contradict.
+
+    Measured on the 500 dev items in docs/accuracy.md (the default stays unless dev says otherwise).
     """
     if not neighbours:
         raise ValueError("no neighbours to price from")
     if mean not in MEANS:
         raise ValueError(f"mean must be one of {MEANS}, not {mean!r}")
-    weights = np.clip(np.array([n.similarity for n in neighbours]), 1e-6, None) ** power
+    if mean == "trimmed":
+        neighbours = trimmed(neighbours, power)
+    weights = similarity_weights(neighbours, power)
     prices = np.array([n.price for n in neighbours])
     if mean == "geometric":
         return float(np.exp(np.sum(weights * np.log(prices)) / np.sum(weights)))
+    if mean == "median":
+        return weighted_median(prices, weights)
     return float(np.sum(weights * prices) / np.sum(weights))
 
 
@@ -113,7 +125,11 @@ class SearchFields(StrategyOptions):
 
 class KnnOptions(SearchFields):
     power: float = Field(DEFAULT_POWER, ge=0, description="Exponent of the similarity weights.")
-    mean: Mean = Field(DEFAULT_MEAN, description="How the weighted prices are averaged.")
+    mean: Mean = Field(
+        DEFAULT_MEAN,
+        description="How the weighted prices are combined: arithmetic, geometric, median, or trimmed "
+        "(the arithmetic mean without the prices the rest contradict).",
+    )
 
 
 @register(

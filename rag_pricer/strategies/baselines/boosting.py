@@ -10,6 +10,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from rag_pricer.knowledge.embeddings import Embedder, resolve_model
+from rag_pricer.knowledge.vectors import VectorSource
 from rag_pricer.query import Query
 from rag_pricer.strategies.baselines.base import Baseline
 from rag_pricer.strategies.baselines.features import FeatureBuilder
@@ -34,14 +35,16 @@ class BoostingBaseline(Baseline):
     - the sentence embedding of ``embedder`` (all-MiniLM-L6-v2 by default): what it means.
 
     ``embedder=None`` at ``fit`` leaves the embedding out; a model trained with one needs the
-    same model at ``load`` (given, or built from the saved name). Predictions are ``expm1`` of
+    same model at ``load`` (given, or built from the saved name). ``vectors`` (optional, same
+    model) gives the vectors of items the knowledge base holds without embedding them again
+    (``BaselineTrainer.for_settings`` wires it to the store). Predictions are ``expm1`` of
     the log, clipped to the training range of log prices. Training is reproducible
     (``deterministic`` LightGBM, seeded SVD).
     """
 
     kind = "boosting"
     uses_details = True
-    runtime_params = ("embedder",)
+    runtime_params = ("embedder", "vectors")
 
     def __init__(
         self,
@@ -53,8 +56,10 @@ class BoostingBaseline(Baseline):
         num_leaves: int = 31,
         n_jobs: int = 1,
         seed: int = 42,
+        vectors: VectorSource | None = None,
     ) -> None:
         self.embedder = embedder
+        self.vectors = vectors
         self.text_features = text_features
         self.n_components = n_components
         self.n_estimators = n_estimators
@@ -81,20 +86,55 @@ class BoostingBaseline(Baseline):
             components = self.svd_.transform(self.vectorizer_.transform(texts))
             engineered = self.features_.transform(queries)
         parts = [components, engineered]
-        if self.embedder_ is not None:
-            parts.append(self.embedder_.encode(texts))
+        embeddings = self._embeddings(queries) if self.embedder_ is not None else None
+        if embeddings is not None:
+            parts.append(embeddings)
+        parts += self._extra_columns(queries, embeddings)
         return np.hstack(parts).astype(np.float64)
 
-    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
+    def _embeddings(self, queries: list[Query]) -> np.ndarray:
+        """The queries' vectors: from ``vectors`` where given (the store's, by id), else embedded."""
+        texts = [query.text for query in queries]
+        if self.vectors is not None:
+            return self.vectors.encode(texts, [query.id for query in queries])
+        assert self.embedder_ is not None
+        return self.embedder_.encode(texts)
+
+    def _extra_columns(self, queries: list[Query], embeddings: np.ndarray | None) -> list[np.ndarray]:
+        """More feature columns (none here; ``boosting-nn`` adds its neighbours' prices)."""
+        return []
+
+    def _extra_count(self) -> int:
+        return 0
+
+    def training_matrix(self, queries: list[Query], prices: np.ndarray) -> np.ndarray:
+        """Fit the text and feature transforms on the training queries; their feature matrix
+        (what ``_fit`` gives LightGBM; scripts/shift_weights.py fits it with sample weights)."""
         self.vectorizer_ = self._vectorizer()
         self.features_ = FeatureBuilder()
         self.embedder_ = self.embedder
         self.embedding_model_ = self.embedder.model_name if self.embedder else None
-        # The log target by hand, not TransformedTargetRegressor: the model is saved as LightGBM's own
-        # text file (safe, exact), which a wrapped LGBMRegressor would trade for a skops file of it.
+        if self.vectors is not None and self.vectors.model_name != self.embedding_model_:
+            raise ValueError(
+                f"the vectors are of {self.vectors.model_name!r}, the embedder is {self.embedding_model_!r}"
+            )
         logs = np.log1p(prices)
         self.log_range_ = (float(logs.min()), float(logs.max()))
-        model = lightgbm.LGBMRegressor(
+        return self._matrix(queries, prices)
+
+    def _fit(self, queries: list[Query], prices: np.ndarray) -> None:
+        matrix = self.training_matrix(queries, prices)
+        # The log target by hand, not TransformedTargetRegressor: the model is saved as LightGBM's own
+        # text file (safe, exact), which a wrapped LGBMRegressor would trade for a skops file of it.
+        self.booster_ = self.regressor().fit(matrix, np.log1p(prices)).booster_
+
+    def matrix(self, queries: list[Query]) -> np.ndarray:
+        """The feature matrix of ``queries`` (transforms fitted)."""
+        return self._matrix(queries)
+
+    def regressor(self) -> lightgbm.LGBMRegressor:
+        """The unfitted LightGBM regressor of these parameters (reproducible: deterministic, seeded)."""
+        return lightgbm.LGBMRegressor(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
             num_leaves=self.num_leaves,
@@ -107,7 +147,6 @@ class BoostingBaseline(Baseline):
             force_row_wise=True,
             verbose=-1,
         )
-        self.booster_ = model.fit(self._matrix(queries, prices), logs).booster_
 
     def _predict(self, queries: list[Query]) -> np.ndarray:
         return np.expm1(np.clip(self.booster_.predict(self._matrix(queries)), *self.log_range_))
@@ -132,6 +171,7 @@ class BoostingBaseline(Baseline):
         expected = self.booster_.num_feature()
         found = self.svd_.components_.shape[0] + len(self.features_.feature_names_)
         found += self.embedder_.dimension if self.embedder_ else 0
+        found += self._extra_count()
         if found != expected:
             raise ModelFormatError(f"{directory} was trained on {expected} features but gets {found}")
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.knowledge.retrieval import Retriever
+from rag_pricer.knowledge.vectors import VectorSource
 from rag_pricer.strategies.baselines.storage import ModelFormatError
 
 if TYPE_CHECKING:
@@ -22,12 +24,16 @@ if TYPE_CHECKING:
 @dataclass
 class SharedParts:
     """What the baselines of one training run share: a word2vec model trained once on the
-    training texts (built on first use), the embedding model, threads and seed."""
+    training texts (built on first use), the embedding model, where the vectors of stored items
+    are read (``vectors``: the store, so that they are not embedded again), the knowledge base's
+    retriever (``boosting-nn``'s neighbours), threads and seed."""
 
     texts: list[str]
     embedder: Embedder | None = None
     n_jobs: int = 1
     seed: int = 42
+    vectors: VectorSource | None = None
+    retriever: Retriever | None = None
 
     @cached_property
     def word2vec(self) -> Word2VecVectorizer:
@@ -39,14 +45,16 @@ class SharedParts:
 @dataclass(frozen=True)
 class BaselineSpec:
     """A strategy name and summary, its class (``module:Class``), the parameters that tell it
-    from its siblings (``word2vec-lr`` vs ``word2vec-rf``) and the shared parts it takes
-    (constructor parameter -> ``SharedParts`` attribute, trained once before it)."""
+    from its siblings (``word2vec-lr`` vs ``word2vec-rf``), the shared parts it takes
+    (constructor parameter -> ``SharedParts`` attribute, trained once before it) and whether it
+    reads the knowledge base when it prices (``uses_store``: the strategy needs the store)."""
 
     name: str
     summary: str
     target: str
     params: dict[str, Any] = field(default_factory=dict)
     shares: dict[str, str] = field(default_factory=dict)
+    uses_store: bool = False
 
     @property
     def cls(self) -> type[Baseline]:
@@ -61,13 +69,17 @@ class BaselineSpec:
         kwargs.update({k: v for k, v in (("seed", shared.seed), ("n_jobs", shared.n_jobs)) if k in accepted})
         if "embedder" in accepted:
             kwargs["embedder"] = shared.embedder or Embedder()
+        for runtime in ("vectors", "retriever"):
+            if runtime in accepted and getattr(shared, runtime) is not None:
+                kwargs[runtime] = getattr(shared, runtime)
         kwargs.update({param: getattr(shared, part) for param, part in self.shares.items()})
         return cls(**kwargs)
 
-    def load(self, directory: Path, embedder: Embedder | None = None) -> Baseline:
+    def load(self, directory: Path, embedder: Embedder | None = None, retriever: Retriever | None = None) -> Baseline:
         """The model saved in ``directory`` (``ModelNotTrained`` when there is none)."""
         cls = self.cls
-        model = cls.load(directory, **({"embedder": embedder} if "embedder" in cls.runtime_params else {}))
+        given = {"embedder": embedder, "retriever": retriever}
+        model = cls.load(directory, **{k: v for k, v in given.items() if k in cls.runtime_params})
         saved = model.params()
         wrong = {k: saved.get(k) for k, v in self.params.items() if saved.get(k) != v}
         if wrong:
@@ -130,6 +142,12 @@ BASELINES: dict[str, BaselineSpec] = {
             "boosting",
             "LightGBM on TF-IDF components, engineered features and MiniLM embeddings (log price).",
             "rag_pricer.strategies.baselines.boosting:BoostingBaseline",
+        ),
+        BaselineSpec(
+            "boosting-nn",
+            "boosting plus the prices of the 10 nearest other products in the knowledge base (log price).",
+            "rag_pricer.strategies.baselines.boosting_neighbours:NeighbourBoostingBaseline",
+            uses_store=True,
         ),
     )
 }

@@ -8,6 +8,7 @@ from typing import Any
 
 from rag_pricer.items import MIN_PRICE
 from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.pricing.pricer import Pricer, files_digest
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.query import Query
@@ -19,7 +20,8 @@ class BaselinePricer(Pricer):
     $0.50, the lowest price an item may have) is raised to it with a note: the linear
     baselines can predict zero or negative prices, which no product has. ``model_dir`` (the
     files it was loaded from) and ``embedder`` (for those that embed their input) make its
-    ``fingerprint``."""
+    ``fingerprint``; ``store`` (for those that read the knowledge base when they price) joins
+    it too, and its products count as seen in ``leaked_ids``."""
 
     def __init__(
         self,
@@ -27,6 +29,7 @@ class BaselinePricer(Pricer):
         floor: float = MIN_PRICE,
         model_dir: Path | None = None,
         embedder: Embedder | None = None,
+        store: ProductStore | None = None,
     ) -> None:
         if not floor > 0:
             raise ValueError(f"the floor must be positive, got {floor}")
@@ -34,13 +37,15 @@ class BaselinePricer(Pricer):
         self.floor = floor
         self.model_dir = model_dir
         self.embedder = embedder
+        self.store = store
         self._trained = frozenset(baseline.trained_ids_)
 
     def fingerprint(self) -> dict[str, Any]:
         """The model files (retrained: another digest) and, if it embeds, the embedding model and runtime."""
         model = files_digest(self.model_dir) if self.model_dir is not None else repr(self.baseline.params())
         embedding = self.embedder.fingerprint() if self.embedder else None
-        return {"model": model, "floor": self.floor, "embedding": embedding}
+        found = {"model": model, "floor": self.floor, "embedding": embedding}
+        return found | ({"store": self.store.fingerprint()} if self.store is not None else {})
 
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
         predictions = self.baseline.predict(queries)
@@ -55,5 +60,7 @@ class BaselinePricer(Pricer):
         return Estimate(price=max(prediction, self.floor), strategy=self.name, notes=notes)
 
     def leaked_ids(self, ids: Sequence[str]) -> list[str]:
-        """The ``ids`` among the baseline's training items."""
-        return [i for i in ids if i in self._trained]
+        """The ``ids`` among the baseline's training items or, for one that reads the knowledge
+        base, among the stored products (as ``knn`` reports them)."""
+        stored = set(self.store.contains_any(list(ids))) if self.store is not None else set()
+        return [i for i in ids if i in self._trained or i in stored]

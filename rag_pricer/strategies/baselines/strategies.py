@@ -21,9 +21,15 @@ class BaselineOptions(StrategyOptions):
 def _factory(spec: BaselineSpec) -> Factory:
     def build(resources: Resources, options: BaselineOptions) -> BaselinePricer:
         directory = resources.settings.models_dir / spec.name
-        # Only boosting reads the embedder: the others must not load the model.
+        # Only boosting reads the embedder, only boosting-nn the store: the others must not load them.
         embedder = resources.embedder if "embedder" in spec.cls.runtime_params else None
-        return BaselinePricer(spec.load(directory, embedder), model_dir=directory, embedder=embedder)
+        retriever = resources.retriever if "retriever" in spec.cls.runtime_params else None
+        return BaselinePricer(
+            spec.load(directory, embedder, retriever),
+            model_dir=directory,
+            embedder=embedder,
+            store=retriever.store if retriever is not None else None,
+        )
 
     build.__name__ = f"build_{spec.name.replace('-', '_')}"
     build.__doc__ = spec.summary
@@ -42,6 +48,11 @@ def _models(spec: BaselineSpec) -> ModelsCheck:
 
 
 for _spec in BASELINES.values():
-    register(_spec.name, _spec.summary, needs=("trained",), options=BaselineOptions, extra="ml", models=_models(_spec))(
-        _factory(_spec)
-    )
+    register(
+        _spec.name,
+        _spec.summary,
+        needs=("trained", "store") if _spec.uses_store else ("trained",),
+        options=BaselineOptions,
+        extra="ml",
+        models=_models(_spec),
+    )(_factory(_spec))
