@@ -35,7 +35,7 @@ READ_TOKEN = "read-Ps9m-schema"
 WRITE_TOKEN = "write-Lq2v-schema"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 #: examples per operation and server: enough to reach every branch of the bodies, quick on 2 cores
-EXAMPLES = 12
+EXAMPLES = 8
 BASE = "http://testserver"
 
 

@@ -34,8 +34,8 @@ class BodyLimit:
         declared = headers.get(b"content-length")
         if declared is not None and b"transfer-encoding" in headers:
             # two framings of one body: refused, as request smuggling relies on servers reading them differently
-            message = "both Content-Length and Transfer-Encoding given"
-            await _error(400, "bad_request", message)(scope, receive, send)
+            refusal = _error(400, "bad_request", "both Content-Length and Transfer-Encoding given")
+            await refusal(scope, receive, send)
             return
         if declared is not None:
             try:
