@@ -28,12 +28,16 @@ def batch_chars(descriptions: Sequence[str], max_chars_each: int) -> int:
 
 
 class CharacterGate:
-    """Admits batches while the characters in flight stay within ``max_chars``; a batch
-    larger than that is admitted when it is alone. Waiting callers are admitted in turn."""
+    """Admits batches while the characters in flight stay within ``max_chars`` and the batches
+    in flight fewer than ``max_batches`` (the workers that price them: an admitted batch starts
+    at once, so that its deadline is not spent queueing); a batch larger than ``max_chars`` is
+    admitted when it is alone. Waiting callers are admitted in turn."""
 
-    def __init__(self, max_chars: int = MAX_BATCH_CHARS_IN_FLIGHT) -> None:
+    def __init__(self, max_chars: int = MAX_BATCH_CHARS_IN_FLIGHT, max_batches: int = 1) -> None:
         self.max_chars = max_chars
+        self.max_batches = max_batches
         self.in_flight = 0
+        self.batches = 0
         self._changed = asyncio.Condition()
 
     async def acquire(self, chars: int) -> int:
@@ -41,11 +45,15 @@ class CharacterGate:
         held, to give to ``release``."""
         chars = max(1, min(chars, self.max_chars))
         async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight + chars <= self.max_chars)
+            await self._changed.wait_for(
+                lambda: self.in_flight + chars <= self.max_chars and self.batches < self.max_batches
+            )
             self.in_flight += chars
+            self.batches += 1
         return chars
 
     async def release(self, held: int) -> None:
         async with self._changed:
             self.in_flight -= held
+            self.batches -= 1
             self._changed.notify_all()

@@ -99,7 +99,7 @@ class PricingService:
         self.local_workers = local_workers
         self.batch_workers = batch_workers
         #: batches are admitted by the characters they hold (issue 24: large batches starved small requests)
-        self.batch_gate = CharacterGate()
+        self.batch_gate = CharacterGate(max_batches=batch_workers)
         self.ready_wait_s = ready_wait_s
         self.retry_s = retry_s
         self._failed_at = 0.0
@@ -259,7 +259,7 @@ class PricingService:
                 )
             )
 
-        if batch:
+        if batch and any("llm" not in spec.needs for spec in specs):  # local work: through the batch gate
             priced = await self._admitted(batch_chars(descriptions, max_chars), price_groups)
         else:
             priced = await price_groups()

@@ -41,8 +41,9 @@ class EstimateRequest(BaseModel):
 
     description: str = Field(
         ...,
-        min_length=1,
         max_length=MAX_DESCRIPTION_CHARS,
+        # documented, checked by ``_not_blank`` (which says "the description is empty", after stripping)
+        json_schema_extra={"minLength": 1},
         description=(
             "The product's title and description (plain text). Leading/trailing blanks are ignored; a description "
             "with no visible character (blanks, control or zero-width characters only) is empty (422)."
@@ -424,9 +425,12 @@ class ProductIn(BaseModel):
 
     title: str = Field(..., max_length=2_000, description="The product's title (cut at a word past 500 characters).")
     text: str = Field("", max_length=20_000, description="Its description (cut at a word past 4,000 characters).")
-    # strict: a JSON number only; "12.50" is refused (422), never coerced
-    price: float = Field(
-        ..., strict=True, description="Its price in USD, a JSON number within the items' range ($0.50 to $999.49)."
+    # Any: checked by ingestion's own rules (``Item.from_record``), which refuse a price given as
+    # text ("12.50") with ``bad_price`` instead of coercing it; the schema says what passes
+    price: Any = Field(
+        ...,
+        json_schema_extra={"type": "number"},
+        description="Its price in USD, a JSON number within the items' range ($0.50 to $999.49); text is refused.",
     )
     category: str | None = Field(None, max_length=MAX_CATEGORY_CHARS, description="Its Amazon category.")
     split: str | None = Field(None, max_length=64, description="Dataset split, if any (e.g. `live`).")
