@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag_pricer.evaluation.bootstrap import Bootstrap, Interval
+from rag_pricer.evaluation.metrics import hit_rate, mae
 from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.ranges.crossfit import CoverageReport, cross_fitted_coverage
 from rag_pricer.strategies.ensemble.crossfit import cross_fit
@@ -29,7 +30,9 @@ from rag_pricer.strategies.ensemble.signals import BaseOutput, feature_matrix
 @dataclass
 class EnsembleOutcome:
     """What a training run produced: cross-fitted metrics per kind and per base (on the scored
-    items), the kind chosen, the final model, its calibration and that calibration's cross-fitted coverage."""
+    items), the kind chosen, the final model, its calibration and that calibration's cross-fitted
+    coverage; ``paired``: per base, the chosen kind's out-of-fold MAE and hit rate minus the
+    base's on the same items, with paired bootstrap intervals."""
 
     kinds: dict[str, dict[str, Interval]]
     bases: dict[str, dict[str, Interval]]
@@ -40,6 +43,7 @@ class EnsembleOutcome:
     base_coverage: dict[str, CoverageReport] = field(default_factory=dict)
     n_scored: int = 0
     n_extra: int = 0
+    paired: dict[str, dict[str, Interval]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         def metrics(found: Mapping[str, Interval]) -> dict[str, Any]:
@@ -55,6 +59,7 @@ class EnsembleOutcome:
             "intercept": self.model.intercept_,
             "coverage": self.coverage.as_dict(),
             "base_coverage": {name: c.as_dict() for name, c in self.base_coverage.items()},
+            "paired_vs_bases": {name: metrics(m) for name, m in self.paired.items()},
         }
 
 
@@ -116,11 +121,21 @@ class EnsembleTrainer:
         )
         coverage = cross_fitted_coverage(truth, oof[chosen], self.coverage, self.folds, self.seed)
         calibration.cross_fitted = coverage.as_dict()
-        bases, base_coverage = {}, {}
+        bases, base_coverage, paired = {}, {}, {}
         for name in self.bases:
             estimate = np.array([o.price for o, s in zip(outputs[name], scored) if s])
             bases[name] = self.bootstrap.intervals(truth, estimate)
             base_coverage[name] = cross_fitted_coverage(truth, estimate, self.coverage, self.folds, self.seed)
+            paired[name] = self.bootstrap.differences(truth, oof[chosen], estimate, {"mae": mae, "hit_rate": hit_rate})
         return EnsembleOutcome(
-            kinds, bases, chosen, model, calibration, coverage, base_coverage, int(scored.sum()), int((~scored).sum())
+            kinds,
+            bases,
+            chosen,
+            model,
+            calibration,
+            coverage,
+            base_coverage,
+            int(scored.sum()),
+            int((~scored).sum()),
+            paired,
         )
