@@ -25,6 +25,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,10 +127,11 @@ def main() -> None:
             flush=True,
         )
     bootstrap = Bootstrap(args.resamples, seed=0)
-    report = {"model": args.model, "n_train": len(train), "n_dev": len(dev), "n_extra": len(extra), "variants": {}}
+    report: dict[str, Any] = {"model": args.model, "n_train": len(train), "n_dev": len(dev), "n_extra": len(extra)}
+    report["variants"] = {}
     for name, predicted in predictions.items():
         intervals = bootstrap.intervals(truth, predicted, {"mae": mae, "hit_rate": hit_rate})
-        row = {k: {"value": v.value, "low": v.low, "high": v.high} for k, v in intervals.items()}
+        row: dict[str, Any] = {k: {"value": v.value, "low": v.low, "high": v.high} for k, v in intervals.items()}
         if name != "none":
             found = bootstrap.differences(truth, predicted, predictions["none"], {"abs_error": mae, "hit": hit_rate})
             row["vs_none"] = {k: {"value": v.value, "low": v.low, "high": v.high} for k, v in found.items()}

@@ -97,6 +97,12 @@ def test_the_trainer_reports_cross_fitted_figures_better_than_its_bases() -> Non
     assert outcome.model.fitted_ids_ == sorted(ids)  # the saved model is fitted on everything
     assert outcome.calibration.ids == sorted(ids[:200]) and outcome.calibration.strategy == "ensemble"
     assert 0.7 <= outcome.coverage.coverage <= 0.9
+    # paired with each base on the same items: the difference of the two MAEs, an interval around it
+    for name, base in outcome.bases.items():
+        found = outcome.paired[name]["mae"]
+        assert found.value == pytest.approx(outcome.kinds[outcome.chosen]["mae"].value - base["mae"].value)
+        assert found.low <= found.value <= found.high < 0
+    assert set(outcome.to_dict()["paired_vs_bases"]) == {"a", "b"}
     assert outcome.coverage.median_width < min(c.median_width for c in outcome.base_coverage.values())
 
 

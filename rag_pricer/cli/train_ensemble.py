@@ -148,6 +148,13 @@ def show(outcome: EnsembleOutcome, split: str) -> None:
         )
     # Wide: nine columns of figures do not fit in 80 characters, and cut figures are useless.
     Console(width=max(console.width, 150)).print(table)
+    for name, found in outcome.paired.items():
+        mae_diff, hit_diff = found["mae"], found["hit_rate"]
+        console.print(
+            f"ensemble ({outcome.chosen}) - {name}, paired on the same items: MAE {mae_diff.value:+.2f} "
+            f"({mae_diff.low:+.2f} to {mae_diff.high:+.2f}), hit rate {hit_diff.value:+.1%} "
+            f"({hit_diff.low:+.1%} to {hit_diff.high:+.1%})"
+        )
     label = "Feature gain shares" if outcome.model.kind == "boosted" else "Weights (log space)"
     console.print(
         f"* saved. {label}: "

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag_pricer.evaluation.bootstrap import Bootstrap, Interval
+from rag_pricer.evaluation.metrics import hit_rate, mae
 from rag_pricer.pricing.confidence import MIN_ITEMS, ConfidenceLevels
 from rag_pricer.pricing.evidence import Evidence
 from rag_pricer.pricing.ranges import RangeCalibration
@@ -33,7 +34,9 @@ from rag_pricer.strategies.ensemble.signals import BaseOutput, feature_matrix
 @dataclass
 class EnsembleOutcome:
     """What a training run produced: cross-fitted metrics per kind and per base (on the scored
-    items), the kind chosen, the final model, its calibration and that calibration's cross-fitted coverage."""
+    items), the kind chosen, the final model, its calibration and that calibration's cross-fitted
+    coverage; ``paired``: per base, the chosen kind's out-of-fold MAE and hit rate minus the
+    base's on the same items, with paired bootstrap intervals."""
 
     kinds: dict[str, dict[str, Interval]]
     bases: dict[str, dict[str, Interval]]
@@ -47,6 +50,7 @@ class EnsembleOutcome:
     confidence: ConfidenceLevels | None = None
     #: the chosen kind's out-of-fold prices of the scored items (what the range is calibrated on)
     out_of_fold: npt.NDArray[np.float64] | None = None
+    paired: dict[str, dict[str, Interval]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         def metrics(found: Mapping[str, Interval]) -> dict[str, Any]:
@@ -63,6 +67,7 @@ class EnsembleOutcome:
             "coverage": self.coverage.as_dict(),
             "base_coverage": {name: c.as_dict() for name, c in self.base_coverage.items()},
             "confidence": None if self.confidence is None else self.confidence.measured,
+            "paired_vs_bases": {name: metrics(m) for name, m in self.paired.items()},
         }
 
 
@@ -135,13 +140,14 @@ class EnsembleTrainer:
         confidence = None
         if shown is not None and len(shown) >= MIN_ITEMS:
             confidence = ConfidenceLevels.fit(shown, truth, oof[chosen], "ensemble", f"out-of-fold {chosen} estimates")
-        bases, base_coverage = {}, {}
+        bases, base_coverage, paired = {}, {}, {}
         for name in self.bases:
             estimate = np.array([o.price for o, s in zip(outputs[name], scored) if s])
             bases[name] = self.bootstrap.intervals(truth, estimate)
             base_coverage[name] = cross_fitted_coverage(
                 truth, estimate, self.coverage, self.folds, self.seed, evidence[name]
             )
+            paired[name] = self.bootstrap.differences(truth, oof[chosen], estimate, {"mae": mae, "hit_rate": hit_rate})
         return EnsembleOutcome(
             kinds,
             bases,
@@ -154,4 +160,5 @@ class EnsembleTrainer:
             int((~scored).sum()),
             confidence,
             oof[chosen],
+            paired,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import lightgbm
 import numpy as np
@@ -44,7 +45,7 @@ class BoostingBaseline(Baseline):
 
     kind = "boosting"
     uses_details = True
-    runtime_params = ("embedder", "vectors")
+    runtime_params: ClassVar[tuple[str, ...]] = ("embedder", "vectors")
 
     def __init__(
         self,

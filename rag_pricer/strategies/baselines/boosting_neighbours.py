@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class NeighbourBoostingBaseline(BoostingBaseline):
     """
 
     kind = "boosting-nn"
-    runtime_params = ("embedder", "vectors", "retriever")
+    runtime_params: ClassVar[tuple[str, ...]] = ("embedder", "vectors", "retriever")
 
     def __init__(
         self,
