@@ -109,6 +109,12 @@ def retrieved(estimate: dict[str, Any], product_id: str) -> bool:
     return any(c.get("id") == product_id for c in estimate.get("comparables") or [])
 
 
+def probe(item: Item) -> str:
+    """A query that finds ``item`` first: its description, plus a word so that it is not a
+    verbatim copy (retrieval leaves out a product whose text is the query's: leakage)."""
+    return f"{item.description} (check)"
+
+
 def seconds_summary(values: Sequence[float]) -> dict[str, Any]:
     """Median and max of ``values`` (seconds), and how many."""
     if not values:
@@ -140,12 +146,15 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     connection_errors: int = 0
+    errors: list[str] = field(default_factory=list)  # the first bodies of 5xx answers
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def answered(self, status: int, seconds: float) -> None:
+    def answered(self, status: int, seconds: float, body: str = "") -> None:
         with self.lock:
             self.statuses[status] += 1
             self.latencies.append(seconds)
+            if status >= 500 and len(self.errors) < 5:
+                self.errors.append(f"{status} {body[:300]}")
 
     def unanswered(self) -> None:
         with self.lock:
@@ -161,6 +170,8 @@ class Tally:
                 "5xx": sum(n for s, n in self.statuses.items() if s >= 500),
                 "connection_errors": self.connection_errors,
             }
+            if self.errors:
+                figures["first_5xx"] = list(self.errors)
             if self.latencies:
                 figures |= percentiles_ms(self.latencies, digits=1)
         return figures
@@ -332,7 +343,7 @@ def pricer(descriptions: Sequence[str], tally: Tally) -> Callable[[httpx.Client,
             tally.unanswered()
             time.sleep(0.1)
             return
-        tally.answered(response.status_code, time.perf_counter() - started)
+        tally.answered(response.status_code, time.perf_counter() - started, response.text)
 
     return price
 
@@ -361,7 +372,7 @@ class HttpWriter:
             return
         finally:
             self.in_flight.clear()
-        self.tally.answered(response.status_code, time.perf_counter() - started)
+        self.tally.answered(response.status_code, time.perf_counter() - started, response.text)
         if response.status_code == 200:
             self.acknowledged.append(item.id)
 
@@ -554,7 +565,7 @@ def verify(server: Server, acknowledged: dict[str, list[str]], attempted: list[s
         wanted = sorted(stored)
         for start in range(0, len(wanted), 64):
             chunk = wanted[start : start + 64]
-            body = {"items": [{"description": items[i].description, "strategy": "knn", "k": 5} for i in chunk]}
+            body = {"items": [{"description": probe(items[i]), "strategy": "knn", "k": 5} for i in chunk]}
             response = client.post("/v1/estimate/batch", json=body)
             statuses[response.status_code] += 1
             if response.status_code == 200:
@@ -596,6 +607,9 @@ def main() -> None:
     parser.add_argument("--last-writes", type=int, default=10, help="(c) products of the writer not killed [10].")
     parser.add_argument("--ready-timeout", type=float, default=240.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--logs", type=Path, default=Path(tempfile.gettempdir()) / "live-updates-logs", help="Server and writer logs."
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "live_updates.json")
     args = parser.parse_args()
     if (
@@ -619,32 +633,34 @@ def main() -> None:
     feed = ProductFeed(everything[: -args.queries], tag=time.strftime("%H%M%S"))
     work = fresh_copy(args.store, args.work)
     print(f"store copied to {work}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="live-updates-") as tmp:
-        folder = Path(tmp)
-        server = Server(work, folder, args.ready_timeout)
-        try:
-            result["start_to_ready_s"] = round(server.start(), 1)
-            result["store_items_before"] = httpx.get(f"{server.url}/readyz").json()["store_items"]
-            print(f"server ready in {result['start_to_ready_s']} s; (b) time from a write to its retrieval", flush=True)
-            result["b_time_to_retrieval"], acked_b = time_to_retrieval(server, feed, folder, args)
-            print(json.dumps(result["b_time_to_retrieval"]), flush=True)
-            print("(a) writes while pricing", flush=True)
-            result["a_writes_while_pricing"], acked_a = writes_while_pricing(server, feed, queries, args)
-            result["load_after_a"] = load_average()
-            print(json.dumps(result["a_writes_while_pricing"]), flush=True)
-            print(f"(c) {args.kills} SIGKILLs of the server and a writer process", flush=True)
-            result["c_sigkills"], acked_c, attempted = sigkills(server, feed, queries, folder, args)
-            print(json.dumps(result["c_sigkills"]), flush=True)
-            acknowledged = {"a": acked_a, "b": acked_b, "c": acked_c}
-            result["verify"] = verify(server, acknowledged, attempted, feed.handed)
-            result["store_items_after"] = httpx.get(f"{server.url}/readyz").json()["store_items"]
-            result["items_reused"] = feed.reused
-        except BaseException:
-            print(f"server log (last lines of {server.log}):", file=sys.stderr)
-            print((server.log.read_text(errors="replace") if server.log.exists() else "")[-3000:], file=sys.stderr)
-            raise
-        finally:
-            server.stop()
+    args.logs.mkdir(parents=True, exist_ok=True)
+    for log in ("server.log", "writer.log"):
+        (args.logs / log).write_bytes(b"")
+    folder = args.logs
+    server = Server(work, folder, args.ready_timeout)
+    try:
+        result["start_to_ready_s"] = round(server.start(), 1)
+        result["store_items_before"] = httpx.get(f"{server.url}/readyz").json()["store_items"]
+        print(f"server ready in {result['start_to_ready_s']} s; (b) time from a write to its retrieval", flush=True)
+        result["b_time_to_retrieval"], acked_b = time_to_retrieval(server, feed, folder, args)
+        print(json.dumps(result["b_time_to_retrieval"]), flush=True)
+        print("(a) writes while pricing", flush=True)
+        result["a_writes_while_pricing"], acked_a = writes_while_pricing(server, feed, queries, args)
+        result["load_after_a"] = load_average()
+        print(json.dumps(result["a_writes_while_pricing"]), flush=True)
+        print(f"(c) {args.kills} SIGKILLs of the server and a writer process", flush=True)
+        result["c_sigkills"], acked_c, attempted = sigkills(server, feed, queries, folder, args)
+        print(json.dumps(result["c_sigkills"]), flush=True)
+        acknowledged = {"a": acked_a, "b": acked_b, "c": acked_c}
+        result["verify"] = verify(server, acknowledged, attempted, feed.handed)
+        result["store_items_after"] = httpx.get(f"{server.url}/readyz").json()["store_items"]
+        result["items_reused"] = feed.reused
+    except BaseException:
+        print(f"server log (last lines of {server.log}):", file=sys.stderr)
+        print((server.log.read_text(errors="replace") if server.log.exists() else "")[-3000:], file=sys.stderr)
+        raise
+    finally:
+        server.stop()
     result["load_after"] = load_average()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
