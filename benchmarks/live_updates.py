@@ -619,6 +619,7 @@ def main() -> None:
     ):
         raise SystemExit("--clients, --propagation, --queries, --seconds and --baseline-s must be positive")
 
+    began = time.monotonic()
     flags = cpu_flags()
     result: dict[str, Any] = {
         "command": command_line("benchmarks.live_updates", sys.argv[1:]),
@@ -662,6 +663,7 @@ def main() -> None:
     finally:
         server.stop()
     result["load_after"] = load_average()
+    result["wall_s"] = round(time.monotonic() - began, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
