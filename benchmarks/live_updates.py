@@ -20,8 +20,11 @@ on loopback; products are items of ``--items`` (``items_extra``) under fresh ids
     time the server is restarted on the same store. Clients send only while the server is ready
     (as behind a load balancer's readiness check); requests cut by a kill are connection errors,
     counted apart from 5xx. At the end, every write acknowledged in (a), (b) and (c) is looked
-    up (``GET /v1/products/{id}``) and priced with its own description (``POST
-    /v1/estimate/batch``): lost = acknowledged but not stored or not retrieved.
+    up (``GET /v1/products/{id}``) and priced with its own description plus a word (``POST
+    /v1/estimate/batch``; a verbatim copy of a product's text never retrieves it, as leakage):
+    lost = acknowledged but not stored or not retrieved.
+
+The parts run in the order (b), (a), (c), each on the store the previous one left.
 
 Prints the figures and writes them as JSON (``--out``, default ``benchmarks/out/live_updates.json``)
 with the CPU flags and load averages. Exits 1 when a write was lost or a request answered 5xx.
