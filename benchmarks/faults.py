@@ -25,17 +25,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
 import json
 import math
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -74,6 +77,11 @@ def hostile_items_file(items_path: Path, n: int, out: Path) -> tuple[set[str], i
         b'{"id": "broken", "title": ',
         b"[1, 2, 3]",
         json.dumps({"id": "huge", "title": "Huge", "text": "y" * (2 << 20), "price": 5}).encode(),
+        # issue 24: one nested line aborted the whole file; ids and prices the format refuses
+        b"[" * 100_000 + b"]" * 100_000,
+        json.dumps({"id": "x" * 10_000, "title": "Lamp", "text": "x", "price": 9}).encode(),
+        json.dumps({"id": "../../etc/passwd", "title": "Lamp", "text": "x", "price": 9}).encode(),
+        json.dumps({"id": "text-price", "title": "Lamp", "text": "x", "price": "12.50"}).encode(),
     ]
     lines = [json.dumps(i.to_record()).encode() for i in good]
     rng = random.Random(0)
@@ -257,6 +265,35 @@ def bad_inputs(description: str) -> list[tuple[str, str, dict]]:
             "/v1/estimate/batch",
             {"json": {"items": [{"description": "a", "strategy": "nope"}]}},
         ),
+        # issue 24: each must get exactly the status the API documents for it
+        ("NUL-only description", post, {"json": {"description": "\u0000\u0000"}, "expect": {422}}),
+        ("zero-width description", post, {"json": {"description": "\u200b\u200d\ufeff"}, "expect": {422}}),
+        (
+            "trailing slash, hostile Host",
+            post + "/",
+            {"json": {"description": description}, "headers": {"Host": "evil.example"}, "expect": {404}},
+        ),
+        (
+            "100,000 empty batch items",
+            "/v1/estimate/batch",
+            {
+                "content": json.dumps({"items": [{}] * 100_000}).encode(),
+                "headers": {"Content-Type": "application/json"},
+                "expect": {422},
+                "max_bytes": 10_000,
+            },
+        ),
+        (
+            "body not UTF-8",
+            post,
+            {
+                "content": b'{"description": "caf\xe9 \xff"}',
+                "headers": {"Content-Type": "application/json"},
+                "expect": {400},
+            },
+        ),
+        ("10,000-character product id", "/v1/products/" + "x" * 10_000, {"method": "GET", "expect": {422}}),
+        ("product id with '..'", "/v1/products/a..b", {"method": "GET", "expect": {422}}),
         (
             "prompt injection",
             post,
@@ -322,7 +359,8 @@ async def load(base: str, descriptions: list[str], requests: int, clients: int) 
 def service(store: Path, descriptions: list[str], llm_faults: int, requests: int, clients: int) -> dict:
     endpoint = QuietServer((HOST, 0), FaultyLLM)
     threading.Thread(target=endpoint.serve_forever, daemon=True).start()
-    llm = f"openai-compatible:m@http://{HOST}:{endpoint.server_address[1]}/v1"
+    # user info in the URL: the password must reach no client and no log line, in clear or Base64
+    llm = f"openai-compatible:m@http://{ENDPOINT_USERINFO}@{HOST}:{endpoint.server_address[1]}/v1"
     port = free_port()
     command = [
         PY,
@@ -340,14 +378,15 @@ def service(store: Path, descriptions: list[str], llm_faults: int, requests: int
         "--deadline",
         "3",
         "--log-level",
-        "error",
+        "warning",
         "--no-access-log",
     ]
+    server_log = store.parent / "server.log"
     server = subprocess.Popen(
         command,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=server_log.open("wb"),
         env=env(RAG_PRICER_LLM_TIMEOUT_S="1", RAG_PRICER_LLM_MAX_RETRIES="1", RAG_PRICER_MAX_BATCH_ITEMS="16"),
     )
     results: dict = {}
@@ -358,6 +397,7 @@ def service(store: Path, descriptions: list[str], llm_faults: int, requests: int
             cases = bad_inputs(descriptions[0])
             for name, path, args in cases:
                 method = args.pop("method", "POST")
+                expect, max_bytes = args.pop("expect", None), args.pop("max_bytes", None)
                 try:
                     response = client.request(method, path, **args)
                     body = (
@@ -365,7 +405,9 @@ def service(store: Path, descriptions: list[str], llm_faults: int, requests: int
                         if response.headers.get("content-type", "").startswith("application/json")
                         else None
                     )
-                    ok = acceptable(response.status_code, body)
+                    ok = acceptable(response.status_code, body) if expect is None else response.status_code in expect
+                    ok = ok and (max_bytes is None or len(response.content) <= max_bytes)
+                    ok = ok and "location" not in response.headers
                     status = response.status_code
                 except Exception as error:  # a dropped connection counts as not handled
                     ok, status = False, type(error).__name__
@@ -373,6 +415,7 @@ def service(store: Path, descriptions: list[str], llm_faults: int, requests: int
                 if not ok:
                     failures.append(f"{name}: {status}")
             results["bad_inputs"] = {"tried": len(cases), "handled": handled, "failures": failures}
+            results["hostile"] = hostile_service(client, HOST, port, server.pid, descriptions)
 
             survived, flagged, failures = 0, 0, []
             for n in range(llm_faults):
@@ -421,7 +464,128 @@ def service(store: Path, descriptions: list[str], llm_faults: int, requests: int
         except subprocess.TimeoutExpired:
             server.kill()
         endpoint.shutdown()
+    logged = server_log.read_text(errors="replace")
+    results.setdefault("hostile", {})["log"] = {
+        "lines": logged.count("\n"),
+        "secrets_shown": sum(secret in logged for secret in SECRETS),
+    }
     return results
+
+
+# issue 24: what the hostile test of the schema-generated and hand-made requests found --------------
+
+ENDPOINT_USERINFO = "bench:Pw7-never-shown"
+SECRETS = ("Pw7-never-shown", base64.b64encode(ENDPOINT_USERINFO.encode()).decode())
+
+
+def raw_exchange(port: int, data: bytes, timeout_s: float = 60.0) -> tuple[bytes, float]:
+    """Send ``data`` on a fresh connection and read until the server closes it: (answer, seconds)."""
+    started = time.perf_counter()
+    with socket.create_connection((HOST, port), timeout=timeout_s) as sock:
+        sock.sendall(data)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return answer, time.perf_counter() - started
+
+
+def json_error(answer: bytes, status: int) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    try:
+        return head.startswith(f"HTTP/1.1 {status}".encode()) and "error" in json.loads(body)
+    except ValueError:
+        return False
+
+
+def hostile_service(client: httpx.Client, host: str, port: int, pid: int, descriptions: list[str]) -> dict:
+    """The cases of issue 24 that need more than one request: transport limits on raw sockets,
+    concurrent ``check=true``, what clients see of the settings, and small requests beside large batches."""
+    base = f"http://{host}:{port}"
+    transport = {
+        "70 KB header": json_error(
+            raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")[0], 431
+        ),
+        "Content-Length: abc": json_error(
+            raw_exchange(port, b"POST /v1/estimate HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")[0], 400
+        ),
+        "Content-Length and chunked": json_error(
+            raw_exchange(
+                port,
+                b"POST /v1/estimate HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabc\r\n0\r\n\r\n",
+            )[0],
+            400,
+        ),
+    }
+    # slow clients: 20 connections that never finish their head or their body, all at once
+    with ThreadPoolExecutor(20) as pool:
+        slow = list(
+            pool.map(
+                lambda n: raw_exchange(
+                    port,
+                    b"POST /v1/estimate HTTP/1.1\r\nHost: x\r\n"
+                    + (b"X-Slow: " if n % 2 else b'Content-Length: 100\r\n\r\n{"desc'),
+                ),
+                range(20),
+            )
+        )
+    transport["slow clients closed"] = all(seconds < 59 for _, seconds in slow)
+    closed_after = max(seconds for _, seconds in slow)
+
+    children_before = len(psutil.Process(pid).children(recursive=True))
+    with ThreadPoolExecutor(8) as pool:
+        checks = list(pool.map(lambda _: client.get("/v1/strategies", params={"check": "true"}), range(8)))
+    children_after = len(psutil.Process(pid).children(recursive=True))
+    shown = "".join(r.text for r in checks) + client.get("/v1/strategies").text
+    shown += client.post("/v1/estimate", json={"description": descriptions[0], "strategy": "bow"}).text
+
+    # 4 clients sending 16 descriptions of 20,000 characters each, while one client prices one at a time
+    batch = {"items": [{"description": ((descriptions[n % len(descriptions)] + " ") * 40)[:20_000]} for n in range(16)]}
+    stop = threading.Event()
+
+    batch_statuses: list[int] = []
+
+    def batches() -> int:
+        sent = 0
+        with httpx.Client(base_url=base, timeout=120) as own:
+            while not stop.is_set():
+                batch_statuses.append(own.post("/v1/estimate/batch", json=batch).status_code)
+                sent += 1
+        return sent
+
+    single: list[float] = []
+    single_errors = 0
+    with ThreadPoolExecutor(4) as pool:
+        senders = [pool.submit(batches) for _ in range(4)]
+        time.sleep(2)
+        for n in range(20):
+            started = time.perf_counter()
+            response = client.post("/v1/estimate", json={"description": descriptions[n % len(descriptions)]})
+            single.append(time.perf_counter() - started)
+            single_errors += response.status_code != 200
+        stop.set()
+        sent = sum(f.result() for f in senders)
+    return {
+        "transport": transport,
+        "slow_closed_after_s": round(closed_after, 1),
+        "checks": {
+            "calls": len(checks),
+            "ok": sum(r.status_code == 200 for r in checks),
+            "new_processes": children_after - children_before,
+        },
+        "secrets_shown_to_clients": sum(secret in shown for secret in SECRETS),
+        "fairness": {
+            "batches": sent,
+            "single": len(single),
+            "single_errors": single_errors,
+            "batch_errors": sum(status != 200 for status in batch_statuses),
+            "batch_statuses": {str(k): batch_statuses.count(k) for k in sorted(set(batch_statuses))},
+            **percentiles_ms(single, digits=1),
+        },
+    }
 
 
 # report -----------------------------------------------------------------------------------------------
@@ -469,6 +633,33 @@ def table(result: dict) -> str:
             f"+{mem['growth_mb']:,.1f} MB in all, +{mem['growth_second_half_mb']:,.1f} MB over the second half",
         ),
     ]
+    hostile = result["service"].get("hostile")
+    if hostile:
+        transport, checks, fair, log = hostile["transport"], hostile["checks"], hostile["fairness"], hostile["log"]
+        rows += [
+            (
+                "transport limits (raw sockets)",
+                f"{len(transport)} tried / {sum(transport.values())} handled: 431 for a 70 KB head, 400 JSON for "
+                f"framing errors, 20 slow clients closed after {hostile['slow_closed_after_s']} s at most",
+                f"{len(transport) - sum(transport.values())} failed",
+            ),
+            (
+                "`check=true` x 8 at once",
+                f"{checks['ok']}/{checks['calls']} answered, {checks['new_processes']} new processes",
+                "one shared check" if checks["new_processes"] <= 0 else "processes multiplied",
+            ),
+            (
+                "credentials in the LLM URL",
+                f"/v1/strategies (with and without check), a 409, {log['lines']} server log lines",
+                f"{hostile['secrets_shown_to_clients']} shown to clients, {log['secrets_shown']} in the log",
+            ),
+            (
+                "small requests beside large batches",
+                f"{fair['single']} knn requests while 4 clients sent {fair['batches']} batches of 16 x 20,000 "
+                f"characters: median {fair['p50_ms']:,.0f} ms, p95 {fair['p95_ms']:,.0f} ms",
+                f"0 lost, {fair['single_errors']} errors; batch statuses {fair.get('batch_statuses', {})}",
+            ),
+        ]
     lines = ["| check | what was done | outcome |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
 
@@ -527,9 +718,13 @@ def main() -> None:
     markdown = table(result)
     print(markdown)
     write_results(markdown, command, result)
+    hostile = service_result.get("hostile", {})
     bad = (
         ingestion_result["lost"]
         or ingestion_result["duplicates"]
+        or not all(hostile.get("transport", {}).values())
+        or hostile.get("secrets_shown_to_clients")
+        or hostile.get("log", {}).get("secrets_shown")
         or service_result["load"]["errors_5xx"]
         or service_result["bad_inputs"]["failures"]
         or service_result["llm_faults"]["failures"]

@@ -86,6 +86,8 @@ def _record(line: str, source: str, number: int, category: str | None) -> RawRec
         return RawRecord(json.loads(line), source, number, category)
     except json.JSONDecodeError as error:
         return RawRecord(None, source, number, category, error=f"invalid JSON: {error.msg}")
+    except RecursionError:  # a line of deeply nested brackets: one bad line, not the end of the file
+        return RawRecord(None, source, number, category, error="invalid JSON: nested too deeply")
 
 
 Download = Callable[..., str]

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rag_pricer.pricing.confidence import BUILT_IN, ConfidenceLevels
 from rag_pricer.pricing.pricer import Pricer, QueryLike
 from rag_pricer.pricing.ranges import RangeCalibration, missing_note
 from rag_pricer.pricing.registry import Strategy, StrategyOptions, registry
@@ -126,6 +127,8 @@ class Estimator:
 
 
 def attach_calibration(pricer: Pricer, strategy: str, models_dir: Any) -> None:
-    """Give ``pricer`` the saved range calibration of ``strategy``, or the note saying how to make one."""
+    """Give ``pricer`` the saved range calibration of ``strategy`` (or the note saying how to
+    make one) and the saved confidence levels (else the built-in ones)."""
     pricer.calibration = RangeCalibration.load(models_dir, strategy)
     pricer.uncalibrated_note = None if pricer.calibration else missing_note(strategy)
+    pricer.confidence_levels = ConfidenceLevels.load(models_dir) or BUILT_IN

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,13 @@ MAX_PRICE = 999.49
 #: description would otherwise be stored and sent as evidence in other users' prompts
 MAX_TITLE_CHARS = 500
 MAX_TEXT_CHARS = 4000
+#: an item's id: a letter or digit, then letters, digits and ``._:-``, at most 128 characters, no
+#: ``..`` and no trailing dot (dots only between other characters). Ids reach URLs
+#: (``/v1/products/{id}``), logs and file-like keys: no slash, blank, control character or path
+#: segment. Written without look-arounds, so that JSON Schema's regex dialect reads it too.
+ITEM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_:-]*(?:\.[A-Za-z0-9_:-]+)*$"
+MAX_ID_CHARS = 128
+_ITEM_ID = re.compile(ITEM_ID_PATTERN)
 
 
 class InvalidRecord(ValueError):
@@ -32,6 +40,11 @@ class InvalidRecord(ValueError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+def valid_item_id(value: object) -> bool:
+    """Whether ``value`` is an id an item may have (``ITEM_ID_PATTERN``, at most ``MAX_ID_CHARS``)."""
+    return isinstance(value, str) and len(value) <= MAX_ID_CHARS and _ITEM_ID.fullmatch(value) is not None
 
 
 def test_prompt(description: str) -> str:
@@ -68,6 +81,8 @@ class Item:
     def problem(self) -> str | None:
         """Why this item must not be stored (a countable reason), or ``None`` when it may be.
         ``from_record`` checks records; this checks items built in code."""
+        if not valid_item_id(self.id):
+            return "bad_id"
         if not isinstance(self.price, (int, float)) or isinstance(self.price, bool) or not price_in_range(self.price):
             return "price_out_of_range"
         for name in ("category", "split", "source"):
@@ -90,12 +105,18 @@ class Item:
         item_id = record.get("id")
         if not isinstance(item_id, str) or not item_id.strip():
             raise InvalidRecord("missing_id")
+        item_id = item_id.strip()
+        if not valid_item_id(item_id):
+            shown = item_id[:40] + ("..." if len(item_id) > 40 else "")
+            raise InvalidRecord("bad_id", f"{shown!r}: ids are up to {MAX_ID_CHARS} letters, digits and ._:- (no ..)")
         title = record.get("title")
         if not isinstance(title, str) or not title.strip():
             raise InvalidRecord("missing_title", item_id)
         text = record.get("text") or ""
         if not isinstance(text, str):
             raise InvalidRecord("bad_text", item_id)
+        if isinstance(record.get("price"), str):  # refused, not coerced: the curated format has numbers
+            raise InvalidRecord("bad_price", f"{item_id}: the price must be a JSON number, not text")
         price = _as_price(record.get("price"))
         if price is None:
             raise InvalidRecord("bad_price", item_id)
@@ -108,7 +129,7 @@ class Item:
         if details is not None and not isinstance(details, str):
             details = json.dumps(details)
         return cls(
-            id=item_id.strip(),
+            id=item_id,
             title=cut_at_word(title.strip(), MAX_TITLE_CHARS),
             text=cut_at_word(text.strip(), MAX_TEXT_CHARS),
             price=price,
@@ -145,11 +166,11 @@ def price_in_range(price: float) -> bool:
 
 
 def _as_price(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
         price = float(value)
-    except ValueError:
+    except OverflowError:  # an integer too large for a float
         return None
     return price if price > 0 and price == price and price != float("inf") else None
 
@@ -234,6 +255,8 @@ class ItemReader:
             self._skip("invalid_utf8")
         except json.JSONDecodeError as error:
             self._skip("invalid_json", error.msg)
+        except RecursionError:  # e.g. 1,000 nested brackets: one bad line, never the end of the file
+            self._skip("too_deeply_nested", "JSON nested too deeply to read")
         except InvalidRecord as error:
             self._skip(error.reason, error.detail)
         return None

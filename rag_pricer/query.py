@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,15 @@ from rag_pricer.items import Item, parse_details
 
 
 class InvalidQuery(ValueError):
-    """A description that cannot be priced (empty, whitespace only, not text)."""
+    """A description that cannot be priced (empty, no visible text, not text)."""
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` holds a character someone can see: a letter, digit, punctuation mark or
+    symbol. Blanks, control and format characters (NUL, zero-width spaces and joiners, BOM, soft
+    hyphen, direction marks) and lone combining marks are not: a description of only those is
+    empty, and would otherwise be priced from whatever happens to lie near nothing."""
+    return any(unicodedata.category(char)[0] in "LNPS" for char in text)
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,8 @@ class Query:
         text = text.strip()
         if not text:
             raise InvalidQuery("the description is empty")
+        if not has_visible_text(text):
+            raise InvalidQuery("the description is empty: it has no visible text")
         truncated = len(text) > max_chars
         # Cut at a word boundary: the embedding model reads ~256 tokens anyway, the LLM a few hundred.
         if truncated:

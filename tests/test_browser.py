@@ -191,6 +191,32 @@ def test_page_prices_a_description_and_shows_the_evidence(
     page.close()
 
 
+def test_the_page_says_how_far_to_trust_the_price_next_to_it(base_url: str, browser, train_items: list[Item]) -> None:
+    problems: list[str] = []
+    page = watched_page(browser, problems, viewport={"width": 1100, "height": 900})
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#strategy option[value='knn']", state="attached")
+    page.fill("#description", "hello world")
+    page.click("#submit")
+    confidence = page.locator("#confidence")
+    sync_api.expect(confidence).to_be_visible()
+    api = httpx.post(f"{base_url}/v1/estimate", json={"description": "hello world"}).json()
+    assert api["confidence"] == "low"
+    assert confidence.inner_text() == f"Low confidence — {api['confidence_reason']}"
+    assert "low" in (confidence.get_attribute("class") or "").split()
+    # right under the price, inside the headline
+    assert page.locator(".headline #price ~ #confidence").count() == 1
+
+    page.fill("#description", train_items[3].description)
+    page.click("#submit")
+    known = httpx.post(f"{base_url}/v1/estimate", json={"description": train_items[3].description}).json()
+    sync_api.expect(confidence).to_have_text(
+        f"{known['confidence'].capitalize()} confidence — {known['confidence_reason']}"
+    )
+    assert known["confidence"] != "low" and problems == [], problems
+    page.close()
+
+
 def test_api_docs_render_without_internet(base_url: str, browser) -> None:
     page = browser.new_page()
     failed: list[str] = []
@@ -250,7 +276,7 @@ def test_page_fits_a_phone_and_its_chart_stays_readable(base_url: str, browser, 
     # Nothing wider than the screen: no sideways scrolling of the page.
     width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1] == 390, width
-    for selector in ("#price", "#range", "#chart svg", "#submit", "#comparables"):
+    for selector in ("#price", "#range", "#confidence", "#chart svg", "#submit", "#comparables"):
         box = page.locator(selector).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (selector, box)
 

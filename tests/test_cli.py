@@ -89,6 +89,13 @@ def test_estimate_table_and_user_errors(env: Settings) -> None:
         assert result.exit_code == 2 and message in result.output, (args, result.output)
 
 
+def test_estimate_says_how_far_to_trust_the_price(env: Settings) -> None:
+    shown = runner.invoke(app, ["estimate", "hello world"])
+    assert shown.exit_code == 0 and "confidence: low — the closest product we know is only" in shown.stdout
+    data = json.loads(runner.invoke(app, ["estimate", "hello world", "--json"]).stdout)
+    assert data["confidence"] == "low" and "guess" in data["confidence_reason"]
+
+
 def test_demo_prints_estimate_vs_truth(env: Settings, tmp_path: Path, dev_items: list[Item]) -> None:
     path = tmp_path / "items.jsonl"
     write_items(dev_items[:3], path)

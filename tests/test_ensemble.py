@@ -14,6 +14,7 @@ from rag_pricer.api import Estimator
 from rag_pricer.cli.app import app
 from rag_pricer.evaluation import Bootstrap, Evaluation, LeakageError, resolve_strategies
 from rag_pricer.items import Item
+from rag_pricer.pricing.confidence import ConfidenceLevels
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.registry import registry
@@ -221,12 +222,17 @@ def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
     assert trained.exit_code == 0, trained.output
     assert "skipped base boosting" in trained.output and "Cross-fitted on 20 dev items" in trained.output
     assert (Path(settings.models_dir) / "ensemble" / "ensemble.json").is_file()
-    assert RangeCalibration.load(settings.models_dir, "ensemble").n == 20
+    ensemble = RangeCalibration.load(settings.models_dir, "ensemble")
+    assert ensemble.n == 20 and ensemble.method == "mondrian-normalised" and ensemble.scale is not None
+    assert ConfidenceLevels.load(settings.models_dir).strategy == "ensemble"  # placed on knn's evidence
     # the ensemble was fitted on these dev items: the harness refuses to score them
     refused = runner.invoke(app, ["evaluate", "--strategy", "ensemble", "--items", str(items_path), "--limit", "5"])
     assert refused.exit_code == 2 and "already known to strategy 'ensemble'" in refused.output
     calibrated = runner.invoke(app, ["calibrate", "--strategy", "knn", *common])
-    assert calibrated.exit_code == 0 and "coverage" in calibrated.output
+    assert (
+        calibrated.exit_code == 0 and "coverage" in calibrated.output and "confidence: low below" in calibrated.output
+    )
+    assert ConfidenceLevels.load(settings.models_dir).strategy == "knn"
     knn = RangeCalibration.load(settings.models_dir, "knn")
     assert knn.n == 20 and knn.cross_fitted["folds"] == 5 and 0 <= knn.cross_fitted["coverage"] <= 1
     shown = runner.invoke(app, ["estimate", "Stainless steel kitchen sink faucet with pull-down sprayer", "--json"])
@@ -234,6 +240,7 @@ def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
     # the runner mixes stderr in (the embedding model's loading bar): read the JSON object
     body, _ = json.JSONDecoder().raw_decode(shown.output[shown.output.index("{") :])
     assert body["coverage"] == 0.8 and 0 < body["low"] < body["price"] < body["high"]
+    assert body["confidence"] in ("high", "medium", "low") and body["confidence_reason"]
 
 
 def test_the_base_table_prices_only_items_missing_from_its_cache(

@@ -54,7 +54,7 @@ def test_reader_counts_bad_lines_and_keeps_good_ones(tmp_path: Path) -> None:
     lines = [
         json.dumps({"id": "1", "title": "A", "text": "t", "price": 10, "split": "train"}),
         "{not json",
-        json.dumps({"id": "2", "title": "B", "price": "12.5", "split": "dev", "details": {"Brand": "X"}}),
+        json.dumps({"id": "2", "title": "B", "price": 12.5, "split": "dev", "details": {"Brand": "X"}}),
         json.dumps({"id": "3", "title": "", "price": 3}),
         "",
     ]

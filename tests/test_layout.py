@@ -19,6 +19,7 @@ LAYERS = [
     ("rag_pricer.atomic_files", 0),
     ("rag_pricer.plugins", 0),
     ("rag_pricer.help_format", 0),
+    ("rag_pricer.redaction", 0),
     ("rag_pricer.llms.usage", 0),
     ("rag_pricer.knowledge", 1),
     ("rag_pricer.llms", 1),

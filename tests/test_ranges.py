@@ -12,10 +12,11 @@ import pytest
 from rag_pricer.api import attach_calibration
 from rag_pricer.evaluation import Bootstrap, Evaluation
 from rag_pricer.items import Item
+from rag_pricer.pricing.evidence import Evidence
 from rag_pricer.pricing.pricer import Pricer
 from rag_pricer.pricing.ranges import CalibrationError, RangeCalibration, calibration_path, conformal_bounds
 from rag_pricer.pricing.ranges.crossfit import cross_fitted_coverage
-from rag_pricer.pricing.values import Estimate
+from rag_pricer.pricing.values import Comparable, Estimate
 from rag_pricer.query import Query
 
 
@@ -141,3 +142,135 @@ def test_the_comparison_report_shows_coverage_and_width() -> None:
     assert "range coverage" in table[0] and "range width" in table[0]
     assert "| 80.0% (80%) | $100 |" in next(line for line in table if "`ranged`" in line)
     assert "| - | - |" in next(line for line in table if "`plain`" in line)
+
+
+# item-dependent ranges ------------------------------------------------------------------------
+
+
+def hard_and_easy(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, Evidence]:
+    """Prices whose log error grows as the top similarity falls and the comparables disagree,
+    biased low (every strategy here is)."""
+    rng = np.random.default_rng(seed)
+    top = rng.uniform(0.3, 0.95, n)
+    spread = rng.uniform(0.1, 1.2, n)
+    scale = 0.08 + 0.4 * spread + 1.2 * (1 - top)
+    error = 0.2 + scale * rng.gumbel(0.0, 0.6, n)
+    truth = np.exp(rng.uniform(1, 7, n))
+    return truth, truth * np.exp(-error), Evidence(top, spread)
+
+
+def coverage_by_third(truth: np.ndarray, low: np.ndarray, high: np.ndarray, evidence: Evidence) -> list[float]:
+    inside = (truth >= low) & (truth <= high)
+    order = np.argsort(evidence.top_similarity)
+    return [float(inside[rows].mean()) for rows in np.array_split(order, 3)]
+
+
+@pytest.mark.parametrize("method", ["mondrian", "mondrian-normalised"])
+def test_item_dependent_ranges_hold_their_coverage_in_each_third_by_similarity(method: str) -> None:
+    truth, estimate, evidence = hard_and_easy(3000, seed=11)
+    calibration = RangeCalibration.fit("s", truth, estimate, coverage=0.8, evidence=evidence, method=method)
+    assert calibration.method == method and len(calibration.bins) == 3 and len(calibration.edges) == 2
+    new_truth, new_estimate, new_evidence = hard_and_easy(60_000, seed=12)
+    low, high = calibration.bounds(new_estimate, new_evidence)
+    for share in coverage_by_third(new_truth, low, high, new_evidence):
+        assert 0.78 <= share <= 0.83
+    # one global width misses the hard third and wastes width on the easy one
+    plain_low, plain_high = calibration.bounds(new_estimate)
+    global_thirds = coverage_by_third(new_truth, plain_low, plain_high, new_evidence)
+    assert global_thirds[0] < 0.75 and global_thirds[2] > 0.85
+    # and the easiest third's range is narrower than the hardest third's
+    ratio = high / low
+    order = np.argsort(new_evidence.top_similarity)
+    assert np.median(ratio[order[-1000:]]) < np.median(ratio[order[:1000]])
+
+
+def test_normalised_ranges_widen_with_the_spread_and_the_dissimilarity() -> None:
+    truth, estimate, evidence = hard_and_easy(2000, seed=13)
+    calibration = RangeCalibration.fit("s", truth, estimate, evidence=evidence, method="normalised")
+    assert calibration.scale is not None and calibration.scale.spread > 0 and calibration.scale.dissimilarity > 0
+    near = Evidence(np.array([0.95]), np.array([0.1]))
+    far = Evidence(np.array([0.35]), np.array([1.1]))
+    near_low, near_high = calibration.bounds(100.0, near)
+    far_low, far_high = calibration.bounds(100.0, far)
+    assert far_high / far_low > 2 * (near_high / near_low)
+    # the tails stay apart: biased-low estimates get a range reaching further up than down
+    assert near_high[0] / 100 > 100 / near_low[0]
+
+
+def test_cross_fitted_coverage_reports_each_third_and_item_ranges_are_narrower() -> None:
+    truth, estimate, evidence = hard_and_easy(600, seed=14)
+    plain = cross_fitted_coverage(truth, estimate, 0.8, folds=5, seed=0, evidence=evidence, method="global")
+    dependent = cross_fitted_coverage(truth, estimate, 0.8, folds=5, seed=0, evidence=evidence)
+    assert len(dependent.by_third) == 3 and dependent.method == "mondrian-normalised"
+    assert all(0.72 <= c <= 0.88 for c in dependent.by_third)
+    assert dependent.median_ratio < plain.median_ratio
+    assert dependent.as_dict()["by_similarity_third"] == [round(c, 4) for c in dependent.by_third]
+
+
+def test_small_calibration_sets_use_fewer_bins() -> None:
+    truth, estimate, evidence = hard_and_easy(40, seed=15)
+    calibration = RangeCalibration.fit("s", truth, estimate, evidence=evidence)
+    assert len(calibration.bins) == 1 and calibration.edges == []
+
+
+def test_an_item_dependent_calibration_round_trips_and_format_1_still_loads(tmp_path: Path) -> None:
+    truth, estimate, evidence = hard_and_easy(300, seed=16)
+    saved = RangeCalibration.fit("knn", truth, estimate, ids=["a"], evidence=evidence)
+    path = saved.save(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["format"] == 2 and data["method"] == "mondrian-normalised" and len(data["bins"]) == 3
+    loaded = RangeCalibration.load(tmp_path, "knn")
+    assert loaded == saved
+    assert np.allclose(
+        loaded.bounds(np.array([50.0]), evidence.take([0])), saved.bounds(np.array([50.0]), evidence.take([0]))
+    )
+    old = {"format": 1, "strategy": "knn", "coverage": 0.8, "q_low": -0.5, "q_high": 0.75, "n": 200}
+    path.write_text(json.dumps(old))
+    legacy = RangeCalibration.load(tmp_path, "knn")
+    assert legacy is not None and legacy.method == "global"
+    assert legacy.bounds(10.0, evidence.take([0]))[1] == pytest.approx(10 * np.exp(0.75))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"bins": [{"q_low": 0.5, "q_high": -0.5, "n": 10}]},
+        {"centre": [0.1]},
+        {"edges": [0.5, 0.6]},
+        {"method": "magic"},
+        {"scale": {"intercept": 1.0}},
+        {"format": 3},
+    ],
+)
+def test_a_damaged_item_dependent_file_says_to_recalibrate(tmp_path: Path, change: dict) -> None:
+    truth, estimate, evidence = hard_and_easy(300, seed=17)
+    path = RangeCalibration.fit("knn", truth, estimate, evidence=evidence, method="normalised").save(tmp_path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(CalibrationError, match="recalibrate with `rag-pricer calibrate`"):
+        RangeCalibration.load(tmp_path, "knn")
+
+
+class Shown(Pricer):
+    """Prices at 100 and shows the comparables it is given (or none)."""
+
+    def __init__(self, comparables: list[Comparable]) -> None:
+        self.comparables = comparables
+
+    def _estimate_many(self, queries: list[Query]) -> list[Estimate]:
+        return [Estimate(100.0, self.name, comparables=list(self.comparables)) for _ in queries]
+
+
+def test_a_pricer_s_range_follows_its_comparables_or_falls_back_to_the_global_one() -> None:
+    truth, estimate, evidence = hard_and_easy(1500, seed=18)
+    calibration = RangeCalibration.fit("s", truth, estimate, evidence=evidence)
+    close = [Comparable("a", "drill", 99.0, 0.93), Comparable("b", "drill kit", 105.0, 0.9)]
+    far = [Comparable("c", "cable", 9.0, 0.36), Comparable("d", "amplifier", 400.0, 0.33)]
+    widths = {}
+    for name, shown in (("close", close), ("far", far), ("none", [])):
+        pricer = Shown(shown)
+        pricer.calibration = calibration
+        found = pricer.estimate("a thing")
+        assert found.low is not None and found.high is not None and 0 < found.low < found.high
+        widths[name] = found.high / found.low
+    assert widths["close"] < widths["none"] < widths["far"]
+    assert widths["none"] == pytest.approx(np.exp(calibration.q_high - calibration.q_low))

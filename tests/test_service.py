@@ -47,6 +47,8 @@ RESPONSE_KEYS = {
     "low",
     "high",
     "coverage",
+    "confidence",
+    "confidence_reason",
 }
 
 
@@ -168,6 +170,17 @@ def test_an_uncalibrated_strategy_says_so_and_a_calibrated_one_gives_its_range(
     assert ranged["high"] == pytest.approx(ranged["price"] * math.exp(0.75), abs=0.02)
 
 
+def test_an_estimate_says_how_far_to_trust_it(client: TestClient, train_items: list[Item]) -> None:
+    unknown = estimate(client, description="hello world")
+    assert unknown["confidence"] == "low" and "guess" in unknown["confidence_reason"]
+    known = estimate(client, description=train_items[3].description)  # a car headlamp among car lights
+    assert known["confidence"] in ("high", "medium") and known["confidence_reason"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["EstimateResponse"]["properties"]
+    levels = schema["confidence"]["anyOf"][0]
+    assert levels["enum"] == ["high", "medium", "low"] and "guess" in schema["confidence"]["description"]
+    assert schema["confidence_reason"]["description"]
+
+
 def test_k_and_category_are_applied(client: TestClient, description: str) -> None:
     body = estimate(client, description=description, k=3, category="Electronics")
     assert len(body["comparables"]) == 3
@@ -222,7 +235,8 @@ def test_health_ready_docs_and_page(client: TestClient, train_items: list[Item])
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/v1/estimate"]["post"]
-    assert operation["summary"] and {"200", "401", "413", "422", "503"} <= set(operation["responses"])
+    assert operation["summary"] and {"200", "400", "413", "422", "503"} <= set(operation["responses"])
+    assert "401" not in operation["responses"]  # no token on this server: no 401 (issue 24)
     assert "examples" in spec["components"]["schemas"]["EstimateRequest"]
     page = client.get("/")
     assert page.status_code == 200 and 'id="description"' in page.text

@@ -1,4 +1,5 @@
-"""``rag-pricer calibrate``: a strategy's conformal price range, from its errors on held-out items."""
+"""``rag-pricer calibrate``: a strategy's conformal price range, from its errors on held-out items,
+and the confidence levels, from the retrieval evidence of its estimates."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from rag_pricer.api import Estimator
 from rag_pricer.cli.common import StrategyOpt, console, errors, fail, settings_with
 from rag_pricer.cli.evaluate import load_items
 from rag_pricer.evaluation import LeakageError
-from rag_pricer.pricing.ranges import CalibrationError, RangeCalibration
+from rag_pricer.pricing.confidence import MIN_ITEMS, ConfidenceLevels
+from rag_pricer.pricing.evidence import Evidence
+from rag_pricer.pricing.ranges import DEFAULT_METHOD, METHODS, CalibrationError, RangeCalibration
 from rag_pricer.pricing.ranges.crossfit import cross_fitted_coverage
 from rag_pricer.pricing.registry import UnknownStrategy
 from rag_pricer.training.base_table import BaseTable
@@ -32,6 +35,9 @@ def calibrate(
     ] = 0.8,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Folds of the cross-fitted coverage check.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the folds.")] = 0,
+    method: Annotated[
+        str, typer.Option("--method", help=f"How the range follows the item: {', '.join(METHODS)}.")
+    ] = DEFAULT_METHOD,
     out: Annotated[Path | None, typer.Option("--out", help="Models directory (default: settings models_dir).")] = None,
     cache: Annotated[Path, typer.Option("--cache", help="Cache of the strategy's estimates.")] = Path(
         "var/ensemble-cache"
@@ -42,16 +48,26 @@ def calibrate(
 ) -> None:
     """Price ITEMS of SPLIT with STRATEGY, measure the K-fold cross-fitted coverage and width of
     its range, and save the calibration (all items) to OUT/calibration/STRATEGY.json, where
-    `estimate`, `evaluate` and `serve` find it."""
+    `estimate`, `evaluate` and `serve` find it. When its estimates show comparables, the
+    confidence levels placed on them go to OUT/calibration/confidence.json."""
+    if method not in METHODS:
+        fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+        return
     settings = settings_with(items_path=items, models_dir=out)
     name = strategy or settings.strategy
     scored = load_items(settings.items_path, split, limit)
     try:
         outputs = BaseTable(Estimator.from_settings(settings), cache).outputs(name, scored)
         truth, estimate = [i.price for i in scored], [o.price for o in outputs]
-        report = cross_fitted_coverage(truth, estimate, coverage, folds, seed)
+        evidence = Evidence.of([o.signals for o in outputs])
+        report = cross_fitted_coverage(truth, estimate, coverage, folds, seed, evidence, method)
         source = f"{settings.items_path.name} split {split}"
-        calibration = RangeCalibration.fit(name, truth, estimate, [i.id for i in scored], coverage, source=source)
+        calibration = RangeCalibration.fit(
+            name, truth, estimate, [i.id for i in scored], coverage, source, evidence, method
+        )
+        levels = None
+        if evidence is not None and len(evidence) >= MIN_ITEMS:
+            levels = ConfidenceLevels.fit(evidence, truth, estimate, name, source)
     except (LeakageError, UnknownStrategy, CalibrationError) as error:
         fail(str(error))
         return
@@ -60,15 +76,25 @@ def calibrate(
         return
     calibration.cross_fitted = report.as_dict()
     path = calibration.save(settings.models_dir)
+    levels_path = levels.save(settings.models_dir) if levels is not None else None
     if as_json:
-        typer.echo(
-            json.dumps({**{k: v for k, v in calibration.to_dict().items() if k != "ids"}, "path": str(path)}, indent=2)
-        )
+        shown = {k: v for k, v in calibration.to_dict().items() if k != "ids"}
+        confidence = None if levels is None else {**levels.to_dict(), "path": str(levels_path)}
+        typer.echo(json.dumps({**shown, "path": str(path), "confidence": confidence}, indent=2))
         return
+    thirds = ", ".join(f"{c:.1%}" for c in report.by_third)
     console.print(
-        f"{name}: {coverage:.0%} range = estimate x [{calibration.bounds(1.0)[0]:.3f}, "
-        f"{calibration.bounds(1.0)[1]:.3f}] "
-        f"from {calibration.n} items; cross-fitted ({folds} folds): coverage {report.coverage:.1%}, "
-        f"median width ${report.median_width:,.2f} (high/low {report.median_ratio:.2f})"
+        f"{name}: {coverage:.0%} range ({report.method}) from {calibration.n} items; cross-fitted ({folds} folds): "
+        f"coverage {report.coverage:.1%}"
+        + (f" (by similarity third, least similar first: {thirds})" if thirds else "")
+        + f", median width ${report.median_width:,.2f} (high/low {report.median_ratio:.2f})"
     )
-    errors.print(f"saved {path}")
+    if levels is not None:
+        console.print(
+            f"confidence: low below top similarity {levels.low_below:.3f}, high from {levels.high_from:.3f}; "
+            + ", ".join(f"{k} {v['n']} items MAE ${v['mae']:,.2f}" for k, v in levels.measured.items())
+        )
+    else:
+        why = f"{name}'s estimates show no comparables" if evidence is None else f"fewer than {MIN_ITEMS} items"
+        console.print(f"confidence: {why}: no levels placed (the saved or built-in ones stay)")
+    errors.print(f"saved {path}" + (f" and {levels_path}" if levels_path else ""))

@@ -87,6 +87,9 @@ def show(result: Estimate, load_s: float | None = None) -> None:
     console.print(f"[bold green]${result.price:,.2f}[/]  ({result.strategy}, {result.latency_s * 1000:.0f} ms{loaded})")
     if result.low is not None and result.high is not None and result.coverage is not None:
         console.print(f"{result.coverage:.0%} range: ${result.low:,.2f} – ${result.high:,.2f}")
+    if result.confidence_reason:
+        colour = {"high": "green", "medium": "yellow", "low": "red"}.get(result.confidence or "", "dim")
+        console.print(f"confidence: [{colour}]{result.confidence or 'none'}[/] — {result.confidence_reason}")
     if result.fallback:
         console.print(f"[yellow]fallback:[/] {result.fallback}")
     if result.llm_answer is not None:

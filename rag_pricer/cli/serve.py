@@ -71,8 +71,10 @@ def serve(
     """
     import uvicorn
 
+    from rag_pricer.redaction import Redactor
     from rag_pricer.service import create_app
     from rag_pricer.service.logging_setup import log_config as service_log_config
+    from rag_pricer.service.transport import uvicorn_options
 
     settings = settings_with(
         store_path=store,
@@ -96,8 +98,24 @@ def serve(
     _set_torch_threads(torch_threads)
     # uvicorn's logging set-up, extended to the service's own loggers, with the request id
     log_config = service_log_config(log_level.value, log_format.value)
+    # Every line either handler writes goes through the redaction of credentials (issue 24).
+    log_config.setdefault("filters", {})["redact"] = {
+        "()": "rag_pricer.redaction.RedactingFilter",
+        "redactor": Redactor.from_settings(settings),
+    }
+    for handler in log_config["handlers"].values():
+        handler.setdefault("filters", []).append("redact")
     app = create_app(settings=settings, deadline_s=deadline)
-    uvicorn.run(app, host=host, port=port, log_level=log_level.value, access_log=access_log, log_config=log_config)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.value,
+        access_log=access_log,
+        log_config=log_config,
+        # h11 with a bound on header bytes, a read deadline per request, JSON framing errors
+        **uvicorn_options(),
+    )
 
 
 def _set_torch_threads(threads: int) -> None:

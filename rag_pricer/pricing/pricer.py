@@ -11,7 +11,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from rag_pricer.items import Item
+from rag_pricer.pricing.confidence import BUILT_IN, ConfidenceLevels
+from rag_pricer.pricing.evidence import Evidence
 from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.values import CEILING, FLOOR, Estimate
 from rag_pricer.query import Query
@@ -43,6 +47,8 @@ class Pricer(ABC):
     calibration: RangeCalibration | None = None
     #: without one, this note (how to calibrate) goes on every estimate instead of a range
     uncalibrated_note: str | None = None
+    #: the thresholds of every estimate's confidence level (``Estimator.pricer`` loads the saved ones)
+    confidence_levels: ConfidenceLevels = BUILT_IN
 
     def estimate(self, query: QueryLike) -> Estimate:
         return self.estimate_many([query])[0]
@@ -60,6 +66,7 @@ class Pricer(ABC):
             if query.truncated:
                 estimate.notes.append(f"description truncated to {self.max_chars} characters")
             self._add_range(estimate)
+            estimate.confidence, estimate.confidence_reason = self.confidence_levels.assess(estimate.comparables)
         return estimates
 
     def _add_range(self, estimate: Estimate) -> None:
@@ -67,8 +74,9 @@ class Pricer(ABC):
             if self.uncalibrated_note:
                 estimate.notes.append(self.uncalibrated_note)
             return
-        low, high = self.calibration.bounds(estimate.price)
-        estimate.low, estimate.high, estimate.coverage = float(low), float(high), self.calibration.coverage
+        low, high = self.calibration.bounds(estimate.price, Evidence.of_estimate(estimate.comparables))
+        estimate.low, estimate.high = float(np.ravel(low)[0]), float(np.ravel(high)[0])
+        estimate.coverage = self.calibration.coverage
 
     @abstractmethod
     def _estimate_many(self, queries: list[Query]) -> list[Estimate]:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rag_pricer.llms.usage import Usage
 
 #: no product this service prices sells outside these bounds (USD)
 FLOOR = 0.5
 CEILING = 10_000.0
+
+#: how far to trust an estimate, read from its retrieval evidence (``pricing.confidence``)
+Confidence = Literal["high", "medium", "low"]
+CONFIDENCE_LEVELS: tuple[Confidence, ...] = ("high", "medium", "low")
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,11 @@ class Estimate:
     calibration of the strategy on held-out items, see ``rag_pricer.pricing.ranges``); all three are
     ``None`` when the strategy has no calibration, and a note then says how to make one. ``id`` is
     new for every estimate: the service, ``price-file`` and ``estimate --json`` return it, and
-    feedback on the price a product really sold for names it."""
+    feedback on the price a product really sold for names it.
+
+    ``confidence`` (``high``/``medium``/``low``) says how far to trust the price, and
+    ``confidence_reason`` why, in words (``pricing.confidence``): ``low`` when the store knows
+    nothing like the item. A strategy that shows no comparables gets ``None`` and a reason."""
 
     price: float
     strategy: str
@@ -49,6 +57,8 @@ class Estimate:
     low: float | None = None
     high: float | None = None
     coverage: float | None = None
+    confidence: Confidence | None = None
+    confidence_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -18,11 +18,14 @@ from fastapi_offline import FastAPIOffline
 from rag_pricer import __version__
 from rag_pricer.api import Estimator
 from rag_pricer.feedback.journal import FeedbackJournal
+from rag_pricer.redaction import Redactor, install_log_redaction
 from rag_pricer.service.auth import BearerAuth
+from rag_pricer.service.checks import StrategyChecks
 from rag_pricer.service.dependencies import require_reader
 from rag_pricer.service.errors import ERRORS, add_error_handlers
 from rag_pricer.service.limits import MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, BodyLimit
 from rag_pricer.service.metrics import ObservedRequests, ServiceMetrics
+from rag_pricer.service.openapi import install_openapi
 from rag_pricer.service.pricing import PricingService
 from rag_pricer.service.routes import estimates, feedback, health, metrics, page, products, strategies
 from rag_pricer.service.routes.page import STATIC
@@ -85,13 +88,17 @@ def create_app(
         for secret in (source.api_token, source.write_token, source.openai_api_key)
         if secret is not None
     ]
+    redactor = Redactor.from_settings(settings, estimator.settings, extra=secrets)
     pricing = PricingService(
         estimator,
         deadline_s=deadline_s or settings.llm_timeout_s,
         default_strategy=settings.strategy,
         secrets=secrets,
         offered_llms=settings.service_llms,
+        redactor=redactor,
     )
+    # No log line of this process shows a credential, in clear or in Base64 (issue 24).
+    install_log_redaction(redactor)
 
     # FastAPIOffline: /docs and /redoc from assets shipped in the package, not from a CDN, so
     # the docs work on machines without internet access.
@@ -100,6 +107,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /v1/estimate/ is a 404, not a 307 to a location built from the client's Host header
+        redirect_slashes=False,
         openapi_tags=[
             {"name": "pricing", "description": "Price descriptions."},
             {"name": "products", "description": "The products of the knowledge base."},
@@ -109,6 +118,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.pricing = pricing
+    app.state.checks = StrategyChecks(estimator)
     app.state.read_auth = BearerAuth(settings.api_token)
     app.state.write_auth = BearerAuth(settings.write_token, required=True, purpose="writing products")
     app.state.journal = FeedbackJournal(settings.feedback_path) if settings.feedback_path is not None else None
@@ -136,4 +146,10 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_openapi(
+        app,
+        read_token=app.state.read_auth.enabled,
+        write_token=app.state.write_auth.enabled,
+        offered_llms=pricing.offered_llms(),
+    )
     return app

@@ -17,6 +17,7 @@ from rag_pricer.query import InvalidQuery
 from rag_pricer.service.dependencies import get_pricing
 from rag_pricer.service.pricing import NotReady, PricingUnavailable
 from rag_pricer.service.schemas import ErrorResponse
+from rag_pricer.service.validation_errors import summarise
 
 log = logging.getLogger("rag_pricer.service")
 
@@ -34,6 +35,10 @@ class ProductsRefused(ValueError):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorResponse,
+        "description": "A body that is not UTF-8 text, or a malformed `Content-Length` (invalid JSON is a 422).",
+    },
     401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (only when the server has one)."},
     409: {"model": ErrorResponse, "description": "The strategy is not ready here; the message says what to run."},
     413: {"model": ErrorResponse, "description": "Body or batch too large."},
@@ -67,10 +72,9 @@ def error_response(
 
 
 async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-    # Keep loc, msg and type; drop "input" (it echoes the whole body) and "ctx".
-    details = [{"loc": _location(e), "msg": _message(e), "type": e["type"]} for e in error.errors()]
-    message = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
-    return error_response(422, "invalid_request", message or "invalid request", details)
+    # Each kind of error once (loc, msg, type, count); never "input" (it echoes the whole body) or "ctx".
+    message, details = summarise(error.errors())
+    return error_response(422, "invalid_request", message, details)
 
 
 async def unknown_strategy(request: Request, error: UnknownStrategy) -> JSONResponse:
@@ -86,9 +90,11 @@ async def invalid_query(request: Request, error: Exception) -> JSONResponse:
 
 
 async def strategy_not_ready(request: Request, error: StrategyNotReady) -> JSONResponse:
+    # The operator's files and endpoints by name only, never a credential (issue 24).
+    public = get_pricing(request).redactor.public
     state = error.readiness
-    details = [{"strategy": state.name, "status": state.status, "hint": state.hint}]
-    return error_response(409, "strategy_not_ready", get_pricing(request).redact(str(error)), details)
+    details = [{"strategy": state.name, "status": state.status, "hint": public(state.hint)}]
+    return error_response(409, "strategy_not_ready", public(str(error)) or "not ready", details)
 
 
 async def products_refused(request: Request, error: ProductsRefused) -> JSONResponse:
@@ -133,16 +139,3 @@ def add_error_handlers(app: FastAPI) -> None:
     """Every error as ``ErrorResponse`` JSON; never an exception's text that could hold a secret."""
     for exception, handler in HANDLERS.items():
         app.add_exception_handler(exception, handler)
-
-
-def _message(error: dict[str, Any]) -> str:
-    if error.get("type") == "json_invalid":
-        return "the body is not valid JSON"
-    # pydantic prefixes our own validators' messages with "Value error, ": drop it.
-    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
-
-
-def _location(error: dict[str, Any]) -> list[str | int]:
-    # A JSON syntax error's location ends with a character offset, which reads like a field.
-    loc = list(error.get("loc", ()))
-    return loc[:1] if error.get("type") == "json_invalid" else loc

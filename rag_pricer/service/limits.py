@@ -30,7 +30,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.per_path.get(scope["path"], self.default_bytes)
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and b"transfer-encoding" in headers:
+            # two framings of one body: refused, as request smuggling relies on servers reading them differently
+            refusal = _error(400, "bad_request", "both Content-Length and Transfer-Encoding given")
+            await refusal(scope, receive, send)
+            return
         if declared is not None:
             try:
                 size = int(declared)

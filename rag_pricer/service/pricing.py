@@ -8,8 +8,9 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Literal
 
 from rag_pricer.api import Estimator
@@ -18,7 +19,7 @@ from rag_pricer.knowledge.store import StoredProduct, StoreError
 from rag_pricer.knowledge.writer import KnowledgeWriter
 from rag_pricer.llms.client import llm_deadline
 from rag_pricer.pricing.pricer import UnusablePrice
-from rag_pricer.pricing.readiness import Readiness, StrategyNotReady
+from rag_pricer.pricing.readiness import Readiness, StrategyNotReady, StrategyReadiness
 from rag_pricer.pricing.registry import (
     InvalidOptions,
     OptionInfo,
@@ -29,6 +30,8 @@ from rag_pricer.pricing.registry import (
 )
 from rag_pricer.pricing.values import Estimate
 from rag_pricer.query import InvalidQuery
+from rag_pricer.redaction import Redactor, llm_name
+from rag_pricer.service.fairness import CharacterGate, batch_chars, cut
 from rag_pricer.service.schemas import EstimateRequest, EstimateResponse, ProductsWritten
 
 log = logging.getLogger("rag_pricer.service")
@@ -78,8 +81,10 @@ class PricingService:
         fallback: str = "knn",
         secrets: Sequence[str] = (),
         offered_llms: Sequence[str] = (),
+        redactor: Redactor | None = None,
         llm_workers: int = 32,
         local_workers: int = 4,
+        batch_workers: int = 1,
         ready_wait_s: float = 30.0,
         retry_s: float = 5.0,
     ) -> None:
@@ -89,8 +94,13 @@ class PricingService:
         self.default_strategy = default_strategy or estimator.settings.strategy
         self.fallback = fallback
         self.secrets = [s for s in secrets if s]
+        #: what logs and clients may see of the settings (credentials hidden; for clients, paths too)
+        self.redactor = redactor or Redactor.from_settings(estimator.settings, extra=self.secrets)
         self.llm_workers = llm_workers
         self.local_workers = local_workers
+        self.batch_workers = batch_workers
+        #: batches are admitted by the characters they hold (issue 24: large batches starved small requests)
+        self.batch_gate = CharacterGate(max_batches=batch_workers)
         self.ready_wait_s = ready_wait_s
         self.retry_s = retry_s
         self._failed_at = 0.0
@@ -101,6 +111,7 @@ class PricingService:
         self._warm_task: asyncio.Task[None] | None = None
         self._llm_pool: ThreadPoolExecutor | None = None
         self._local_pool: ThreadPoolExecutor | None = None
+        self._batch_pool: ThreadPoolExecutor | None = None
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -108,13 +119,14 @@ class PricingService:
         """Create the pools and load models and store in the background (see ``status``)."""
         self._llm_pool = ThreadPoolExecutor(self.llm_workers, thread_name_prefix="pricing-llm")
         self._local_pool = ThreadPoolExecutor(self.local_workers, thread_name_prefix="pricing")
+        self._batch_pool = ThreadPoolExecutor(self.batch_workers, thread_name_prefix="pricing-batch")
         self._ready = asyncio.Event()
         self._warm_task = asyncio.create_task(self._warm())
 
     async def stop(self) -> None:
         if self._warm_task is not None and not self._warm_task.done():
             self._warm_task.cancel()
-        for pool in (self._llm_pool, self._local_pool):
+        for pool in (self._llm_pool, self._local_pool, self._batch_pool):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
 
@@ -232,19 +244,45 @@ class PricingService:
         groups: dict[tuple[str, str], list[int]] = {}
         for index, (spec, options) in enumerate(zip(specs, chosen)):
             groups.setdefault((spec.name, options.model_dump_json()), []).append(index)
-        priced = await asyncio.gather(
-            *(
-                self._price_group(
-                    specs[indices[0]], [requests[i].description for i in indices], chosen[indices[0]].model_dump()
+        # No request holds more work than the pricer reads: descriptions cut now, not after
+        # parsing, embedding or prompting 20,000 characters each.
+        max_chars = self.estimator.settings.max_description_chars
+        descriptions = [cut(request.description, max_chars) for request in requests]
+        batch = len(requests) > 1
+
+        async def price_groups() -> list[list[EstimateResponse]]:
+            return await asyncio.gather(
+                *(
+                    self._price_group(
+                        specs[indices[0]], [descriptions[i] for i in indices], chosen[indices[0]].model_dump(), batch
+                    )
+                    for indices in groups.values()
                 )
-                for indices in groups.values()
             )
-        )
+
+        if batch and any("llm" not in spec.needs for spec in specs):  # local work: through the batch gate
+            priced = await self._admitted(batch_chars(descriptions, max_chars), price_groups)
+        else:
+            priced = await price_groups()
         results: list[EstimateResponse | None] = [None] * len(requests)
         for indices, responses in zip(groups.values(), priced):
             for index, response in zip(indices, responses):
                 results[index] = response
         return results  # type: ignore[return-value]
+
+    async def _admitted(
+        self, chars: int, price: Callable[[], Awaitable[list[list[EstimateResponse]]]]
+    ) -> list[list[EstimateResponse]]:
+        """``price()`` once the batch gate admits ``chars`` characters; ``NotReady`` (503, retry)
+        when other batches hold it for longer than ``ready_wait_s``."""
+        try:
+            held = await asyncio.wait_for(self.batch_gate.acquire(chars), self.ready_wait_s)
+        except TimeoutError:
+            raise NotReady("too many large batches are being priced; retry shortly") from None
+        try:
+            return await price()
+        finally:
+            await self.batch_gate.release(held)
 
     def options(self, spec: Strategy, request: EstimateRequest) -> StrategyOptions:
         """The request's options for ``spec``, validated once by the strategy's own model (with
@@ -287,7 +325,20 @@ class PricingService:
         for name, llm in sorted(wanted, key=str):
             state = readiness.of(name, llm)
             if not state.ready:
-                raise StrategyNotReady(state.anonymised(settings))
+                raise StrategyNotReady(self.public_state(state))
+
+    def public_state(self, state: StrategyReadiness) -> StrategyReadiness:
+        """``state`` as a client may see it: the server's folders by their setting's name, its LLM
+        by the backend's name only (as ``/v1/llms``), no credential and no other local path."""
+        state = state.anonymised(self.estimator.settings)
+        name = llm_name(state.llm)
+
+        def public(text: str | None) -> str | None:
+            if text and state.llm and name:
+                text = text.replace(state.llm, name)
+            return self.redactor.public(text)
+
+        return replace(state, detail=public(state.detail), hint=public(state.hint), llm=name)
 
     def offered_llms(self) -> list[str]:
         """The backends a client may name in ``llm``: the server's own, then ``service_llms``.
@@ -342,17 +393,17 @@ class PricingService:
         return ProductsWritten(upserted=upserted, deleted=deleted, missing=missing, store_items=resources.store.count())
 
     async def _price_group(
-        self, spec: Strategy, descriptions: list[str], options: dict[str, object]
+        self, spec: Strategy, descriptions: list[str], options: dict[str, object], batch: bool = False
     ) -> list[EstimateResponse]:
         started = time.perf_counter()
-        estimates, problem = await self._attempt(spec, descriptions, options)
+        estimates, problem = await self._attempt(spec, descriptions, options, batch)
         if problem is not None:
             if spec.name == self.fallback:
                 raise PricingUnavailable(problem)
             fallback = registry.get(self.fallback)
             # The options the fallback shares with the strategy (k, category, filters), no others.
             shared = {k: v for k, v in options.items() if fallback.accepts(k)}
-            estimates, fallback_problem = await self._attempt(fallback, descriptions, shared)
+            estimates, fallback_problem = await self._attempt(fallback, descriptions, shared, batch)
             if fallback_problem is not None:
                 raise PricingUnavailable(f"{problem}; the {self.fallback} fallback failed too: {fallback_problem}")
             for estimate in estimates:  # type: ignore[union-attr]
@@ -370,7 +421,7 @@ class PricingService:
         return responses
 
     async def _attempt(
-        self, spec: Strategy, descriptions: list[str], options: dict[str, object]
+        self, spec: Strategy, descriptions: list[str], options: dict[str, object], batch: bool = False
     ) -> tuple[list[Estimate] | None, str | None]:
         """Estimates, or the reason there are none (never the exception's text: it may hold
         endpoint addresses or keys; that goes to the log, redacted)."""
@@ -379,7 +430,7 @@ class PricingService:
         context = contextvars.copy_context()
         call = functools.partial(context.run, self._estimate_within, deadline, descriptions, spec.name, **options)
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._pool(spec), call)
+            future = asyncio.get_running_loop().run_in_executor(self._pool(spec, batch), call)
             estimates = await asyncio.wait_for(future, deadline)
         except InvalidQuery:
             raise
@@ -399,8 +450,10 @@ class PricingService:
             return None, f"{spec.name} returned an unusable price"
         return estimates, None
 
-    def _pool(self, spec: Strategy) -> ThreadPoolExecutor:
-        pool = self._llm_pool if "llm" in spec.needs else self._local_pool
+    def _pool(self, spec: Strategy, batch: bool = False) -> ThreadPoolExecutor:
+        """LLM strategies wait on their LLM in their own pool; local batches compute in theirs,
+        so that single requests keep the shared local workers."""
+        pool = self._llm_pool if "llm" in spec.needs else self._batch_pool if batch else self._local_pool
         if pool is None:
             raise RuntimeError("PricingService.start() was not called")
         return pool
@@ -415,10 +468,8 @@ class PricingService:
             return self.estimator.estimate_many(descriptions, strategy, **options)
 
     def redact(self, text: str) -> str:
-        """``text`` with every configured secret replaced by ``***``."""
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        """``text`` with every configured secret (and its Base64 form, and any URL credential) as ``***``."""
+        return self.redactor.credentials(text)
 
 
 def _usable(price: object) -> bool:

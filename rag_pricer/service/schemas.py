@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from rag_pricer.pricing.values import Estimate
+from rag_pricer.items import ITEM_ID_PATTERN, MAX_ID_CHARS
+from rag_pricer.pricing.values import Confidence, Estimate
+from rag_pricer.query import has_visible_text
 
 #: longer descriptions are refused (422); those between ``Settings.max_description_chars`` and
 #: this are accepted and truncated by the pricer, with a note saying so
 MAX_DESCRIPTION_CHARS = 20_000
 MAX_CATEGORY_CHARS = 100
+#: a batch body holding more items is refused (422) while it is read, whatever the server's
+#: ``max_batch_items`` (413 above it): 100,000 items then cost one error, not 100,000
+MAX_BATCH_ITEMS_CEILING = 1024
 
 EXAMPLE_DESCRIPTION = (
     "Delphi FG0166 Fuel Pump Module\n"
@@ -37,7 +42,12 @@ class EstimateRequest(BaseModel):
     description: str = Field(
         ...,
         max_length=MAX_DESCRIPTION_CHARS,
-        description="The product's title and description (plain text). Leading/trailing blanks are ignored.",
+        # documented, checked by ``_not_blank`` (which says "the description is empty", after stripping)
+        json_schema_extra={"minLength": 1},
+        description=(
+            "The product's title and description (plain text). Leading/trailing blanks are ignored; a description "
+            "with no visible character (blanks, control or zero-width characters only) is empty (422)."
+        ),
     )
     strategy: str | None = Field(
         None, max_length=64, description="Pricing strategy (see `GET /v1/strategies`); default: the server's."
@@ -90,6 +100,8 @@ class EstimateRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("the description is empty")
+        if not has_visible_text(value):
+            raise ValueError("the description is empty: it has no visible text")
         return value
 
     @field_validator("strategy", "category")
@@ -118,7 +130,12 @@ class BatchRequest(BaseModel):
         },
     )
 
-    items: list[EstimateRequest] = Field(..., min_length=1, description="The descriptions, priced in order.")
+    items: list[EstimateRequest] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS_CEILING,
+        description="The descriptions, priced in order (at most the server's `max_batch_items`: 413 above).",
+    )
 
 
 class ComparableOut(BaseModel):
@@ -168,6 +185,8 @@ class EstimateResponse(BaseModel):
                     "low": 121.3,
                     "high": 402.75,
                     "coverage": 0.8,
+                    "confidence": "medium",
+                    "confidence_reason": "the closest product we know is 81% similar: a rough estimate",
                 }
             ]
         }
@@ -192,6 +211,15 @@ class EstimateResponse(BaseModel):
     coverage: float | None = Field(
         None, description="Share of true prices the range held on held-out items when calibrated (e.g. 0.8)."
     )
+    confidence: Confidence | None = Field(
+        None,
+        description=(
+            "How far to trust the price, from the comparables: `high` (close products agree on a price), `medium`, "
+            "or `low` (the store knows nothing like it: treat the price as a guess). Null when the strategy shows "
+            "no comparables."
+        ),
+    )
+    confidence_reason: str | None = Field(None, description="Why that confidence level, in words.")
 
     @classmethod
     def of(cls, estimate: Estimate, strategy: str, latency_s: float) -> EstimateResponse:
@@ -216,6 +244,8 @@ class EstimateResponse(BaseModel):
             low=None if estimate.low is None else round(estimate.low, 2),
             high=None if estimate.high is None else round(estimate.high, 2),
             coverage=estimate.coverage,
+            confidence=estimate.confidence,
+            confidence_reason=estimate.confidence_reason,
         )
 
 
@@ -385,7 +415,9 @@ class ErrorResponse(BaseModel):
     details: list[dict[str, Any]] | None = None
 
 
-MAX_PRODUCT_ID_CHARS = 200
+MAX_PRODUCT_ID_CHARS = MAX_ID_CHARS
+#: a product id as the API takes it: the format ingestion enforces (``rag_pricer.items.ITEM_ID_PATTERN``)
+ProductIdStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ITEM_ID_PATTERN)]
 #: products one batch write may hold (its body is bounded too: 1 MiB)
 MAX_WRITE_ITEMS = 256
 
@@ -411,7 +443,13 @@ class ProductIn(BaseModel):
 
     title: str = Field(..., max_length=2_000, description="The product's title (cut at a word past 500 characters).")
     text: str = Field("", max_length=20_000, description="Its description (cut at a word past 4,000 characters).")
-    price: float = Field(..., description="Its price in USD, within the items' range ($0.50 to $999.49).")
+    # Any: checked by ingestion's own rules (``Item.from_record``), which refuse a price given as
+    # text ("12.50") with ``bad_price`` instead of coercing it; the schema says what passes
+    price: Any = Field(
+        ...,
+        json_schema_extra={"type": "number"},
+        description="Its price in USD, a JSON number within the items' range ($0.50 to $999.49); text is refused.",
+    )
     category: str | None = Field(None, max_length=MAX_CATEGORY_CHARS, description="Its Amazon category.")
     split: str | None = Field(None, max_length=64, description="Dataset split, if any (e.g. `live`).")
     source: str | None = Field(None, max_length=200, description="Where it came from.")
@@ -424,7 +462,7 @@ class ProductIn(BaseModel):
 class ProductRecordIn(ProductIn):
     """A product to store, with its id (batch writes)."""
 
-    id: str = Field(..., min_length=1, max_length=MAX_PRODUCT_ID_CHARS, description="The product's id.")
+    id: ProductIdStr = Field(..., description="The product's id: letters, digits and `._:-`, no `..`.")
 
 
 class ProductsWriteRequest(BaseModel):
@@ -434,7 +472,7 @@ class ProductsWriteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     upsert: list[ProductRecordIn] = Field(default_factory=list, max_length=MAX_WRITE_ITEMS)
-    delete: list[str] = Field(default_factory=list, max_length=MAX_WRITE_ITEMS, description="Ids to delete.")
+    delete: list[ProductIdStr] = Field(default_factory=list, max_length=MAX_WRITE_ITEMS, description="Ids to delete.")
 
 
 class ProductsWritten(BaseModel):

@@ -89,5 +89,8 @@ class EnsembleJob:
 
     @staticmethod
     def save(outcome: EnsembleOutcome, models_dir: str | Path) -> tuple[Path, Path]:
-        """The model to ``models_dir/ensemble``, its range to ``models_dir/calibration``."""
+        """The model to ``models_dir/ensemble``, its range (and the confidence levels, when its
+        signal base gave evidence) to ``models_dir/calibration``."""
+        if outcome.confidence is not None:
+            outcome.confidence.save(models_dir)
         return outcome.model.save(Path(models_dir) / ENSEMBLE_DIR), outcome.calibration.save(models_dir)

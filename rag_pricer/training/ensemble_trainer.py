@@ -5,7 +5,9 @@ extra ones of the same distribution), each model kind is cross-fitted on the sco
 (K folds; extra items always on the fitting side) and its out-of-fold prices scored with the
 usual metrics and bootstrap intervals: those are the figures to quote, never in-sample ones.
 The chosen kind is then fitted on every item and saved; the range calibration comes from its
-out-of-fold log errors on the scored items, and its coverage is itself cross-fitted.
+out-of-fold log errors on the scored items (with the retrieval evidence of the signal base's
+comparables, which the ensemble's estimates show), and its coverage is itself cross-fitted;
+the confidence levels are placed on the same evidence.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from rag_pricer.evaluation.bootstrap import Bootstrap, Interval
+from rag_pricer.pricing.confidence import MIN_ITEMS, ConfidenceLevels
+from rag_pricer.pricing.evidence import Evidence
 from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.ranges.crossfit import CoverageReport, cross_fitted_coverage
 from rag_pricer.strategies.ensemble.crossfit import cross_fit
@@ -40,6 +44,9 @@ class EnsembleOutcome:
     base_coverage: dict[str, CoverageReport] = field(default_factory=dict)
     n_scored: int = 0
     n_extra: int = 0
+    confidence: ConfidenceLevels | None = None
+    #: the chosen kind's out-of-fold prices of the scored items (what the range is calibrated on)
+    out_of_fold: npt.NDArray[np.float64] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def metrics(found: Mapping[str, Interval]) -> dict[str, Any]:
@@ -55,6 +62,7 @@ class EnsembleOutcome:
             "intercept": self.model.intercept_,
             "coverage": self.coverage.as_dict(),
             "base_coverage": {name: c.as_dict() for name, c in self.base_coverage.items()},
+            "confidence": None if self.confidence is None else self.confidence.measured,
         }
 
 
@@ -111,16 +119,39 @@ class EnsembleTrainer:
             kinds[kind] = self.bootstrap.intervals(truth, oof[kind])
         chosen = self.choose if self.choose != "auto" else min(kinds, key=lambda k: kinds[k]["mae"].value)
         model = self.make(chosen).fit(feature_matrix(outputs, self.bases, self.make(chosen).signal_base), prices, ids)
+        evidence = {name: Evidence.of([o.signals for o, s in zip(outputs[name], scored) if s]) for name in self.bases}
+        shown = evidence[self.signal_base] if self.signal_base else None  # the comparables the ensemble shows
         calibration = RangeCalibration.fit(
-            "ensemble", truth, oof[chosen], scored_ids, self.coverage, source=f"out-of-fold {chosen} estimates"
+            "ensemble",
+            truth,
+            oof[chosen],
+            scored_ids,
+            self.coverage,
+            source=f"out-of-fold {chosen} estimates",
+            evidence=shown,
         )
-        coverage = cross_fitted_coverage(truth, oof[chosen], self.coverage, self.folds, self.seed)
+        coverage = cross_fitted_coverage(truth, oof[chosen], self.coverage, self.folds, self.seed, shown)
         calibration.cross_fitted = coverage.as_dict()
+        confidence = None
+        if shown is not None and len(shown) >= MIN_ITEMS:
+            confidence = ConfidenceLevels.fit(shown, truth, oof[chosen], "ensemble", f"out-of-fold {chosen} estimates")
         bases, base_coverage = {}, {}
         for name in self.bases:
             estimate = np.array([o.price for o, s in zip(outputs[name], scored) if s])
             bases[name] = self.bootstrap.intervals(truth, estimate)
-            base_coverage[name] = cross_fitted_coverage(truth, estimate, self.coverage, self.folds, self.seed)
+            base_coverage[name] = cross_fitted_coverage(
+                truth, estimate, self.coverage, self.folds, self.seed, evidence[name]
+            )
         return EnsembleOutcome(
-            kinds, bases, chosen, model, calibration, coverage, base_coverage, int(scored.sum()), int((~scored).sum())
+            kinds,
+            bases,
+            chosen,
+            model,
+            calibration,
+            coverage,
+            base_coverage,
+            int(scored.sum()),
+            int((~scored).sum()),
+            confidence,
+            oof[chosen],
         )

@@ -1,8 +1,11 @@
-"""Calibrated price ranges: split conformal prediction on relative (log) errors, per strategy."""
+"""Calibrated price ranges: split conformal prediction on relative (log) errors, per strategy,
+whose width follows the item's retrieval evidence."""
 
 from rag_pricer.pricing.ranges.calibration import (
     CALIBRATION_DIR,
     DEFAULT_COVERAGE,
+    DEFAULT_METHOD,
+    METHODS,
     CalibrationError,
     RangeCalibration,
     calibration_path,
@@ -14,6 +17,8 @@ from rag_pricer.pricing.ranges.calibration import (
 __all__ = [
     "CALIBRATION_DIR",
     "DEFAULT_COVERAGE",
+    "DEFAULT_METHOD",
+    "METHODS",
     "CalibrationError",
     "RangeCalibration",
     "calibration_path",

@@ -1,12 +1,28 @@
-"""``RangeCalibration``: split conformal price ranges from a strategy's relative (log) errors.
+"""``RangeCalibration``: split conformal price ranges whose width follows how hard the item is.
 
 On held-out items (never the strategy's training items) the signed log error
-``r = log(truth) - log(estimate)`` is recorded. For a coverage ``c`` (alpha = 1 - c) the range
-of a new estimate ``p`` is ``[p * exp(q_low), p * exp(q_high)]`` where ``q_low`` and ``q_high``
-are the conformal order statistics of ``r`` at alpha/2 and 1 - alpha/2 (with the ``(n + 1)``
-finite-sample correction). If calibration and new items are exchangeable, the range holds the
-true price with probability at least ``c`` (and at most ``c + 2 / (n + 1)``). The two tails are
-kept apart because every strategy here is biased low: a symmetric band would waste width.
+``r = log(truth) - log(estimate)`` is recorded. For a coverage ``c`` (alpha = 1 - c) the
+``global`` range of a new estimate ``p`` is ``[p * exp(q_low), p * exp(q_high)]`` where ``q_low``
+and ``q_high`` are the conformal order statistics of ``r`` at alpha/2 and 1 - alpha/2 (with the
+``(n + 1)`` finite-sample correction). If calibration and new items are exchangeable, the range
+holds the true price with probability at least ``c`` (and at most ``c + 2 / (n + 1)``). The two
+tails are kept apart because every strategy here is biased low: a symmetric band would waste width.
+
+One width for every item is honest on average only: a near-duplicate of a stored product and
+``"hello world"`` get the same range. From the estimate's comparables (``pricing.evidence``)
+two item-dependent variants are built, and combined:
+
+- ``mondrian``: the calibration items are cut into thirds by their top similarity, and each
+  third gets its own conformal bounds: coverage holds within each third by construction.
+- ``normalised``: the score is ``(r - centre(x)) / s(x)``; the centre is linear in the log
+  estimate (least squares: estimates regress to the mean, the dearest are the most too low),
+  the scale ``s = a + b * log_spread + c * (1 - top_similarity)`` (non-negative least squares of
+  ``|r - centre|`` on the signals, at least ``MIN_SCALE``); the range is
+  ``centre(x) + s(x) * [q_low, q_high]`` with the conformal bounds of those scores.
+- ``mondrian-normalised`` (the default, chosen on dev: docs/ensemble-and-ranges.md): normalised
+  scores with their bounds per third.
+
+An estimate without comparables gets the ``global`` bounds, which every calibration keeps.
 """
 
 from __future__ import annotations
@@ -23,8 +39,17 @@ import numpy as np
 import numpy.typing as npt
 
 from rag_pricer.atomic_files import write_text_atomic
+from rag_pricer.pricing.evidence import Evidence
 
-FORMAT = 1
+FORMAT = 2
+#: the ways a range can follow the item (see the module's docstring)
+METHODS = ("global", "mondrian", "normalised", "mondrian-normalised")
+DEFAULT_METHOD = "mondrian-normalised"
+#: bins by top similarity (thirds), and the fewest calibration items a bin may hold
+BINS = 3
+MIN_PER_BIN = 30
+#: the narrowest scale of a normalised score (a log error of 5%)
+MIN_SCALE = 0.05
 DEFAULT_COVERAGE = 0.8
 #: where calibrations live under settings ``models_dir``
 CALIBRATION_DIR = "calibration"
@@ -70,10 +95,44 @@ def _ranks(n: int, coverage: float) -> tuple[int, int]:
     return math.floor(round((n + 1) * tail, 9)), math.ceil(round((n + 1) * (1 - tail), 9))
 
 
+@dataclass(frozen=True)
+class Scale:
+    """``s(x) = intercept + spread * log_spread + dissimilarity * (1 - top_similarity)``, at least ``MIN_SCALE``."""
+
+    intercept: float
+    spread: float
+    dissimilarity: float
+
+    @classmethod
+    def fit(cls, evidence: Evidence, deviations: npt.NDArray[np.float64]) -> Scale:
+        """Non-negative least squares of ``deviations`` (``|r - centre|``) on the signals: the
+        scale can only grow with the spread and with dissimilarity."""
+        from scipy.optimize import nnls  # here: only fitting needs scipy
+
+        design = np.column_stack([np.ones(len(evidence)), evidence.log_spread, 1 - evidence.top_similarity])
+        coefficients, _ = nnls(design, np.asarray(deviations, dtype=float))
+        return cls(*(float(c) for c in coefficients))
+
+    def of(self, evidence: Evidence) -> npt.NDArray[np.float64]:
+        raw = self.intercept + self.spread * evidence.log_spread + self.dissimilarity * (1 - evidence.top_similarity)
+        return np.maximum(raw, MIN_SCALE)
+
+
+@dataclass(frozen=True)
+class Bin:
+    """One group of items (a third by top similarity): the bounds of its scores."""
+
+    q_low: float
+    q_high: float
+    n: int
+
+
 @dataclass
 class RangeCalibration:
     """The calibration of one strategy: coverage, the log-error bounds and what they came from.
 
+    ``q_low``/``q_high``: the global bounds (estimates without comparables); ``method``, ``edges``
+    (top similarities between the bins), ``bins`` and ``scale``: the item-dependent part.
     ``ids`` are the calibration items (an evaluation does not count them when it measures
     coverage); ``cross_fitted`` holds the coverage and widths measured K-fold on them."""
 
@@ -85,6 +144,12 @@ class RangeCalibration:
     ids: list[str] = field(default_factory=list)
     source: str = ""
     cross_fitted: dict[str, Any] | None = None
+    method: str = "global"
+    edges: list[float] = field(default_factory=list)
+    bins: list[Bin] = field(default_factory=list)
+    scale: Scale | None = None
+    #: ``centre(x) = centre[0] + centre[1] * log(estimate)`` of normalised scores
+    centre: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
     @classmethod
     def fit(
@@ -95,17 +160,55 @@ class RangeCalibration:
         ids: Sequence[str] = (),
         coverage: float = DEFAULT_COVERAGE,
         source: str = "",
+        evidence: Evidence | None = None,
+        method: str = DEFAULT_METHOD,
     ) -> Self:
-        q_low, q_high = conformal_bounds(log_errors(np.asarray(truth), np.asarray(estimate)), coverage)
-        return cls(strategy, coverage, q_low, q_high, len(truth), sorted(ids), source)
+        """Calibrate on held-out ``truth`` and ``estimate``; ``evidence`` (one row per item) makes
+        the ``method``'s item-dependent ranges, without it the range is ``global``."""
+        if method not in METHODS:
+            raise CalibrationError(f"unknown range method {method!r}: one of {', '.join(METHODS)}")
+        errors = log_errors(np.asarray(truth), np.asarray(estimate))
+        q_low, q_high = conformal_bounds(errors, coverage)
+        made = cls(strategy, coverage, q_low, q_high, len(errors), sorted(ids), source)
+        if evidence is None or method == "global":
+            return made
+        if len(evidence) != len(errors):
+            raise CalibrationError(f"{len(evidence)} rows of evidence for {len(errors)} calibration items")
+        bins = max(1, min(BINS, len(errors) // MIN_PER_BIN)) if method.startswith("mondrian") else 1
+        edges = [float(e) for e in np.quantile(evidence.top_similarity, np.arange(1, bins) / bins)]
+        group = np.searchsorted(edges, evidence.top_similarity, side="right")
+        log_estimate = np.log(np.asarray(estimate, dtype=float))
+        centre, scale = [0.0, 0.0], None
+        if method.endswith("normalised"):
+            design = np.column_stack([np.ones(len(errors)), log_estimate])
+            centre = [float(c) for c in np.linalg.lstsq(design, errors, rcond=None)[0]]
+            scale = Scale.fit(evidence, np.abs(errors - design @ centre))
+        scores = (errors - centre[0] - centre[1] * log_estimate) / (scale.of(evidence) if scale else 1.0)
+        made.bins = []
+        for g in range(bins):
+            rows = group == g
+            made.bins.append(Bin(*conformal_bounds(scores[rows], coverage), int(rows.sum())))
+        made.method, made.edges, made.scale, made.centre = method, edges, scale, centre
+        return made
 
-    def bounds(self, prices: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        """``(low, high)`` of each price: finite and positive for finite positive prices."""
+    def bounds(
+        self, prices: npt.NDArray[np.float64] | float, evidence: Evidence | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)`` of each price (with its row of ``evidence``, when the calibration uses
+        it): finite and positive for finite positive prices."""
         prices = np.asarray(prices, dtype=float)
-        return prices * math.exp(self.q_low), prices * math.exp(self.q_high)
+        if evidence is None or not self.bins:
+            return prices * math.exp(self.q_low), prices * math.exp(self.q_high)
+        group = np.searchsorted(self.edges, evidence.top_similarity, side="right")
+        centre = self.centre[0] + self.centre[1] * np.log(prices)
+        scale = self.scale.of(evidence) if self.scale else 1.0
+        low = centre + scale * np.array([b.q_low for b in self.bins])[group]
+        high = centre + scale * np.array([b.q_high for b in self.bins])[group]
+        return prices * np.exp(low), prices * np.exp(high)
 
     def note(self) -> str:
-        return f"{self.coverage:.0%} range from split conformal calibration on {self.n} held-out items" + (
+        how = "" if self.method == "global" else f", {self.method}"
+        return f"{self.coverage:.0%} range from split conformal calibration{how} on {self.n} held-out items" + (
             f" ({self.source})" if self.source else ""
         )
 
@@ -114,14 +217,21 @@ class RangeCalibration:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        """A calibration of ``FORMAT`` (or of format 1: one global range, read as ``global``)."""
+        if not isinstance(data, dict) or data.get("format") not in (1, FORMAT):
             raise CalibrationError(f"not a range calibration of format {FORMAT}")
+        fields = {k: v for k, v in data.items() if k != "format"}
         try:
-            made = cls(**{k: v for k, v in data.items() if k != "format"})
+            fields["bins"] = [Bin(**b) for b in fields.get("bins") or []]
+            fields["scale"] = Scale(**fields["scale"]) if fields.get("scale") else None
+            made = cls(**fields)
         except TypeError as error:
             raise CalibrationError(f"unexpected calibration fields: {error}") from error
-        if not (math.isfinite(made.q_low) and math.isfinite(made.q_high) and made.q_low <= made.q_high):
+        bounds = [(made.q_low, made.q_high), *((b.q_low, b.q_high) for b in made.bins)]
+        if not all(math.isfinite(low) and math.isfinite(high) and low <= high for low, high in bounds):
             raise CalibrationError("calibration bounds must be finite with q_low <= q_high")
+        if made.method not in METHODS or len(made.centre) != 2 or (made.bins and len(made.edges) != len(made.bins) - 1):
+            raise CalibrationError(f"range method {made.method!r} with {len(made.bins)} bins and edges {made.edges}")
         return made
 
     def save(self, models_dir: str | Path) -> Path:

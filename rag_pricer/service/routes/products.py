@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, status
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_pricer.items import InvalidRecord, Item
+from rag_pricer.items import ITEM_ID_PATTERN, InvalidRecord, Item
 from rag_pricer.service.dependencies import PricingDep, require_writer
 from rag_pricer.service.errors import ERRORS, ProductsRefused
 from rag_pricer.service.schemas import (
@@ -25,7 +25,13 @@ router = APIRouter(tags=["products"])
 writes = APIRouter(tags=["products"], dependencies=[Depends(require_writer)])
 
 ProductId = Annotated[
-    str, Path(min_length=1, max_length=MAX_PRODUCT_ID_CHARS, description="The product's id (a comparable's `id`).")
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_PRODUCT_ID_CHARS,
+        pattern=ITEM_ID_PATTERN,
+        description="The product's id (a comparable's `id`): letters, digits and `._:-`, no `..` (else 422).",
+    ),
 ]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No product of that id."}}
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {

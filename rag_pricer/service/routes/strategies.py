@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from rag_pricer.pricing.readiness import Readiness
 from rag_pricer.pricing.registry import registry
+from rag_pricer.service.checks import StrategyChecks
 from rag_pricer.service.dependencies import PricingDep
 from rag_pricer.service.schemas import LLMOut, LLMsResponse, OptionOut, StrategiesResponse, StrategyOut
 
@@ -21,18 +22,23 @@ router = APIRouter(tags=["pricing"])
     summary="List the pricing strategies and which are ready",
     description=(
         "Each strategy with `status` (`ready` or what it needs first), `ready` and `hint` (what to run). "
-        "LLMs are looked at (model file, runtime, key) without being called, unless `check=true`: then each "
-        "is asked one short question, which takes up to a few seconds per LLM."
+        "LLMs are looked at (model file, runtime, key) without being called, unless `check=true`: then the "
+        "server's own LLMs are each asked one short question, once for every caller, and the answer is kept "
+        "for a minute (`llm_checked` says whether it was)."
     ),
 )
 async def strategies(
+    request: Request,
     pricing: PricingDep,
-    check: bool = Query(False, description="Ask each LLM one short question to see that it answers."),
+    check: bool = Query(False, description="Ask each LLM one short question to see that it answers (cached)."),
 ) -> StrategiesResponse:
     estimator = pricing.estimator
-    # A real question gets a fresh LLM with a short timeout; a listing reuses the server's LLMs.
-    readiness = Readiness(estimator.settings, check=check, llm_factory=None if check else estimator.resources.llm)
-    states = await run_in_threadpool(readiness.all)
+    checks: StrategyChecks = request.app.state.checks
+    # One shared, cached check on the server's own LLMs: never a runtime process per call.
+    states = await checks.states() if check else None
+    if states is None:  # a listing, or a check that did not finish in time: the LLMs are not asked
+        readiness = Readiness(estimator.settings, llm_factory=estimator.resources.llm)
+        states = await run_in_threadpool(readiness.all)
     return StrategiesResponse(
         default=pricing.default_strategy,
         fallback=pricing.fallback,
@@ -42,7 +48,7 @@ async def strategies(
                 summary=s.summary,
                 needs=list(s.needs),
                 options=[OptionOut(**asdict(o)) for o in pricing.request_options(s)],
-                **{k: v for k, v in state.anonymised(estimator.settings).to_dict().items() if k != "name"},
+                **{k: v for k, v in pricing.public_state(state).to_dict().items() if k != "name"},
             )
             for s, state in zip(registry.all(), states)
         ],

@@ -218,6 +218,14 @@ function render(result) {
   range.title = ranged
     ? `On held-out products, ${Math.round(result.coverage * 100)}% of true prices fell in ranges made this way.`
     : "";
+  const confidence = $("confidence");
+  confidence.hidden = !result.confidence_reason;
+  confidence.className = `confidence ${result.confidence || "none"}`;
+  confidence.replaceChildren();
+  if (result.confidence_reason) {
+    const level = result.confidence ? `${result.confidence[0].toUpperCase()}${result.confidence.slice(1)} confidence` : "No confidence level";
+    confidence.append(el("strong", level), document.createTextNode(` — ${result.confidence_reason}`));
+  }
   $("meta").textContent = `${result.strategy} · ${result.comparables.length} comparables · ${Math.round(result.latency_ms)} ms`;
   const fallback = $("fallback");
   fallback.hidden = !result.fallback;

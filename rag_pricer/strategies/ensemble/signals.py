@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from rag_pricer.pricing.evidence import SIGNALS, comparable_signals
 from rag_pricer.pricing.values import Estimate
 
-#: signals computed from an estimate's comparables
-SIGNALS = ("top_similarity", "log_spread", "log_median")
+__all__ = ["SIGNALS", "BaseOutput", "comparable_signals", "feature_matrix", "feature_names"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class BaseOutput:
 
     @classmethod
     def of(cls, estimate: Estimate) -> BaseOutput:
-        return cls(float(estimate.price), comparable_signals(estimate))
+        return cls(float(estimate.price), comparable_signals(estimate.comparables))
 
     def to_dict(self) -> dict[str, object]:
         return {"price": self.price, "signals": self.signals}
@@ -36,21 +36,6 @@ class BaseOutput:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BaseOutput:  # decoded JSON
         return cls(float(data["price"]), {str(k): float(v) for k, v in dict(data.get("signals") or {}).items()})
-
-
-def comparable_signals(estimate: Estimate) -> dict[str, float]:
-    """Top similarity, similarity-weighted std and median of log prices of the comparables."""
-    if not estimate.comparables:
-        return {}
-    prices = np.log(np.clip([c.price for c in estimate.comparables], 0.01, None))
-    weights = np.clip([c.similarity for c in estimate.comparables], 1e-6, None)
-    mean = np.average(prices, weights=weights)
-    spread = float(np.sqrt(np.average((prices - mean) ** 2, weights=weights)))
-    return {
-        "top_similarity": float(max(c.similarity for c in estimate.comparables)),
-        "log_spread": spread,
-        "log_median": float(np.median(prices)),
-    }
 
 
 def feature_names(bases: Sequence[str], signal_base: str | None) -> list[str]:
