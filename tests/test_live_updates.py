@@ -200,3 +200,44 @@ def test_a_running_server_retrieves_what_another_process_writes_and_forgets_what
     assert httpx.put(f"{server}/v1/products/{NEW.id}", json=record, headers=headers, timeout=60).status_code == 200
     assert comparables(server)[0] == NEW.id
     assert httpx.get(f"{server}/v1/products/{OTHER.id}", timeout=60).status_code == 200
+
+
+def test_threads_that_find_the_store_closed_open_one_client_between_them(
+    store_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a reopen (another process wrote), the next requests all find the client closed:
+    they must not each open one. Two Chroma clients of one folder share one refcounted
+    ``System``; the one the store forgets keeps it alive, and closing the other at the next
+    reopen stopped it under a query (``KeyError`` / ``'RustBindingsAPI' object has no attribute
+    'bindings'``: 503s in ``benchmarks.live_updates`` while a writer process wrote)."""
+    import threading
+
+    import chromadb
+
+    real = chromadb.PersistentClient
+    opened: list[object] = []
+    arrived = threading.Barrier(4)
+
+    def slow_client(*args: object, **kwargs: object) -> object:
+        opened.append(args)
+        time.sleep(0.3)  # widens the window; the assertion counts clients, it times nothing
+        return real(*args, **kwargs)
+
+    store = ProductStore(store_copy)
+    store.count()
+    store.close()  # as a reopen leaves it
+    monkeypatch.setattr(chromadb, "PersistentClient", slow_client)
+    counts: list[int] = []
+
+    def count() -> None:
+        arrived.wait()
+        counts.append(store.count())
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(counts) == 4 and len(set(counts)) == 1
+    assert len(opened) == 1
+    store.close()

@@ -127,6 +127,11 @@ class ProductStore:
         self.port = port
         self._client: Any = None
         self._collection: Any = None
+        #: one thread opens the client and collection: after a reopen, the requests sharing the
+        #: store all find them closed, and Chroma's shared ``System`` of a folder breaks when two
+        #: clients of it are created at once (``KeyError`` on the path, ``RustBindingsAPI``
+        #: without ``bindings``), or keeps a stale one alive through the client we forget
+        self._opening = threading.RLock()
         embedded = self.path is not None and not host
         #: Chroma's write counter of the folder (embedded stores only), and its value when the
         #: client was opened or this process last wrote
@@ -179,6 +184,12 @@ class ProductStore:
         return self._connect(create=True)
 
     def _connect(self, create: bool) -> Any:
+        if self._client is not None:
+            return self._client
+        with self._opening:
+            return self._open(create)
+
+    def _open(self, create: bool) -> Any:
         if self._client is None:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -258,6 +269,12 @@ class ProductStore:
 
     def collection(self, create: bool = False) -> Any:
         """The Chroma collection; ``create`` makes it when missing, otherwise a missing one is an error."""
+        if self._collection is not None:
+            return self._collection
+        with self._opening:
+            return self._open_collection(create)
+
+    def _open_collection(self, create: bool) -> Any:
         if self._collection is None:
             if create:
                 self._collection = self.client.get_or_create_collection(
