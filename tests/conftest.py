@@ -63,6 +63,7 @@ def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
         llm="fake",
         llm_cache_dir=tmp_path / "llm-cache",
         models_dir=tmp_path / "models",
+        strategy="knn",  # the small store has no ensemble: the tests of knn's behaviour name it
     )
 
 

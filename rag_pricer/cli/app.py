@@ -17,6 +17,7 @@ from rag_pricer.cli import (
     evaluate,
     finetune,
     llms,
+    prepare,
     serve,
     strategies,
     train_baselines,
@@ -28,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command()(prepare.prepare)
 app.command()(strategies.strategies)
 app.command()(estimate.estimate)
 app.command()(llms.llms)
