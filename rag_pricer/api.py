@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rag_pricer.pricing.pricer import Pricer, QueryLike
-from rag_pricer.pricing.ranges import RangeCalibration, missing_note
+from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.registry import Strategy, StrategyOptions, registry
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.pricing.values import Estimate
@@ -125,7 +125,12 @@ class Estimator:
         return self.pricer(strategy, options).estimate_many(descriptions)
 
 
+#: the note on an estimate without a range: for whoever reads the estimate (a page's visitor too), so
+#: no command and no path; ``rag-pricer strategies`` says what makes a range (``missing_note``)
+NO_RANGE_NOTE = "no price range for this strategy (it is not calibrated)"
+
+
 def attach_calibration(pricer: Pricer, strategy: str, models_dir: Any) -> None:
-    """Give ``pricer`` the saved range calibration of ``strategy``, or the note saying how to make one."""
+    """Give ``pricer`` the saved range calibration of ``strategy``, or the note saying it has none."""
     pricer.calibration = RangeCalibration.load(models_dir, strategy)
-    pricer.uncalibrated_note = None if pricer.calibration else missing_note(strategy)
+    pricer.uncalibrated_note = None if pricer.calibration else NO_RANGE_NOTE

@@ -132,7 +132,12 @@ def evaluate(
         # the whole split with the strategy's own options: the figure the strategy pickers show
         spec_llm = (result.llm or {}).get("spec")
         record = ScoreRecord.of(
-            result.strategy, result.metrics, result.n, items=str(settings.items_path), split=split, how="evaluated",
+            result.strategy,
+            result.metrics,
+            result.n,
+            items=str(settings.items_path),
+            split=split,
+            how="evaluated",
             llm=spec_llm,
         )
         recorded = record.save(settings.models_dir)

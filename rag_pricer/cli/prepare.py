@@ -28,6 +28,7 @@ class ConsoleReporter:
 
     def __init__(self, stream: Console, progress: bool = True) -> None:
         self.stream = stream
+        self.console: Console | None = stream
         self.progress = progress
 
     def line(self, text: str) -> None:
@@ -61,7 +62,9 @@ def prepare(
     items: Annotated[
         Path | None, typer.Option("--items", help="Curated items file (default: settings items_path).", dir_okay=False)
     ] = None,
-    store: Annotated[Path | None, typer.Option("--store", help="Chroma directory (default: settings store_path).")] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Chroma directory (default: settings store_path).")
+    ] = None,
     models_dir: Annotated[
         Path | None, typer.Option("--models-dir", help="Where models go (default: settings models_dir).")
     ] = None,
@@ -121,12 +124,13 @@ def show(report: PreparationReport) -> None:
         steps.add_row(step.name, step.status, f"{step.seconds:,.1f}", step.detail)
     console.print(steps)
     demo = Table(title=f"{report.strategy}: estimates and their ranges")
-    for column in ("item", "price", "low", "high"):
-        demo.add_column(column, justify="left" if column == "item" else "right")
+    demo.add_column("item", no_wrap=True, overflow="ellipsis", max_width=46)
+    for column in ("price", "low", "high"):
+        demo.add_column(column, justify="right")
     for row in report.demo:
         covered = row.low is not None and row.high is not None
         demo.add_row(
-            row.description[:48],
+            row.description,
             f"${row.price:,.2f}",
             f"${row.low:,.2f}" if covered else "-",
             f"${row.high:,.2f}" if covered else "-",

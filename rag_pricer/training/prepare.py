@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from rich.console import Console
+
 from ingest.index import Indexer
 from rag_pricer.api import Estimator
 from rag_pricer.atomic_files import write_text_atomic
@@ -58,12 +60,14 @@ DEMO_ITEMS = (
 MANIFEST_SUFFIX = ".prepared.json"
 TRAIN_SPLIT, FIT_SPLIT = "train", "dev"
 
+
 class Reporter(Protocol):
     """Where a preparation says what it does: ``line`` a plain line (stderr), ``watch(label,
     total)`` a progress context whose value is called with each batch's size."""
 
-    #: whether the indexer may draw its own progress (a bar in a terminal, lines in a log)
+    #: whether the indexer may draw its own progress (a bar in a terminal, lines in a log), and where
     progress: bool
+    console: Console | None
 
     def line(self, text: str) -> None: ...
 
@@ -74,6 +78,7 @@ class Silent:
     """A reporter that says nothing."""
 
     progress = False
+    console = None
 
     def line(self, text: str) -> None:
         pass
@@ -195,7 +200,13 @@ class Preparation:
             held = 0  # no store yet
         if held == expected:
             return False, f"the store holds the {expected:,} train items"
-        indexer = Indexer(store, self.estimator.resources.embedder, progress=self.reporter.progress, log_every_s=30)
+        indexer = Indexer(
+            store,
+            self.estimator.resources.embedder,
+            progress=self.reporter.progress,
+            log_every_s=30,
+            console=self.reporter.console,
+        )
         indexed = indexer.run(items)
         self._write_manifest(
             self._store_manifest(),

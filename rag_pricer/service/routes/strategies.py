@@ -7,6 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
+from rag_pricer.evaluation.scores import dev_scores, recommended
 from rag_pricer.pricing.readiness import Readiness
 from rag_pricer.pricing.registry import registry
 from rag_pricer.service.dependencies import PricingDep
@@ -20,7 +21,8 @@ router = APIRouter(tags=["pricing"])
     response_model=StrategiesResponse,
     summary="List the pricing strategies and which are ready",
     description=(
-        "Each strategy with `status` (`ready` or what it needs first), `ready` and `hint` (what to run). "
+        "Each strategy with `status` (`ready` or what it needs first), `ready` and `hint` (what to run), its "
+        "measured `dev_mae` and `dev_hit_rate` (null when none is on record) and whether it is `recommended`. "
         "LLMs are looked at (model file, runtime, key) without being called, unless `check=true`: then each "
         "is asked one short question, which takes up to a few seconds per LLM."
     ),
@@ -33,6 +35,8 @@ async def strategies(
     # A real question gets a fresh LLM with a short timeout; a listing reuses the server's LLMs.
     readiness = Readiness(estimator.settings, check=check, llm_factory=None if check else estimator.resources.llm)
     states = await run_in_threadpool(readiness.all)
+    scores = dev_scores(estimator.settings.models_dir, registry.names())
+    best = recommended(scores, pricing.default_strategy, {state.name for state in states if state.ready})
     return StrategiesResponse(
         default=pricing.default_strategy,
         fallback=pricing.fallback,
@@ -43,6 +47,9 @@ async def strategies(
                 needs=list(s.needs),
                 options=[OptionOut(**asdict(o)) for o in pricing.request_options(s)],
                 **{k: v for k, v in state.anonymised(estimator.settings).to_dict().items() if k != "name"},
+                dev_mae=scores[s.name].mae if s.name in scores else None,
+                dev_hit_rate=scores[s.name].hit_rate if s.name in scores else None,
+                recommended=s.name == best,
             )
             for s, state in zip(registry.all(), states)
         ],

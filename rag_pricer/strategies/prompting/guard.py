@@ -62,7 +62,9 @@ class PriceGuard:
             return f"{source} ${price:,.2f} is outside the plausible range ${low:,.2f}-${high:,.2f}"
         return self.contradicted_copy(price, neighbours, source)
 
-    def contradicted_copy(self, price: float, neighbours: list[Neighbour], source: str = "the LLM answer") -> str | None:
+    def contradicted_copy(
+        self, price: float, neighbours: list[Neighbour], source: str = "the LLM answer"
+    ) -> str | None:
         """Why ``price`` is a copy of a comparable's price that the others contradict, or ``None``."""
         if self.copy_z is None or not neighbours or price <= 0:
             return None
