@@ -671,7 +671,7 @@ def test_strategies_say_which_are_ready_and_what_the_others_need(
         assert by_name["bow"]["hint"] == bow_hint  # no server path
         assert by_name["finetuned"]["hint"].startswith("rag-pricer finetune ") and not by_name["finetuned"]["ready"]
         assert by_name["rag-finetuned"]["hint"].endswith(" --k 5")
-        assert "rag-pricer train-ensemble" in by_name["ensemble"]["hint"]
+        assert by_name["ensemble"]["hint"] == "rag-pricer prepare"
         # Ready means it prices: the trained baseline answers without falling back.
         body = estimate(trained, description=train_items[9].description, strategy="constant")
         assert body["fallback"] is False

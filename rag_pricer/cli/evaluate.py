@@ -131,6 +131,7 @@ def evaluate(
     if split == SCORED_SPLIT and limit is None and result.n and not any((k, category, mmr, option)):
         # the whole split with the strategy's own options: the figure the strategy pickers show
         spec_llm = (result.llm or {}).get("spec")
+        again = f"rag-pricer evaluate --strategy {result.strategy} --items {settings.items_path} --split {split}"
         record = ScoreRecord.of(
             result.strategy,
             result.metrics,
@@ -138,6 +139,7 @@ def evaluate(
             items=str(settings.items_path),
             split=split,
             how="evaluated",
+            command=again + (f" --llm {spec_llm}" if spec_llm else ""),
             llm=spec_llm,
         )
         recorded = record.save(settings.models_dir)

@@ -90,7 +90,10 @@ def train_ensemble(
     show(outcome, split)
     console.print(f"saved {saved} and {calibrated}")
     if split == SCORED_SPLIT and limit is None:  # the whole split: the figures the strategy pickers show
-        folder = record_scores(outcome, settings.models_dir, settings.items_path, split)
+        again = f"rag-pricer train-ensemble --items {settings.items_path} --split {split}" + (
+            f" --extra {extra}" if extra else ""
+        )
+        folder = record_scores(outcome, settings.models_dir, settings.items_path, split, again)
         console.print(f"recorded the {split} scores in {folder}")
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +29,8 @@ SCORED_SPLIT = "dev"
 @dataclass(frozen=True)
 class ScoreRecord:
     """``strategy``'s MAE and hit rate (with 95% intervals) on ``n`` items of ``split`` of ``items``;
-    ``how`` says how they were measured (``evaluated``, ``cross-fitted``), ``command`` what ran."""
+    ``how`` says how they were measured (``evaluated``, ``cross-fitted``), ``command`` the command
+    that measures them again."""
 
     strategy: str
     mae: float
@@ -57,7 +56,6 @@ class ScoreRecord:
             round(hit.value, 4),
             (round(hit.low, 4), round(hit.high, 4)),
             n,
-            command=about.pop("command", None) or current_command(),
             **about,
         )
 
@@ -103,11 +101,3 @@ def recommended(scores: Mapping[str, ScoreRecord], default: str, ready: set[str]
     """The strategy with the lowest dev MAE on record (among ``ready`` ones when given), else ``default``."""
     candidates = [r for name, r in scores.items() if ready is None or name in ready]
     return min(candidates, key=lambda r: r.mae).strategy if candidates else default
-
-
-def current_command() -> str:
-    """The command line of this process, as a user would type it."""
-    name = Path(sys.argv[0]).name if sys.argv else "python"
-    if name in ("__main__.py", "app.py"):
-        name = "rag-pricer"
-    return shlex.join([name, *sys.argv[1:]])

@@ -77,8 +77,8 @@ class Reporter(Protocol):
 class Silent:
     """A reporter that says nothing."""
 
-    progress = False
-    console = None
+    progress: bool = False
+    console: Console | None = None
 
     def line(self, text: str) -> None:
         pass
@@ -122,10 +122,10 @@ class PreparationReport:
         return {**asdict(self), "seconds": round(self.seconds, 2)}
 
 
-def record_scores(outcome: EnsembleOutcome, models_dir: Path, items: Path, split: str) -> Path:
+def record_scores(outcome: EnsembleOutcome, models_dir: Path, items: Path, split: str, command: str) -> Path:
     """The ensemble's cross-fitted figures and each base's on the same scored items, as score
-    records under ``models_dir``; returns their folder."""
-    about = {"items": str(items), "split": split}
+    records under ``models_dir`` (``command``: what measures them again); returns their folder."""
+    about = {"items": str(items), "split": split, "command": command}
     n = outcome.n_scored
     ScoreRecord.of("ensemble", outcome.kinds[outcome.chosen], n, how="cross-fitted", **about).save(models_dir)
     for name, metrics in outcome.bases.items():
@@ -269,7 +269,9 @@ class Preparation:
         outcome = job.fit(EnsembleTrainer(list(outputs)), outputs, scored, added)
         job.save(outcome, self.models_dir)
         if self.limit is None:  # the whole dev split: the figures are worth showing where strategies are picked
-            record_scores(outcome, self.models_dir, self.settings.items_path, FIT_SPLIT)
+            extra = f" --extra {self.extra}" if self.extra else ""
+            command = f"rag-pricer train-ensemble --items {self.settings.items_path} --split {FIT_SPLIT}{extra}"
+            record_scores(outcome, self.models_dir, self.settings.items_path, FIT_SPLIT, command)
         chosen = outcome.kinds[outcome.chosen]["mae"]
         self._write_manifest(
             self._ensemble_manifest(),
