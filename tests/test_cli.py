@@ -197,4 +197,6 @@ def test_a_whole_dev_evaluation_goes_on_record_and_strategies_shows_it(
     assert listed["rag"]["dev_mae"] is None and listed["rag"]["recommended"] is False
     shown = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["strategies"]).stdout
     head = next(line for line in shown.splitlines() if line.startswith("knn "))
-    assert head == f"knn  ready  ${record['mae']:,.2f} on dev  recommended" and max(map(len, shown.splitlines())) <= 80
+    assert head == f"knn  ready  ${record['mae']:,.2f} on dev  recommended"
+    score = next(line for line in shown.splitlines() if line.strip().startswith("dev: MAE"))
+    assert f"${record['mae']:,.2f}" in score and len(score) <= 80
