@@ -78,3 +78,14 @@ def test_without_prepare_the_default_estimate_fails_in_one_line_naming_it(
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "rag-pricer prepare" in lines[0] and "ensemble" in lines[0]
+
+
+def test_demo_says_when_the_default_was_fitted_on_the_items_it_shows(
+    prepared: tuple[Path, list[str], dict], items_path: Path
+) -> None:
+    root = prepared[0]
+    env = {"RAG_PRICER_MODELS_DIR": str(root / "models"), "RAG_PRICER_LLM": "fake"}
+    args = ["demo", "--n", "3", "--items", str(items_path), "--store", str(root / "store")]
+    result = CliRunner(env=env).invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 of these items were used to fit ensemble" in " ".join(result.stdout.split())
