@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import Field
 
 from rag_pricer.pricing.pricer import Pricer
-from rag_pricer.pricing.readiness import StrategyNotReady, StrategyReadiness
 from rag_pricer.pricing.registry import Missing, StrategyOptions, register, registry
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.settings import Settings
@@ -57,8 +56,8 @@ def models(settings: Settings, options: Mapping[str, Any]) -> Missing | None:
 )
 def build(resources: Resources, options: EnsembleOptions) -> EnsemblePricer:
     lacking = models(resources.settings, options.model_dump())
-    if lacking is not None:  # one line naming the command, not a missing file's traceback
-        raise StrategyNotReady(StrategyReadiness("ensemble", lacking.status, lacking.detail, lacking.hint))
+    if lacking is not None:  # one line naming the command (every door shows an OSError as one line)
+        raise FileNotFoundError(f"{lacking.detail}: run `{lacking.hint}`")
     folder = Path(options.model) if options.model else Path(resources.settings.models_dir) / ENSEMBLE_DIR
     fitted = EnsembleModel.load(folder)
     bases: dict[str, Pricer] = {}
