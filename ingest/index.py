@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from rich.text import Text
 
@@ -98,6 +99,7 @@ class Indexer:
         progress: bool = True,
         window: int = 8192,
         log_every_s: float = 10.0,
+        console: Console | None = None,
     ) -> None:
         if window < 1 or chunk_size < 1:
             raise ValueError("chunk_size and window must be at least 1")
@@ -108,6 +110,8 @@ class Indexer:
         self.window = window
         #: off a terminal, a plain progress line at most this often
         self.log_every_s = log_every_s
+        #: where the bar goes (default: rich's, stdout); a command printing JSON passes stderr's
+        self.console = console
 
     def run(self, items: Iterable[Item], report: IndexReport | None = None) -> IndexReport:
         report = report or IndexReport()
@@ -206,6 +210,7 @@ class Indexer:
             ItemsPerSecond(),
             disable=not self.progress,
             transient=False,
+            console=self.console,
         )
 
 

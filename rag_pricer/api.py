@@ -10,7 +10,7 @@ from typing import Any
 
 from rag_pricer.pricing.confidence import BUILT_IN, ConfidenceLevels
 from rag_pricer.pricing.pricer import Pricer, QueryLike
-from rag_pricer.pricing.ranges import RangeCalibration, missing_note
+from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.pricing.registry import Strategy, StrategyOptions, registry
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.pricing.values import Estimate
@@ -126,9 +126,14 @@ class Estimator:
         return self.pricer(strategy, options).estimate_many(descriptions)
 
 
+#: the note on an estimate without a range: for whoever reads the estimate (a page's visitor too), so
+#: no command and no path; ``rag-pricer strategies`` says what makes a range (``missing_note``)
+NO_RANGE_NOTE = "no price range for this strategy (it is not calibrated)"
+
+
 def attach_calibration(pricer: Pricer, strategy: str, models_dir: Any) -> None:
-    """Give ``pricer`` the saved range calibration of ``strategy`` (or the note saying how to
-    make one) and the saved confidence levels (else the built-in ones)."""
+    """Give ``pricer`` the saved range calibration of ``strategy`` (or the note saying it has
+    none) and the saved confidence levels (else the built-in ones)."""
     pricer.calibration = RangeCalibration.load(models_dir, strategy)
-    pricer.uncalibrated_note = None if pricer.calibration else missing_note(strategy)
+    pricer.uncalibrated_note = None if pricer.calibration else NO_RANGE_NOTE
     pricer.confidence_levels = ConfidenceLevels.load(models_dir) or BUILT_IN

@@ -116,7 +116,10 @@ class Settings(BaseSettings):
     )
 
     # Estimation
-    strategy: str = Field("knn", description="Default pricing strategy.")
+    strategy: str = Field(
+        "ensemble",
+        description="Default pricing strategy: the most accurate one measured (`rag-pricer prepare` makes it ready).",
+    )
     k: int | None = Field(
         None, ge=1, le=100, description="Comparable products retrieved per estimate; empty = each strategy's default."
     )

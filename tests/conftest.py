@@ -74,6 +74,7 @@ def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
         llm="fake",
         llm_cache_dir=tmp_path / "llm-cache",
         models_dir=tmp_path / "models",
+        strategy="knn",  # the small store has no ensemble: the tests of knn's behaviour name it
     )
 
 
@@ -94,8 +95,38 @@ def checkpoint(base_cache: Path) -> str:
     return BaseCheckpoint.resolve("smollm2").checkpoint(base_cache)
 
 
+#: train items of the quick `rag-pricer prepare` the tests share; its ensemble is fitted on
+#: training.prepare.MIN_FIT_ITEMS dev items and as many extra ones
+PREPARE_LIMIT = 200
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, list[str], dict]:
+    """One quick `rag-pricer prepare --json` into a fresh store and models folder (``root/store``,
+    ``root/models``): its folder, its arguments and its report. The default strategy is ready there."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rag_pricer.cli.app import app
+
+    root = tmp_path_factory.mktemp("prepared")
+    args = [
+        "prepare",
+        "--items", str(data_dir / "items.jsonl.gz"),
+        "--extra", str(data_dir / "items_extra.jsonl.gz"),
+        "--store", str(root / "store"),
+        "--models-dir", str(root / "models"),
+        "--limit", str(PREPARE_LIMIT),
+        "--json",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return root, args, json.loads(result.stdout)
+
+
 #: fixtures that load or build something heavy: a test that uses one is slow, whatever its marks
-HEAVY_FIXTURES = {"small_store", "embedder", "fp32", "int8", "base_cache", "checkpoint"}
+HEAVY_FIXTURES = {"small_store", "embedder", "fp32", "int8", "base_cache", "checkpoint", "prepared"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

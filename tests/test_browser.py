@@ -5,6 +5,7 @@ package (not its browser download)."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -18,6 +19,8 @@ import uvicorn
 from pydantic import SecretStr
 
 from rag_pricer.api import Estimator
+from rag_pricer.evaluation.bootstrap import Interval
+from rag_pricer.evaluation.scores import ScoreRecord
 from rag_pricer.items import Item
 from rag_pricer.pricing.ranges import RangeCalibration
 from rag_pricer.service import create_app
@@ -64,6 +67,10 @@ def estimator(small_store, tmp_path_factory: pytest.TempPathFactory) -> Estimato
     # are unavailable, as on a fresh install)
     models_dir = tmp_path_factory.mktemp("models")
     RangeCalibration("knn", 0.8, -0.5, 0.75, 200).save(models_dir)
+    dev = {"mae": Interval(106.26, 96.37, 116.36), "hit_rate": Interval(0.37, 0.33, 0.41)}
+    ScoreRecord.of("knn", dev, 500, items="items.jsonl.gz", split="dev", how="evaluated", command="test").save(
+        models_dir
+    )
     settings = Settings(
         store_path=small_store.path,
         collection="products",
@@ -305,7 +312,7 @@ def test_page_fits_a_phone_and_its_chart_stays_readable(base_url: str, browser, 
     page.close()
 
 
-def test_unavailable_strategies_are_shown_with_their_hint_and_cannot_be_chosen(base_url: str, browser) -> None:
+def test_unavailable_strategies_say_what_they_lack_in_words_and_cannot_be_chosen(base_url: str, browser) -> None:
     problems: list[str] = []
     page = watched_page(browser, problems)
     page.goto(f"{base_url}/")
@@ -319,14 +326,19 @@ def test_unavailable_strategies_are_shown_with_their_hint_and_cannot_be_chosen(b
     assert sorted(disabled) == sorted(n for n, s in listed.items() if not s["ready"])
     assert "finetuned" in disabled and "bow" in disabled and page.input_value("#strategy") == "knn"
 
-    # Each unavailable strategy is listed with what to do.
+    # Each unavailable strategy is listed with what it lacks, in words: the operator's commands
+    # and the server's folders stay in `rag-pricer strategies` and the logs.
     page.click("#unavailable summary")
     finetuned = page.locator("#unavailable-list li[data-strategy='finetuned']")
     sync_api.expect(finetuned).to_be_visible()
-    sync_api.expect(finetuned).to_contain_text("rag-pricer finetune")
-    sync_api.expect(page.locator("#unavailable-list li[data-strategy='bow']")).to_contain_text(
-        "rag-pricer train-baselines"
-    )
+    sync_api.expect(finetuned).to_contain_text("not prepared on this server")
+    text = page.inner_text("body")
+    assert not re.search(r"rag-pricer(-ingest)? [a-z]", text), text  # the page's name, never a command
+    assert "MODELS_DIR" not in text and "--" not in text and "/tmp" not in text
+
+    # The measured dev error is shown where the strategy is picked, the recommended one marked.
+    assert page.locator("#strategy option[value='knn']").inner_text() == "knn — $106 on dev (recommended)"
+    assert page.locator("#strategy option[value='rag']").inner_text() == "rag"
     assert problems == [], problems
     page.close()
 
@@ -350,6 +362,9 @@ def test_llm_strategies_offer_the_llm_backends(base_url: str, browser, train_ite
     page.click("#submit")
     sync_api.expect(page.locator("#llm-answer")).to_contain_text("LLM answer:")
     assert sent[-1]["strategy"] == "rag" and sent[-1]["llm"] == "fake"
+    # rag is not calibrated: the page says so in words, never with the command that would calibrate it
+    assert page.inner_text("#range") == "no range for this strategy"
+    assert not re.search(r"rag-pricer [a-z]", page.inner_text("#result"))
 
     page.select_option("#strategy", "knn")
     assert page.is_hidden("#llm-field")

@@ -20,6 +20,7 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("RAG_PRICER_STORE_PATH", str(settings.store_path))
     monkeypatch.setenv("RAG_PRICER_LLM_CACHE_DIR", "")
     monkeypatch.setenv("RAG_PRICER_MODELS_DIR", str(settings.models_dir))
+    monkeypatch.setenv("RAG_PRICER_STRATEGY", "knn")  # the small store has no ensemble (test_prepare has one)
     return settings
 
 
@@ -183,3 +184,26 @@ def test_validated_options_travel_to_the_pricer_without_a_second_validation(
     pricer = estimator.pricer("knn", options)
     assert pricer.options["k"] == 3
     assert estimator.load("knn", options) >= 0
+
+
+def test_a_whole_dev_evaluation_goes_on_record_and_strategies_shows_it(
+    env: Settings, tmp_path: Path, dev_items: list[Item]
+) -> None:
+    path = tmp_path / "items.jsonl"
+    write_items(dev_items[:12], path)
+    quick = runner.invoke(app, ["evaluate", "-s", "knn", "--items", str(path), "--limit", "5", "--no-progress"])
+    assert quick.exit_code == 0, quick.output
+    assert not (env.models_dir / "scores").exists()  # a part of the split is no score to show
+    whole = runner.invoke(app, ["evaluate", "-s", "knn", "--items", str(path), "--no-progress"])
+    assert whole.exit_code == 0, whole.output
+    record = json.loads((env.models_dir / "scores" / "knn.json").read_text())
+    assert record["n"] == 12 and record["split"] == "dev" and record["how"] == "evaluated"
+    assert record["items"] == str(path) and "evaluate" in record["command"] and record["mae_ci"][0] <= record["mae"]
+    listed = {s["name"]: s for s in json.loads(runner.invoke(app, ["strategies", "--json"]).stdout)}
+    assert listed["knn"]["dev_mae"] == record["mae"] and listed["knn"]["recommended"] is True
+    assert listed["rag"]["dev_mae"] is None and listed["rag"]["recommended"] is False
+    shown = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["strategies"]).stdout
+    head = next(line for line in shown.splitlines() if line.startswith("knn "))
+    assert head == f"knn  ready  ${record['mae']:,.2f} on dev  recommended"
+    score = next(line for line in shown.splitlines() if line.strip().startswith("dev: MAE"))
+    assert f"${record['mae']:,.2f}" in score and len(score) <= 80

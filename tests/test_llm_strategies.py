@@ -10,7 +10,9 @@ from rag_pricer.items import Item
 from rag_pricer.knowledge.store import Neighbour
 from rag_pricer.llms.client import PricingLLM
 from rag_pricer.llms.fake import FakePricingChatModel
+from rag_pricer.llms.reply import LLMReply
 from rag_pricer.llms.retry import RetryPolicy
+from rag_pricer.llms.usage import Usage
 from rag_pricer.query import Query
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.prompting.guard import PriceGuard
@@ -157,3 +159,65 @@ def test_a_filter_that_matches_nothing_keeps_the_guard_and_the_context(
     assert result.comparables and "no product matched the filter" in " ".join(result.notes)
     neighbours = rag.knn.widened(Query.of(attack), [])[0]
     assert "Potentially related product" in rag.messages(Query.of(attack), neighbours)[1].content
+
+
+# The local model's copy failure (issue 19): the answer is one comparable's price, an accessory's,
+# that the other comparables contradict; the plausible band lets it through.
+DS1 = [
+    Neighbour("1", "Boss DS-1 Distortion Pedal", 62.99, 0.86),
+    Neighbour("2", "Boss SD-1 Super OverDrive Pedal", 59.99, 0.78),
+    Neighbour("3", "9V DC power adapter for guitar effects pedals", 9.99, 0.74),
+    Neighbour("4", "MXR M104 Distortion+ guitar effects pedal", 79.99, 0.72),
+    Neighbour("5", "ProCo RAT2 Distortion pedal", 69.99, 0.70),
+]
+P45 = [
+    Neighbour("1", "Yamaha P45 88-Key Weighted Action Digital Piano", 499.99, 0.88),
+    Neighbour("2", "Yamaha P71 88-Key Weighted Action Digital Piano", 449.99, 0.82),
+    Neighbour("3", "Yamaha PA150 power adapter for digital keyboards", 49.95, 0.75),
+    Neighbour("4", "Alesis Recital 88-key digital piano", 379.99, 0.74),
+    Neighbour("5", "Casio CDP-S150 88-key digital piano", 429.99, 0.72),
+]
+
+
+@pytest.mark.parametrize(("neighbours", "copied"), [(DS1, 9.99), (P45, 49.95)])
+def test_guard_refuses_a_copied_price_the_other_comparables_contradict(neighbours, copied) -> None:
+    guard = PriceGuard()
+    low, high = guard.band(neighbours)
+    assert low <= copied <= high  # the band alone lets the copy through
+    problem = guard.check(copied, neighbours)
+    assert problem is not None and "copies comparable #3" in problem and "the other comparables" in problem
+    assert guard.check(copied * 1.005, neighbours) is not None  # "equal" within 1%
+
+
+@pytest.mark.parametrize("neighbours", [DS1, P45])
+def test_guard_keeps_answers_the_comparables_support(neighbours) -> None:
+    guard = PriceGuard()
+    assert guard.check(neighbours[0].price, neighbours) is None  # a copy of the closest product: knn with k=1
+    assert guard.check(neighbours[1].price, neighbours) is None  # a copy the others agree with
+    assert guard.check(neighbours[0].price * 0.8, neighbours) is None  # no copy at all
+    assert PriceGuard(copy_z=None).check(neighbours[2].price, neighbours) is None  # the check switched off
+
+
+def test_guard_keeps_a_copy_when_the_comparables_disagree_among_themselves() -> None:
+    spread = [
+        Neighbour("1", "a", 400.0, 0.9),
+        Neighbour("2", "b", 150.0, 0.8),
+        Neighbour("3", "c", 10.0, 0.7),
+        Neighbour("4", "d", 60.0, 0.6),
+        Neighbour("5", "e", 25.0, 0.5),
+    ]
+    assert PriceGuard().check(10.0, spread) is None  # no consensus contradicts $10
+    assert PriceGuard().check(10.0, spread[2:4]) is None  # too few others to judge
+
+
+def test_rag_falls_back_to_knn_when_the_llm_copies_a_contradicted_price(settings: Settings) -> None:
+    estimator = Estimator.from_settings(settings)
+    rag = pricer(RagPricer, estimator, fake_llm("1"))
+    query = Query.of("Boss DS-1 Distortion guitar effects pedal")
+    knn = rag.knn.from_neighbours(query, DS1).price
+    reply = LLMReply("9.99", Usage(), 0.1)
+    result = rag._decide(query, DS1, [], reply)
+    assert result.llm_answer == "9.99" and result.price == pytest.approx(knn) and result.price > 40
+    assert "copies comparable #3" in result.fallback and result.fallback.endswith("knn price used")
+    kept = RagPricer(rag.llm, rag.knn, guard=PriceGuard(copy_z=None))._decide(query, DS1, [], reply)
+    assert kept.price == pytest.approx(9.99) and kept.fallback is None  # `-o copy_guard=false`: the old behaviour

@@ -55,7 +55,7 @@ def test_a_fresh_models_dir_shows_baselines_as_needing_training_with_the_command
         assert str(fresh.models_dir / name) in (states[name].detail or "")
     assert states["finetuned"].hint == f"rag-pricer finetune --items {fresh.items_path} --split train"
     assert states["rag-finetuned"].hint == f"rag-pricer finetune --items {fresh.items_path} --split train --k 5"
-    assert states["ensemble"].hint == f"rag-pricer train-ensemble --items {fresh.items_path} --split dev"
+    assert states["ensemble"].hint == "rag-pricer prepare"  # the default: one command makes it ready
     assert states["knn"].ready and states["knn"].hint is None and states["knn"].llm is None
     assert states["rag"].ready and states["rag"].llm == "fake" and not states["rag"].llm_checked
 

@@ -35,17 +35,21 @@ def commands(block: str) -> list[list[str]]:
 
 
 @pytest.fixture()
-def project(small_store: ProductStore, items_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A folder whose var/store is the small store, the fake LLM, nothing of a developer's .env."""
+def project(
+    prepared: tuple[Path, list[str], dict], items_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A folder whose var/store is a small store that `rag-pricer prepare` made ready for the
+    default strategy (its models too), the fake LLM, nothing of a developer's .env."""
+    store, models = prepared[0] / "store", prepared[0] / "models"
     folder = tmp_path / "project"
     (folder / "var").mkdir(parents=True)
-    (folder / "var" / "store").symlink_to(small_store.path)
+    (folder / "var" / "store").symlink_to(store)
     monkeypatch.chdir(folder)
     environment = {
-        "STORE_PATH": str(small_store.path),
-        "COLLECTION": small_store.collection_name,
+        "STORE_PATH": str(store),
+        "COLLECTION": ProductStore(store).collection_name,
         "ITEMS_PATH": str(items_path),
-        "MODELS_DIR": str(tmp_path / "models"),
+        "MODELS_DIR": str(models),
         "LLM": "fake",
         "LLM_CACHE_DIR": "",
     }

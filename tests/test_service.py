@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 
 import rag_pricer.strategies.knn as knn_strategy
 from rag_pricer.api import Estimator
+from rag_pricer.evaluation.bootstrap import Interval
+from rag_pricer.evaluation.scores import ScoreRecord
 from rag_pricer.items import Item
 from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.pricing.pricer import Pricer
@@ -159,7 +161,9 @@ def test_an_uncalibrated_strategy_says_so_and_a_calibrated_one_gives_its_range(
 ) -> None:
     body = estimate(client, description=description)
     assert body["low"] is None and body["high"] is None and body["coverage"] is None
-    assert any("rag-pricer calibrate --strategy knn" in note for note in body["notes"])
+    # what the page shows a visitor: that there is no range, never the operator's command or a server path
+    assert "no price range for this strategy (it is not calibrated)" in body["notes"]
+    assert not any("rag-pricer" in note or str(service_settings.models_dir) in note for note in body["notes"])
     settings = service_settings.model_copy(update={"models_dir": tmp_path})
     RangeCalibration("knn", 0.8, -0.5, 0.75, 200).save(tmp_path)
     with TestClient(create_app(Estimator.from_settings(settings), settings)) as calibrated:
@@ -682,7 +686,7 @@ def test_strategies_say_which_are_ready_and_what_the_others_need(
         assert by_name["bow"]["hint"] == bow_hint  # no server path
         assert by_name["finetuned"]["hint"].startswith("rag-pricer finetune ") and not by_name["finetuned"]["ready"]
         assert by_name["rag-finetuned"]["hint"].endswith(" --k 5")
-        assert "rag-pricer train-ensemble" in by_name["ensemble"]["hint"]
+        assert by_name["ensemble"]["hint"] == "rag-pricer prepare"
         # Ready means it prices: the trained baseline answers without falling back.
         body = estimate(trained, description=train_items[9].description, strategy="constant")
         assert body["fallback"] is False
@@ -699,3 +703,40 @@ def test_strategies_need_the_store_when_it_is_missing(tmp_path: Path, service_se
         assert by_name["knn"]["status"] == "needs-store" and "rag-pricer-ingest index" in by_name["knn"]["hint"]
         assert str(tmp_path) not in by_name["knn"]["hint"]  # no server path to anonymous callers
         assert broken.get("/v1/products/anything").status_code == 503
+
+
+def test_strategies_carry_their_dev_score_and_the_recommended_one(
+    service_settings: Settings, estimator: Estimator, tmp_path: Path
+) -> None:
+    settings = service_settings.model_copy(update={"models_dir": tmp_path})
+    with TestClient(create_app(Estimator.from_settings(settings), settings)) as fresh:
+        wait_ready(fresh)
+        listed = {s["name"]: s for s in fresh.get("/v1/strategies").json()["strategies"]}
+        assert listed["knn"]["dev_mae"] is None and listed["knn"]["dev_hit_rate"] is None  # none on record
+        assert listed["knn"]["recommended"] is True  # nothing measured: the server's default
+        dev = {"mae": Interval(106.26, 96.4, 116.4), "hit_rate": Interval(0.37, 0.33, 0.41)}
+        ScoreRecord.of("knn", dev, 500, items="items", split="dev", how="evaluated", command="x").save(tmp_path)
+        worse = {"mae": Interval(130.78, 118.0, 144.0), "hit_rate": Interval(0.30, 0.26, 0.34)}
+        ScoreRecord.of("rag", worse, 500, items="items", split="dev", how="evaluated", command="x").save(tmp_path)
+        listed = {s["name"]: s for s in fresh.get("/v1/strategies").json()["strategies"]}
+    assert listed["knn"]["dev_mae"] == 106.26 and listed["knn"]["dev_hit_rate"] == 0.37
+    assert listed["rag"]["dev_mae"] == 130.78 and listed["rag"]["recommended"] is False
+    assert listed["knn"]["recommended"] is True and sum(s["recommended"] for s in listed.values()) == 1
+
+
+def test_an_unprepared_default_ensemble_is_refused_in_one_line_and_the_service_still_serves(
+    service_settings: Settings, estimator: Estimator, description: str, tmp_path: Path
+) -> None:
+    settings = service_settings.model_copy(update={"models_dir": tmp_path, "strategy": "ensemble"})
+    with TestClient(create_app(Estimator.from_settings(settings), settings)) as fresh:
+        wait_ready(fresh)  # ready: the knowledge base is there, whatever the default lacks
+        refused = fresh.post("/v1/estimate", json={"description": description})
+        assert refused.status_code == 409
+        body = refused.json()
+        assert body["error"] == "strategy_not_ready" and body["details"][0]["hint"] == "rag-pricer prepare"
+        assert "\n" not in body["message"] and "rag-pricer prepare" in body["message"]
+        assert str(tmp_path) not in refused.text  # the server's folders are named, not shown
+        assert fresh.get("/v1/strategies").json()["default"] == "ensemble"
+        assert estimate(fresh, description=description, strategy="knn")["price"] > 0
+        page = fresh.get("/")
+        assert page.status_code == 200 and "rag-pricer prepare" not in page.text

@@ -18,6 +18,7 @@ from rag_pricer.cli import (
     finetune,
     llms,
     monitor,
+    prepare,
     price_file,
     serve,
     strategies,
@@ -30,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command()(prepare.prepare)
 app.command()(strategies.strategies)
 app.command()(estimate.estimate)
 app.command("price-file")(price_file.price_file)

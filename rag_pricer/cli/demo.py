@@ -34,10 +34,13 @@ def demo(
     path = require_items(estimator.settings.items_path)
     chosen = read_items(path, split=split, limit=n)
     try:
-        estimates = estimator.estimate_many(chosen, strategy)
+        pricer = estimator.pricer(strategy)
+        estimates = pricer.estimate_many(chosen)
     except USER_ERRORS as error:
         fail(str(error))
         return
+    # e.g. the ensemble, fitted on dev: its errors on its own fitting items measure nothing
+    seen = pricer.leaked_ids([item.id for item in chosen])
     table = Table(title=f"{estimates[0].strategy}: {len(chosen)} {split} items from {path}")
     for column in ("item", "truth", "estimate", "error", "closest comparables (price)"):
         table.add_column(column, justify="right" if column in ("truth", "estimate", "error") else "left")
@@ -54,3 +57,8 @@ def demo(
     console.print(table)
     mae = sum(abs(e.price - i.price) for i, e in zip(chosen, estimates)) / len(chosen)
     console.print(f"mean absolute error on these {len(chosen)} items: ${mae:,.2f}  (* = LLM fallback to knn)")
+    if seen:
+        console.print(
+            f"{len(seen)} of these items were used to fit {pricer.name}: its errors on them are not a measure "
+            "(`rag-pricer strategies` shows its measured dev error)"
+        )

@@ -30,6 +30,7 @@ from rag_pricer.cli.common import (
 )
 from rag_pricer.evaluation import Bootstrap, Evaluation, EvaluationResult, LeakageError, schedule
 from rag_pricer.evaluation.metrics import LABELS, METRICS, format_value
+from rag_pricer.evaluation.scores import SCORED_SPLIT, ScoreRecord
 from rag_pricer.items import Item, ItemReader, read_items
 from rag_pricer.knowledge.store import StoreError
 from rag_pricer.pricing.registry import UnknownStrategy, registry
@@ -151,12 +152,30 @@ def evaluate(
         # e.g. no store, models not trained, a bad --llm spec: say so, without a traceback
         fail(str(error))
         return
+    recorded = None
+    if split == SCORED_SPLIT and limit is None and result.n and not any((k, category, mmr, option)):
+        # the whole split with the strategy's own options: the figure the strategy pickers show
+        spec_llm = (result.llm or {}).get("spec")
+        again = f"rag-pricer evaluate --strategy {result.strategy} --items {settings.items_path} --split {split}"
+        record = ScoreRecord.of(
+            result.strategy,
+            result.metrics,
+            result.n,
+            items=str(settings.items_path),
+            split=split,
+            how="evaluated",
+            command=again + (f" --llm {spec_llm}" if spec_llm else ""),
+            llm=spec_llm,
+        )
+        recorded = record.save(settings.models_dir)
     if json_out is not None and str(json_out) == "-":
         typer.echo(result.to_json())
     else:
         show(result)
         if json_out is not None:
             console.print(f"wrote {result.save(json_out)}")
+        if recorded is not None:
+            console.print(f"recorded its {split} score in {recorded}")
     if chart is not None and result.n:
         from rag_pricer.evaluation.charts import dashboard  # matplotlib only when asked for
 

@@ -18,9 +18,11 @@ from rag_pricer.api import Estimator
 from rag_pricer.cli.common import console, errors, fail, settings_with
 from rag_pricer.cli.evaluate import load_items
 from rag_pricer.evaluation.metrics import format_value
+from rag_pricer.evaluation.scores import SCORED_SPLIT
 from rag_pricer.items import Item
 from rag_pricer.training.ensemble_job import DEFAULT_BASES, KINDS, EnsembleJob
 from rag_pricer.training.ensemble_trainer import EnsembleOutcome, EnsembleTrainer
+from rag_pricer.training.prepare import record_scores
 
 
 def train_ensemble(
@@ -87,6 +89,12 @@ def train_ensemble(
     saved, calibrated = job.save(outcome, settings.models_dir)
     show(outcome, split)
     console.print(f"saved {saved} and {calibrated}")
+    if split == SCORED_SPLIT and limit is None:  # the whole split: the figures the strategy pickers show
+        again = f"rag-pricer train-ensemble --items {settings.items_path} --split {split}" + (
+            f" --extra {extra}" if extra else ""
+        )
+        folder = record_scores(outcome, settings.models_dir, settings.items_path, split, again)
+        console.print(f"recorded the {split} scores in {folder}")
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(outcome.to_dict(), indent=2) + "\n", encoding="utf-8")

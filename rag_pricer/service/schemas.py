@@ -281,6 +281,15 @@ class StrategyOut(BaseModel):
         False,
         description="True when that LLM answered a question (`?check=true`); else only its files and key were seen.",
     )
+    dev_mae: float | None = Field(
+        None, description="Its mean absolute error in USD on the dev split, as last measured; null: none on record."
+    )
+    dev_hit_rate: float | None = Field(
+        None, description="Its share of dev estimates within $40 or 20% of the truth; null: none on record."
+    )
+    recommended: bool = Field(
+        False, description="The ready strategy with the lowest dev MAE on record (else the server's default)."
+    )
 
 
 class LLMOut(BaseModel):
@@ -356,6 +365,9 @@ class StrategiesResponse(BaseModel):
                             "detail": None,
                             "llm": None,
                             "llm_checked": False,
+                            "dev_mae": 106.26,
+                            "dev_hit_rate": 0.37,
+                            "recommended": True,
                         },
                         {
                             "name": "bow",
@@ -368,6 +380,9 @@ class StrategiesResponse(BaseModel):
                             "detail": "no trained model in var/models/bow",
                             "llm": None,
                             "llm_checked": False,
+                            "dev_mae": None,
+                            "dev_hit_rate": None,
+                            "recommended": False,
                         },
                     ],
                 }

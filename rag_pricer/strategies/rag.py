@@ -12,6 +12,7 @@ from rag_pricer.pricing.registry import register
 from rag_pricer.pricing.resources import Resources
 from rag_pricer.query import Query
 from rag_pricer.strategies.knn import KnnPricer, SearchFields
+from rag_pricer.strategies.prompting.guard import PriceGuard
 from rag_pricer.strategies.prompting.llm_pricer import LLMPricer
 from rag_pricer.strategies.prompting.prompts import PromptBudget, rag_messages
 
@@ -25,9 +26,14 @@ class RagPricer(LLMPricer):
     comparable's description (None: whole, as in the course)."""
 
     def __init__(
-        self, llm: Any, knn: KnnPricer, context_chars: int | None = None, budget: PromptBudget = PromptBudget()
+        self,
+        llm: Any,
+        knn: KnnPricer,
+        context_chars: int | None = None,
+        budget: PromptBudget = PromptBudget(),
+        guard: PriceGuard = PriceGuard(),
     ) -> None:
-        super().__init__(llm, knn)
+        super().__init__(llm, knn, guard)
         self.context_chars = context_chars
         self.budget = budget
 
@@ -48,6 +54,9 @@ class RagOptions(SearchFields):
     k: int = Field(5, ge=1, le=100, description="Comparable products in the prompt.")
     llm: str | None = Field(None, description="LLM spec (see `rag-pricer llms`); default: settings llm.")
     context_chars: int | None = Field(None, ge=1, description="Cut each comparable's description to this length.")
+    copy_guard: bool = Field(
+        True, description="Use the knn price when the answer copies a comparable's price that the others contradict."
+    )
 
 
 @register(
@@ -60,4 +69,5 @@ class RagOptions(SearchFields):
 def build(resources: Resources, options: RagOptions) -> RagPricer:
     budget = PromptBudget.of(resources.settings.llm_max_prompt_tokens)
     knn = KnnPricer(resources.retriever, options.search())
-    return RagPricer(resources.llm(options.llm), knn, options.context_chars, budget)
+    guard = PriceGuard() if options.copy_guard else PriceGuard(copy_z=None)
+    return RagPricer(resources.llm(options.llm), knn, options.context_chars, budget, guard)

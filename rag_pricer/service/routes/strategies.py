@@ -7,6 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from rag_pricer.evaluation.scores import dev_scores, recommended
 from rag_pricer.pricing.readiness import Readiness
 from rag_pricer.pricing.registry import registry
 from rag_pricer.service.checks import StrategyChecks
@@ -21,7 +22,8 @@ router = APIRouter(tags=["pricing"])
     response_model=StrategiesResponse,
     summary="List the pricing strategies and which are ready",
     description=(
-        "Each strategy with `status` (`ready` or what it needs first), `ready` and `hint` (what to run). "
+        "Each strategy with `status` (`ready` or what it needs first), `ready` and `hint` (what to run), its "
+        "measured `dev_mae` and `dev_hit_rate` (null when none is on record) and whether it is `recommended`. "
         "LLMs are looked at (model file, runtime, key) without being called, unless `check=true`: then the "
         "server's own LLMs are each asked one short question, once for every caller, and the answer is kept "
         "for a minute (`llm_checked` says whether it was)."
@@ -39,6 +41,8 @@ async def strategies(
     if states is None:  # a listing, or a check that did not finish in time: the LLMs are not asked
         readiness = Readiness(estimator.settings, llm_factory=estimator.resources.llm)
         states = await run_in_threadpool(readiness.all)
+    scores = dev_scores(estimator.settings.models_dir, registry.names())
+    best = recommended(scores, pricing.default_strategy, {state.name for state in states if state.ready})
     return StrategiesResponse(
         default=pricing.default_strategy,
         fallback=pricing.fallback,
@@ -49,6 +53,9 @@ async def strategies(
                 needs=list(s.needs),
                 options=[OptionOut(**asdict(o)) for o in pricing.request_options(s)],
                 **{k: v for k, v in pricing.public_state(state).to_dict().items() if k != "name"},
+                dev_mae=scores[s.name].mae if s.name in scores else None,
+                dev_hit_rate=scores[s.name].hit_rate if s.name in scores else None,
+                recommended=s.name == best,
             )
             for s, state in zip(registry.all(), states)
         ],

@@ -48,6 +48,11 @@ async function api(path, options = {}) {
 }
 
 function describeError(response, body) {
+  if (body && body.error === "strategy_not_ready" && Array.isArray(body.details) && body.details.length) {
+    // the message names the operator's command: a visitor gets what is missing, in words
+    const d = body.details[0];
+    return `${d.strategy} is not available on this server: ${unavailableWhy(d.status)}.`;
+  }
   if (body && Array.isArray(body.details) && body.error === "invalid_request") {
     // "body.description: the description is empty" -> "description: the description is empty"
     return body.details.map((d) => `${d.loc[d.loc.length - 1]}: ${d.msg}`).join("; ");
@@ -92,17 +97,41 @@ async function checkReady() {
   }
 }
 
+// What a strategy that cannot price here lacks, in words for a visitor: the operator's command
+// (`hint`) and the server's paths stay in `rag-pricer strategies` and the server's logs.
+const UNAVAILABLE = {
+  "needs-training": "not prepared on this server",
+  "needs-llm": "no language model on this server",
+  "needs-store": "no knowledge base on this server",
+  "needs-extra": "not installed on this server",
+  "needs-gpu": "needs a GPU this server lacks",
+};
+
+function unavailableWhy(status) {
+  return UNAVAILABLE[status] || "not available on this server";
+}
+
+// "knn — $106 on dev": the measured error next to each name, so nobody picks a strategy
+// believing it is the best; the recommended one (lowest dev MAE on record) is marked.
+function strategyLabel(s) {
+  const parts = [s.name];
+  if (s.dev_mae != null) parts.push(`— ${usd.format(Math.round(s.dev_mae)).replace(/\.00$/, "")} on dev`);
+  if (s.recommended) parts.push("(recommended)");
+  return parts.join(" ");
+}
+
 // Strategies that cannot price on this server (not trained, no LLM, ...) are listed but disabled,
-// with what to do; a request never goes to one of them.
+// with what they lack; a request never goes to one of them.
 async function loadStrategies() {
   try {
     const data = await api("/v1/strategies");
     strategies = data.strategies;
     const ready = strategies.filter((s) => s.ready !== false);
     const unready = strategies.filter((s) => s.ready === false);
-    const preferred = ready.some((s) => s.name === data.default) ? data.default : (ready[0] || {}).name;
+    const best = ready.find((s) => s.recommended);
+    const preferred = ready.some((s) => s.name === data.default) ? data.default : (best || ready[0] || {}).name;
     const options = ready.map((s) => {
-      const option = el("option", s.name);
+      const option = el("option", strategyLabel(s));
       option.value = s.name;
       option.selected = s.name === preferred;
       return option;
@@ -113,10 +142,10 @@ async function loadStrategies() {
       const group = document.createElement("optgroup");
       group.label = "Not available on this server";
       group.append(...unready.map((s) => {
-        const option = el("option", `${s.name} (${s.status})`);
+        const option = el("option", `${strategyLabel(s)} (${unavailableWhy(s.status)})`);
         option.value = s.name;
         option.disabled = true;
-        option.title = s.hint || s.status;
+        option.title = unavailableWhy(s.status);
         return option;
       }));
       select.append(group);
@@ -138,7 +167,7 @@ function showUnavailable(unready) {
   $("unavailable-list").replaceChildren(...unready.map((s) => {
     const item = el("li");
     item.dataset.strategy = s.name;
-    item.append(el("strong", s.name), document.createTextNode(": " + (s.hint || s.status)));
+    item.append(el("strong", s.name), document.createTextNode(": " + unavailableWhy(s.status)));
     return item;
   }));
 }
@@ -184,7 +213,7 @@ async function submit(event) {
   const button = $("submit");
   const chosen = chosenStrategy();
   if (chosen && chosen.ready === false) {
-    showError(`${chosen.name} is not available on this server: ${chosen.hint || chosen.status}`);
+    showError(`${chosen.name} is not available on this server: ${unavailableWhy(chosen.status)}.`);
     return;
   }
   const request = { description: $("description").value, strategy: $("strategy").value || null };
@@ -213,7 +242,7 @@ function render(result) {
   const ranged = result.low != null && result.high != null;
   range.textContent = ranged
     ? `${Math.round(result.coverage * 100)}% range: ${usd.format(result.low)} – ${usd.format(result.high)}`
-    : "no calibrated range for this strategy";
+    : "no range for this strategy";
   range.className = ranged ? "range calibrated" : "range";
   range.title = ranged
     ? `On held-out products, ${Math.round(result.coverage * 100)}% of true prices fell in ranges made this way.`
@@ -233,7 +262,9 @@ function render(result) {
   const answer = $("llm-answer");
   answer.hidden = result.llm_answer == null;
   answer.textContent = result.llm_answer == null ? "" : "LLM answer: " + result.llm_answer;
-  $("notes").replaceChildren(...result.notes.map((n) => el("li", n)));
+  // the range line already says when there is no range: its note is not repeated
+  const notes = ranged ? result.notes : result.notes.filter((n) => !n.startsWith("no price range"));
+  $("notes").replaceChildren(...notes.map((n) => el("li", n)));
 
   const rows = result.comparables.map((c, i) => {
     const tr = document.createElement("tr");

@@ -17,6 +17,8 @@ from rag_pricer.strategies.ensemble.pricer import EnsemblePricer
 
 #: where ``train-ensemble`` saves the model, under settings ``models_dir``
 ENSEMBLE_DIR = "ensemble"
+#: the one command that makes the default ensemble ready (store, bases, fit, range)
+PREPARE_COMMAND = "rag-pricer prepare"
 
 
 class EnsembleOptions(StrategyOptions):
@@ -24,10 +26,10 @@ class EnsembleOptions(StrategyOptions):
 
 
 def models(settings: Settings, options: Mapping[str, Any]) -> Missing | None:
-    """Missing until ``train-ensemble`` saved a model (or the option ``model`` names one), then
-    whatever its bases' models lack."""
+    """Missing until ``prepare`` (or ``train-ensemble``) saved a model (or the option ``model``
+    names one), then whatever its bases' models lack."""
     directory = Path(options.get("model") or Path(settings.models_dir) / ENSEMBLE_DIR)
-    command = f"rag-pricer train-ensemble --items {settings.items_path} --split dev"
+    command = PREPARE_COMMAND
     if not (directory / "ensemble.json").is_file():
         return Missing("needs-training", f"no trained ensemble in {directory}", command)
     try:
@@ -53,6 +55,9 @@ def models(settings: Settings, options: Mapping[str, Any]) -> Missing | None:
     models=models,
 )
 def build(resources: Resources, options: EnsembleOptions) -> EnsemblePricer:
+    lacking = models(resources.settings, options.model_dump())
+    if lacking is not None:  # one line naming the command (every door shows an OSError as one line)
+        raise FileNotFoundError(f"{lacking.detail}: run `{lacking.hint}`")
     folder = Path(options.model) if options.model else Path(resources.settings.models_dir) / ENSEMBLE_DIR
     fitted = EnsembleModel.load(folder)
     bases: dict[str, Pricer] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from rag_pricer.knowledge.store import Neighbour
@@ -36,8 +37,13 @@ class LLMPricer(Pricer):
         return self.knn.leaked_ids(ids)
 
     def fingerprint(self) -> dict[str, Any]:
-        """The comparables' retrieval, the LLM and its generation settings, and the prompt."""
-        return {"knn": self.knn.fingerprint(), "llm": self.llm.fingerprint(), "prompt": self.prompt_fingerprint()}
+        """The comparables' retrieval, the LLM and its generation settings, the prompt and the guard."""
+        return {
+            "knn": self.knn.fingerprint(),
+            "llm": self.llm.fingerprint(),
+            "prompt": self.prompt_fingerprint(),
+            "guard": asdict(self.guard),
+        }
 
     def prompt_fingerprint(self) -> dict[str, Any]:
         """What shapes the prompt besides the query and its comparables (budgets, cuts)."""

@@ -1,0 +1,91 @@
+"""`rag-pricer prepare` on a small slice of the real data: every step once, nothing twice, and
+the default strategy then prices with a range; without it, one line naming the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rag_pricer.api import Estimator
+from rag_pricer.cli.app import app
+from rag_pricer.evaluation.scores import ScoreRecord
+from rag_pricer.settings import Settings
+from rag_pricer.training.prepare import DEMO_ITEMS, MIN_FIT_ITEMS, PREPARED_BASES
+
+
+@pytest.fixture(scope="module")
+def again(prepared: tuple[Path, list[str], dict]) -> tuple[dict, str]:
+    """The report and the log of a second run of the same `prepare`."""
+    _, args, _ = prepared
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result.stderr
+
+
+def test_prepare_indexes_trains_fits_and_prices_with_ranges(prepared: tuple[Path, list[str], dict]) -> None:
+    root, args, report = prepared
+    assert [s["name"] for s in report["steps"]] == ["index", "train", "fit", "demo"]
+    assert all(s["status"] == "done" and s["seconds"] >= 0 for s in report["steps"])
+    assert report["strategy"] == "ensemble" and len(report["demo"]) == len(DEMO_ITEMS)
+    for row in report["demo"]:
+        assert row["low"] is not None and row["low"] <= row["price"] <= row["high"]
+    models = root / "models"
+    trained = [name for name in PREPARED_BASES if name != "knn"]
+    assert all((models / name / "baseline.json").is_file() for name in trained)
+    assert {p.name for p in models.glob("*.prepared.json")} == {f"{n}.prepared.json" for n in [*trained, "ensemble"]}
+    manifest = json.loads((models / "ensemble.prepared.json").read_text())
+    assert (
+        manifest["n_scored"] == MIN_FIT_ITEMS
+        and manifest["seconds"] > 0
+        and set(manifest["used"]) <= set(PREPARED_BASES)
+    )
+    assert json.loads((root / "store" / "prepared.json").read_text())["n"] == int(args[args.index("--limit") + 1])
+    assert ScoreRecord.load(models, "ensemble") is None  # a quick run's figures are not put on record
+
+
+def test_a_second_run_does_nothing_but_the_demo(
+    prepared: tuple[Path, list[str], dict], again: tuple[dict, str]
+) -> None:
+    first, (second, log) = prepared[2], again
+    assert [(s["name"], s["status"]) for s in second["steps"]] == [
+        ("index", "skipped"),
+        ("train", "skipped"),
+        ("fit", "skipped"),
+        ("demo", "done"),
+    ]
+    assert [r["price"] for r in second["demo"]] == pytest.approx([r["price"] for r in first["demo"]])
+    # a log gets plain lines: each step's start and end with its seconds
+    assert "prepare: index: started" in log and "prepare: fit: skipped in" in log
+
+
+def test_the_default_strategy_then_gives_every_estimate_a_range(prepared: tuple[Path, list[str], dict]) -> None:
+    root = prepared[0]
+    settings = Settings(_env_file=None, store_path=root / "store", models_dir=root / "models", llm="fake")
+    assert settings.strategy == "ensemble"
+    estimates = Estimator.from_settings(settings).estimate_many(["Yoga mat, 6 mm", "USB-C charger, 65 W"])
+    assert all(e.strategy == "ensemble" and e.low is not None and e.low <= e.price <= e.high for e in estimates)
+
+
+def test_without_prepare_the_default_estimate_fails_in_one_line_naming_it(
+    tmp_path: Path, prepared: tuple[Path, list[str], dict]
+) -> None:
+    root = prepared[0]
+    args = ["estimate", "Yoga mat, 6 mm", "--store", str(root / "store")]
+    result = CliRunner(env={"RAG_PRICER_MODELS_DIR": str(tmp_path / "empty")}).invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "rag-pricer prepare" in lines[0] and "ensemble" in lines[0]
+
+
+def test_demo_says_when_the_default_was_fitted_on_the_items_it_shows(
+    prepared: tuple[Path, list[str], dict], items_path: Path
+) -> None:
+    root = prepared[0]
+    env = {"RAG_PRICER_MODELS_DIR": str(root / "models"), "RAG_PRICER_LLM": "fake"}
+    args = ["demo", "--n", "3", "--items", str(items_path), "--store", str(root / "store")]
+    result = CliRunner(env=env).invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 of these items were used to fit ensemble" in " ".join(result.stdout.split())
