@@ -20,7 +20,7 @@ from rag_pricer.training.ensemble_trainer import EnsembleOutcome, EnsembleTraine
 
 __all__ = ["DEFAULT_BASES", "KINDS", "EnsembleJob"]
 
-DEFAULT_BASES = "knn,boosting,tfidf-ridge,features,bow,word2vec-lr,word2vec-rf,finetuned,rag-finetuned"
+DEFAULT_BASES = "knn,boosting,boosting-nn,tfidf-ridge,features,bow,word2vec-lr,word2vec-rf,finetuned,rag-finetuned"
 
 #: ``watch(base, total)``: a context whose value is called with each batch's size (a progress bar)
 Watch = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]

@@ -46,7 +46,7 @@ from rag_pricer.training.ensemble_trainer import EnsembleOutcome, EnsembleTraine
 __all__ = ["DEMO_ITEMS", "MIN_FIT_ITEMS", "PREPARED_BASES", "Preparation", "PreparationReport", "StepResult"]
 
 #: the bases of the default ensemble: what `prepare` trains, and nothing else
-PREPARED_BASES = ("knn", "boosting", "tfidf-ridge", "features")
+PREPARED_BASES = ("knn", "boosting", "boosting-nn", "tfidf-ridge", "features")
 #: fewest dev items an ensemble is fitted on (5 folds, each with a conformal range)
 MIN_FIT_ITEMS = 50
 #: real products priced at the end: none of them is in the items file
