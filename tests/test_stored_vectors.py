@@ -37,6 +37,11 @@ class CountingEmbedder:
         matrix = np.array(rows, dtype=np.float64).reshape(len(texts), self.dimension)
         return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """What ``Embedder.encode_queries`` is: ``encode`` through the query cache (here: none)."""
+        self.queried = [*getattr(self, "queried", []), *texts]
+        return self.encode(texts)
+
 
 @pytest.fixture(scope="module")
 def stored(train_items: list[Item]) -> list[Item]:
@@ -116,3 +121,14 @@ def test_the_store_answers_as_many_queries_as_a_training_set_has(store: ProductS
     vectors = np.random.default_rng(0).normal(size=(3_100, CountingEmbedder.dimension)).astype(np.float32)
     found = store.query(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), k=11)
     assert len(found) == 3_100 and all(len(hits) == 11 for hits in found)
+
+
+def test_predicting_goes_through_the_query_cache(stored: list[Item], train_items: list[Item], tmp_path: Path) -> None:
+    # prepare prices the same 2,041 fitting items with knn, boosting and boosting-nn: through the
+    # shared embedder's query cache, each text is embedded once, not once per base
+    embedder = CountingEmbedder()
+    model = BASELINES["boosting"].cls(embedder=embedder).fit(stored)  # type: ignore[call-arg]
+    probe = train_items[350:355]
+    embedder.queried, before = [], len(embedder.seen)
+    model.predict(probe)
+    assert len(embedder.queried) == len(probe) and embedder.queried == embedder.seen[before:]

@@ -259,7 +259,11 @@ class Preparation:
         saved = (self.models_dir / ENSEMBLE_DIR / "ensemble.json").is_file()
         if saved and calibration_path(self.models_dir, "ensemble").is_file() and manifest.get("state") == state:
             return False, f"the ensemble of {', '.join(manifest.get('used', []))} is fitted on these items"
-        job = EnsembleJob(self.estimator, self.models_dir / "ensemble-cache")
+        # The bases price the same fitting items one after the other: a query cache that holds
+        # them all embeds each text once instead of once per base.
+        cache_size = max(self.settings.embedding_cache_size, len(scored) + len(added))
+        estimator = Estimator.from_settings(self.settings.updated(embedding_cache_size=cache_size))
+        job = EnsembleJob(estimator, self.models_dir / "ensemble-cache")
         outputs = job.outputs(
             self.bases,
             [*scored, *added],

@@ -99,7 +99,7 @@ class BoostingBaseline(Baseline):
         if self.vectors is not None:
             return self.vectors.encode(texts, [query.id for query in queries])
         assert self.embedder_ is not None
-        return self.embedder_.encode(texts)
+        return self.embedder_.encode_queries(texts)  # through the query cache: bases priced on the same items share it
 
     def _extra_columns(self, queries: list[Query], embeddings: np.ndarray | None) -> list[np.ndarray]:
         """More feature columns (none here; ``boosting-nn`` adds its neighbours' prices)."""
