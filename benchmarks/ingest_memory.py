@@ -7,7 +7,7 @@ Embedding 100k real texts would take 30+ minutes on 2 cores, and the model's mem
 depend on the item count, so the model is replaced -- and only the model:
 
 - **Items**: the real `train` items, streamed from ``--items`` with ``ItemReader`` (one line at a
-  time) and again and again with ids ``"{id}~{c}"`` until ``count`` items were read; never a list.
+  time) and again and again with ids ``"{id}:{c}"`` until ``count`` items were read; never a list.
 - **Embedder**: ``PrecomputedEmbedder`` returns each text's real MiniLM vector, read back from a
   copy of ``--source-store`` (the knowledge base run.sh built), plus a little gaussian noise for
   the copies so that the HNSW graph is not built from exact duplicates. It holds the 16,442 real
@@ -68,13 +68,13 @@ class PrecomputedEmbedder(Embedder):
 
 
 def streamed_items(path: Path, count: int, split: str = "train") -> Iterator[Item]:
-    """``count`` items: the file's items, then copies of them with ids ``"{id}~{c}"``, streamed."""
+    """``count`` items: the file's items, then copies of them with ids ``"{id}:{c}"``, streamed."""
     yielded = 0
     for c in range(count + 1):
         for item in ItemReader(path, split=split):
             if yielded >= count:
                 return
-            yield item if c == 0 else replace(item, id=f"{item.id}~{c}")
+            yield item if c == 0 else replace(item, id=f"{item.id}:{c}")
             yielded += 1
 
 

@@ -11,7 +11,7 @@ How the stores are built (an honest construction, not 400k real products):
 - **Perturbed copies** fill the store up to the size: copy ``c`` of product ``i`` is
   ``normalise(v_i + N(0, sigma^2 I))`` with ``sigma`` 0.025 per dimension (cosine ~0.9 to its
   original, printed as ``copy_cosine``), its metadata and document copied and the id
-  ``"{id}~{c}"``. Copies cluster around the real products, so the graph holds many close
+  ``"{id}:{c}"``. Copies cluster around the real products, so the graph holds many close
   neighbours: harder for HNSW's recall than 400k distinct products would be, not easier.
 - **Queries**: the first ``--queries`` `dev` descriptions embedded with the project's embedder
   (MiniLM, torch): real queries, none of them in the store.
@@ -131,7 +131,7 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
 
 def rounds(base: Base, size: int, sigma: float = SIGMA, seed: int = 0) -> Iterator[tuple[list[str], np.ndarray]]:
     """``(ids, vectors)`` of the store of ``size``, one round at a time: round 0 is the real
-    products, round ``c`` their perturbed copies ``"{id}~{c}"`` (item ``j`` of a round comes from
+    products, round ``c`` their perturbed copies ``"{id}:{c}"`` (item ``j`` of a round comes from
     ``base`` row ``j``). Deterministic, and never the whole store in memory."""
     count = len(base.ids)
     for c in range(-(-size // count)):
@@ -140,7 +140,7 @@ def rounds(base: Base, size: int, sigma: float = SIGMA, seed: int = 0) -> Iterat
             yield base.ids[:take], base.vectors[:take]
             continue
         noise = np.random.default_rng([seed, c]).standard_normal((take, base.vectors.shape[1]), dtype=np.float32)
-        yield [f"{i}~{c}" for i in base.ids[:take]], _normalised(base.vectors[:take] + sigma * noise)
+        yield [f"{i}:{c}" for i in base.ids[:take]], _normalised(base.vectors[:take] + sigma * noise)
 
 
 def matches(meta: dict[str, Any], where: dict[str, Any] | None) -> bool:

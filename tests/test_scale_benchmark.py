@@ -79,7 +79,7 @@ def test_rounds_are_the_real_vectors_then_unique_perturbed_copies(work) -> None:
     ids = [i for part_ids, _ in parts for i in part_ids]
     assert [len(p[0]) for p in parts] == [100, 100, 50] and len(set(ids)) == 250
     assert parts[0][0] == base.ids and np.array_equal(parts[0][1], base.vectors)
-    assert parts[2][0][0] == f"{base.ids[0]}~2"
+    assert parts[2][0][0] == f"{base.ids[0]}:2"
     copies = parts[1][1]
     assert np.allclose(np.linalg.norm(copies, axis=1), 1, atol=1e-5)
     cosine = np.sum(copies * base.vectors, axis=1)
@@ -97,7 +97,7 @@ def test_filters_and_exact_search(work) -> None:
     assert [row[0] for row in top] == base.ids[:3]  # each real vector is its own nearest
     allowed = {i for i, m in zip(base.ids, base.metadatas) if m["category"] == "Electronics"}
     for row in scale.exact_top_k(base, 300, base.vectors[:3], scale.FILTERS["category"]):
-        assert len(row) == scale.K and all(i.split("~")[0] in allowed for i in row)
+        assert len(row) == scale.K and all(i.split(":")[0] in allowed for i in row)
     assert scale.recall([["a", "b"]], [["a", "c"]]) == 0.5
 
 
@@ -132,7 +132,7 @@ def test_ingestion_streams_the_items_through_the_real_indexer(work, tmp_path: Pa
     streamed = ingest_memory.streamed_items(path, 250)
     assert not isinstance(streamed, list)
     ids = [item.id for item in streamed]
-    assert len(ids) == len(set(ids)) == 250 and ids[100] == "p0~1"
+    assert len(ids) == len(set(ids)) == 250 and ids[100] == "p0:1"
     embedder = ingest_memory.PrecomputedEmbedder(base)
     first, again = embedder.encode([items[5].description]), embedder.encode([items[5].description])
     np.testing.assert_allclose(first[0], base.vectors[base.ids.index("p5")], atol=1e-6)

@@ -101,7 +101,7 @@ def test_each_listed_option_is_accepted_and_applied(client: TestClient, train_it
     [
         ({"options": {"colour": "red"}}, "unknown option 'colour'"),
         ({"options": {"power": "strong"}}, "option 'power'"),
-        ({"options": {"mean": "median"}}, "option 'mean'"),
+        ({"options": {"mean": "mode"}}, "option 'mean'"),
         ({"k": 3, "options": {"k": 4}}, "given twice"),
         ({"strategy": "finetuned", "options": {"run": "/etc"}}, "the server's setting"),
         ({"strategy": "rag", "options": {"llm": "local:/etc/passwd"}}, "not offered"),
