@@ -52,6 +52,9 @@ class FakeEmbedder:
         matrix = np.array(rows).reshape(len(texts), self.dimension)
         return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)  # Embedder's query-cache path; this fake has no cache
+
 
 @pytest.fixture(scope="module")
 def dev50(items_path: Path) -> list[Item]:
