@@ -31,7 +31,7 @@ import numpy as np
 from rag_pricer.atomic_files import write_text_atomic
 from rag_pricer.pricing.evidence import Evidence, comparable_signals
 from rag_pricer.pricing.ranges import CALIBRATION_DIR, CalibrationError
-from rag_pricer.pricing.ranges.calibration import Prices
+from rag_pricer.pricing.ranges.calibration import Prices, read_saved
 from rag_pricer.pricing.values import CONFIDENCE_LEVELS, Comparable, Confidence
 
 FORMAT = 1
@@ -138,13 +138,7 @@ class ConfidenceLevels:
     @classmethod
     def load(cls, models_dir: str | Path) -> Self | None:
         """The saved levels, ``None`` when there are none (``BUILT_IN`` applies then)."""
-        path = confidence_path(models_dir)
-        if not path.is_file():
-            return None
-        try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as error:
-            raise CalibrationError(f"cannot read {path} ({error}): recalibrate with `rag-pricer calibrate`") from error
+        return read_saved(confidence_path(models_dir), cls.from_dict)
 
 
 def confidence_path(models_dir: str | Path) -> Path:

@@ -30,10 +30,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -242,13 +242,7 @@ class RangeCalibration:
     @classmethod
     def load(cls, models_dir: str | Path, strategy: str) -> Self | None:
         """The saved calibration of ``strategy``, ``None`` when there is none."""
-        path = calibration_path(models_dir, strategy)
-        if not path.is_file():
-            return None
-        try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as error:
-            raise CalibrationError(f"cannot read {path} ({error}): recalibrate with `rag-pricer calibrate`") from error
+        return read_saved(calibration_path(models_dir, strategy), cls.from_dict)
 
 
 def calibration_path(models_dir: str | Path, strategy: str) -> Path:
@@ -260,3 +254,17 @@ def missing_note(strategy: str) -> str:
         f"no price range: strategy {strategy!r} is not calibrated; run `rag-pricer calibrate --strategy {strategy} "
         "--items ../shared/data/items.jsonl.gz --split dev`"
     )
+
+
+Saved = TypeVar("Saved")
+
+
+def read_saved(path: Path, parse: Callable[[dict[str, Any]], Saved]) -> Saved | None:
+    """What ``parse`` makes of the JSON at ``path``; ``None`` when there is no file; a file that
+    cannot be read or parsed is a ``CalibrationError`` saying to recalibrate."""
+    if not path.is_file():
+        return None
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        raise CalibrationError(f"cannot read {path} ({error}): recalibrate with `rag-pricer calibrate`") from error
