@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from service_settings import service_settings
 
 from rag_pricer.api import Estimator
 from rag_pricer.knowledge.store import ProductStore
@@ -40,17 +41,7 @@ BASE = "http://testserver"
 
 
 def _client(store: Path, tmp: Path, **values: Any) -> TestClient:
-    settings = Settings(
-        _env_file=None,
-        store_path=store,
-        collection="products",
-        llm="fake",
-        llm_cache_dir=None,
-        models_dir=tmp / "models",
-        strategy="knn",
-        max_batch_items=4,
-        **values,
-    )
+    settings = service_settings(store, tmp, **({"max_batch_items": 4} | values))
     return TestClient(create_app(Estimator.from_settings(settings), settings, deadline_s=5.0))
 
 

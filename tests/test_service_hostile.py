@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from service_settings import service_settings
 
 import rag_pricer.llms as llms
 import rag_pricer.pricing.readiness as readiness_module
@@ -41,19 +42,8 @@ DEADLINE_S = 3.0
 
 
 def _settings(store: Path, tmp: Path, **values: object) -> Settings:
-    fields: dict[str, object] = dict(
-        _env_file=None,
-        store_path=store,
-        collection="products",
-        llm="fake",
-        llm_cache_dir=None,
-        models_dir=tmp / "models",
-        strategy="knn",
-        max_batch_items=64,
-        llm_max_retries=0,
-        llm_timeout_s=2.0,
-    )
-    return Settings(**(fields | values))  # type: ignore[arg-type]
+    given: dict[str, object] = {"max_batch_items": 64, "llm_max_retries": 0, "llm_timeout_s": 2.0}
+    return service_settings(store, tmp, **(given | values))
 
 
 def _ready(client: TestClient) -> TestClient:

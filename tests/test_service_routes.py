@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from service_settings import service_settings
 
 from rag_pricer.api import Estimator
 from rag_pricer.items import Item
 from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.service import create_app
-from rag_pricer.settings import Settings
 
 READ_TOKEN = "read-Yv3q-never-shown"
 WRITE_TOKEN = "write-Kp7d-never-shown"
@@ -38,17 +38,7 @@ def copied_store(small_store: ProductStore, tmp_path_factory: pytest.TempPathFac
     return target
 
 
-def settings_for(store: Path, tmp: Path, **values: object) -> Settings:
-    return Settings(
-        _env_file=None,
-        store_path=store,
-        collection="products",
-        llm="fake",
-        llm_cache_dir=None,
-        models_dir=tmp / "models",
-        strategy="knn",
-        **values,
-    )
+settings_for = service_settings
 
 
 def wait_ready(client: TestClient, timeout_s: float = 120) -> None:
