@@ -275,3 +275,62 @@ def test_the_base_table_prices_only_items_missing_from_its_cache(
     assert [o.price for o in again] == [i.price * 0.5 for i in items[2:7]]
     with pytest.raises(LeakageError):
         table.outputs("test-table", items)
+
+
+class Retrieving(Scripted):
+    """A base that knows ``known`` items only by retrieving them (leave-one-out): not trained on them."""
+
+    def trained_ids(self, ids: list[str]) -> list[str]:
+        return []
+
+
+def test_unscored_items_a_base_only_retrieves_are_fitted_on_and_scored_ones_stay_refused(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_pricer.pricing.registry import Strategy
+    from rag_pricer.training.base_table import BaseTable
+
+    items = make_items(8, start=400)
+    prices, stored = {i.id: i.price for i in items}, (items[7].id,)
+    registry.all()
+    for name, kind in (("test-retrieving", Retrieving), ("test-trained", Scripted)):
+        factory = lambda resources, kind=kind: kind(prices, 0.5, known=stored)  # noqa: E731
+        monkeypatch.setitem(registry._entries, name, Strategy(name, "test", factory, ("trained",)))
+    table = BaseTable(Estimator.from_settings(settings), tmp_path / "cache")
+    found = table.outputs("test-retrieving", items, leave_one_out=set(stored))
+    assert [o.price for o in found] == [i.price * 0.5 for i in items]
+    with pytest.raises(LeakageError):  # a scored item it can retrieve: refused
+        table.outputs("test-retrieving", items)
+    with pytest.raises(LeakageError):  # trained on it: refused even unscored
+        table.outputs("test-trained", items, leave_one_out=set(stored))
+
+
+def test_extra_items_in_the_knowledge_base_are_priced_leave_one_out_for_fitting(
+    tmp_path: Path, train_items: list[Item], dev_items: list[Item], data_dir: Path
+) -> None:
+    from rag_pricer.items import read_items
+    from rag_pricer.knowledge.embeddings import Embedder
+    from rag_pricer.knowledge.store import ProductStore
+    from rag_pricer.training.ensemble_job import EnsembleJob
+
+    embedder = Embedder()
+    extra = read_items(data_dir / "items_extra.jsonl.gz", limit=6)
+    store = ProductStore(tmp_path / "store", collection="products")
+    stored = [*train_items[:60], *extra]
+    store.upsert(stored, embedder.encode([i.description for i in stored]))
+    settings = Settings(
+        _env_file=None, store_path=store.path, collection="products", llm="fake", models_dir=tmp_path / "models"
+    )
+    scored = dev_items[:10]
+    job = EnsembleJob(Estimator.from_settings(settings), tmp_path / "cache")
+    outputs = job.outputs(["knn"], [*scored, *extra], unscored={i.id for i in extra})["knn"]
+    skipped: list[str] = []
+    with pytest.raises(ValueError, match="no base strategy"):  # without saying they are unscored: refused
+        job.outputs(["knn"], [*scored, *extra], on_skip=lambda name, why: skipped.append(why))
+    assert "knows 6 of the fitting items" in skipped[0]
+    # each stored extra item gets the price a store without it gives: its own price is never used
+    for row, item in enumerate(extra[:2], start=len(scored)):
+        store.delete([item.id])
+        alone = Estimator.from_settings(settings).pricer("knn").estimate(item)
+        store.upsert([item], embedder.encode([item.description]))
+        assert outputs[row].price == pytest.approx(alone.price)

@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 from rag_pricer.api import Estimator
 from rag_pricer.cli.app import app
 from rag_pricer.evaluation.scores import ScoreRecord
+from rag_pricer.items import read_items
+from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.settings import Settings
-from rag_pricer.training.prepare import DEMO_ITEMS, MIN_FIT_ITEMS, PREPARED_BASES
+from rag_pricer.training.prepare import DEMO_ITEMS, MIN_FIT_ITEMS, PREPARED_BASES, Preparation, items_digest
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,32 @@ def test_prepare_indexes_trains_fits_and_prices_with_ranges(prepared: tuple[Path
         and manifest["seconds"] > 0
         and set(manifest["used"]) <= set(PREPARED_BASES)
     )
-    assert json.loads((root / "store" / "prepared.json").read_text())["n"] == int(args[args.index("--limit") + 1])
+    store = json.loads((root / "store" / "prepared.json").read_text())
+    assert store["n_train"] == int(args[args.index("--limit") + 1]) and store["n_extra"] == manifest["n_extra"] > 0
+    assert store["n"] == store["n_train"] + store["n_extra"]
     assert ScoreRecord.load(models, "ensemble") is None  # a quick run's figures are not put on record
+
+
+def test_the_extra_items_are_knowledge_and_fitting_items_and_dev_is_never_stored(
+    prepared: tuple[Path, list[str], dict], items_path: Path
+) -> None:
+    root, args, _ = prepared
+    settings = Settings(_env_file=None, store_path=root / "store", models_dir=root / "models", llm="fake")
+    extra = read_items(Path(args[args.index("--extra") + 1]), limit=MIN_FIT_ITEMS)
+    dev = read_items(items_path, split="dev", limit=MIN_FIT_ITEMS)
+    store = ProductStore.from_settings(settings)
+    assert sorted(store.contains_any([i.id for i in extra])) == sorted(i.id for i in extra)
+    assert store.contains_any([i.id for i in dev]) == []
+    # every base priced the stored extra items leave-one-out: none was skipped from the ensemble
+    assert json.loads((root / "models" / "ensemble.prepared.json").read_text())["used"] == list(PREPARED_BASES)
+    # boosting-nn learnt beside this knowledge base: with other knowledge it is not current, boosting still is
+    preparation = Preparation(
+        settings.updated(items_path=items_path), extra=None, limit=int(args[args.index("--limit") + 1])
+    )
+    train = preparation.train_items()
+    digest = items_digest(train)
+    assert preparation._trained_on("boosting", digest, train)
+    assert not preparation._trained_on("boosting-nn", digest, train)
 
 
 def test_a_second_run_does_nothing_but_the_demo(

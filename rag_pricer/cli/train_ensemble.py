@@ -80,7 +80,9 @@ def train_ensemble(
     added = _extra_items(extra, extra_split, {i.id for i in scored})
     job = EnsembleJob(Estimator.from_settings(settings), cache)
     try:
-        outputs = job.outputs(bases.split(","), [*scored, *added], watch=_progress, on_skip=_skipped)
+        outputs = job.outputs(
+            bases.split(","), [*scored, *added], watch=_progress, on_skip=_skipped, unscored={i.id for i in added}
+        )
         trainer = EnsembleTrainer(list(outputs), compared, kind, folds=folds, seed=seed, alpha=alpha, coverage=coverage)
         outcome = job.fit(trainer, outputs, scored, added)
     except ValueError as error:

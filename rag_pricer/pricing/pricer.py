@@ -94,6 +94,15 @@ class Pricer(ABC):
         would measure memory, not estimation. Pricers that learn nothing return ``[]``."""
         return []
 
+    def trained_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those ``ids`` whose own prices shaped this pricer (trained or fitted on them): its
+        answer for one of them is in-sample. A subset of ``leaked_ids``: a product it can only
+        retrieve is not here when retrieval drops the item asked about (its id and copies of its
+        text), so that such an item is priced from the other products, leave-one-out, as a new
+        one is. Fitting an ensemble on the unscored items of the knowledge base relies on it.
+        By default every leaked id (the safe answer)."""
+        return self.leaked_ids(ids)
+
     def llm_used(self) -> dict[str, Any] | None:
         """The LLM this pricer asks (``PricingLLM.identity()``: spec, model id, runtime), for the
         reports of its results; ``None`` when it asks none."""

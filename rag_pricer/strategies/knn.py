@@ -79,6 +79,10 @@ class KnnPricer(Pricer):
     def leaked_ids(self, ids: Sequence[str]) -> list[str]:
         return self.retriever.store.contains_any(ids)
 
+    def trained_ids(self, ids: Sequence[str]) -> list[str]:
+        """None: knn learns nothing, and the retriever never returns the item asked about."""
+        return []
+
     def fingerprint(self) -> dict[str, Any]:
         search = asdict(self.search)
         return {"retrieval": self.retriever.fingerprint(), "search": search, "power": self.power, "mean": self.mean}

@@ -4,7 +4,7 @@ cross-fitted and fitted, the model and its calibrated range saved where the stra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +55,12 @@ class EnsembleJob:
         items: Sequence[Item],
         watch: Watch = _no_watch,
         on_skip: Callable[[str, str], None] = lambda name, why: None,
+        unscored: Collection[str] = frozenset(),
     ) -> dict[str, list[BaseOutput]]:
         """Each base's outputs on ``items``; a base that cannot be built, or knows a fitting item,
-        is skipped and ``on_skip(name, why)`` told (rich markup in ``why``)."""
+        is skipped and ``on_skip(name, why)`` told (rich markup in ``why``). The ``unscored``
+        items (ids) may be in the knowledge base: the bases price them leave-one-out, and only
+        a base trained on one of them is skipped."""
         table = BaseTable(self.estimator, self.cache)
         outputs: dict[str, list[BaseOutput]] = {}
         for name in dict.fromkeys(b.strip() for b in bases if b.strip()):
@@ -65,7 +68,7 @@ class EnsembleJob:
                 raise ValueError("the ensemble cannot be its own base")
             try:
                 with watch(name, len(items)) as advance:
-                    outputs[name] = table.outputs(name, items, on_batch=advance)
+                    outputs[name] = table.outputs(name, items, on_batch=advance, leave_one_out=unscored)
             except LeakageError as error:  # e.g. a model trained on the extra items: unusable for fitting on them
                 on_skip(
                     name,

@@ -1,13 +1,20 @@
 """``Preparation``: everything the default strategy needs, made once (``rag-pricer prepare``).
 
-Four steps, each a method: ``index`` the train split into the knowledge base, ``train`` the
-baselines the default ensemble combines, ``fit`` the ensemble on dev (plus unscored extra items
-of the same distribution) with its calibrated range, and price a few ``demo`` items. A step
-whose output exists and is current is skipped, so a second run does only what is missing:
+Four steps, each a method: ``index`` the train split and the extra items (unscored items of the
+dev distribution, when given) into the knowledge base, ``train`` the baselines the default
+ensemble combines, ``fit`` the ensemble on dev (plus the extra items) with its calibrated range,
+and price a few ``demo`` items. A step whose output exists and is current is skipped, so a
+second run does only what is missing:
 
-- the store is current when it holds as many products as the train split has storable items;
-- a baseline is current when its training items' digest is the one it was trained on;
+- the store is current when it holds as many products as the train split and the extra items
+  have storable items;
+- a baseline is current when its training items' digest is the one it was trained on, and, for
+  one that reads the knowledge base (``boosting-nn``), the knowledge's digest too;
 - the ensemble is current when it was fitted on the same items over the same base models.
+
+The extra items are knowledge and fitting items at once: the bases price a stored one from the
+other products (retrieval never returns the item priced, see ``Pricer.trained_ids``), as they
+price a new one, so the ensemble's fitting outputs stay out-of-sample; ``dev`` is never stored.
 
 Each step writes a small manifest next to what it made (``<store>/prepared.json``,
 ``<models_dir>/<name>.prepared.json``) with what it used and the seconds it took. A
@@ -38,6 +45,7 @@ from rag_pricer.knowledge.store import StoreError
 from rag_pricer.pricing.pricer import files_digest
 from rag_pricer.pricing.ranges import calibration_path
 from rag_pricer.settings import Settings
+from rag_pricer.strategies.baselines.catalog import spec_of
 from rag_pricer.strategies.ensemble.strategy import ENSEMBLE_DIR
 from rag_pricer.training.baselines import BASELINES, BaselineTrainer
 from rag_pricer.training.ensemble_job import EnsembleJob
@@ -168,6 +176,7 @@ class Preparation:
         self.bases = list(bases)
         self.estimator = Estimator.from_settings(settings)
         self._train: list[Item] | None = None
+        self._fit: tuple[list[Item], list[Item]] | None = None
 
     @property
     def models_dir(self) -> Path:
@@ -190,16 +199,18 @@ class Preparation:
     # -- the steps: each returns (done?, what it did) -----------------------------------------
 
     def index(self) -> tuple[bool, str]:
-        """The train split into the store, unless it holds it already."""
-        items = self.train_items()
+        """The train split and the extra items into the store, unless it holds them already."""
+        items = self.knowledge_items()
         expected = storable(items)
         store = self.estimator.resources.store
         try:
             held = store.count()
         except StoreError:
             held = 0  # no store yet
+        n_extra = len(self.fit_items()[1])
+        what = f"the {expected - n_extra:,} train" + (f" and {n_extra:,} extra items" if n_extra else " items")
         if held == expected:
-            return False, f"the store holds the {expected:,} train items"
+            return False, f"the store holds {what}"
         indexer = Indexer(
             store,
             self.estimator.resources.embedder,
@@ -211,9 +222,10 @@ class Preparation:
         self._write_manifest(
             self._store_manifest(),
             {"items": str(self.settings.items_path), "split": TRAIN_SPLIT, "limit": self.limit, "n": expected}
+            | {"n_train": expected - n_extra, "extra": str(self.extra) if n_extra else None, "n_extra": n_extra}
             | {"items_digest": items_digest(items), "report": indexed.as_dict()},
         )
-        return True, f"{indexed.embedded:,} items embedded, {indexed.total_in_store:,} in the store"
+        return True, f"{indexed.embedded:,} items embedded, {indexed.total_in_store:,} in the store ({what})"
 
     def train(self) -> tuple[bool, str]:
         """The baselines among the bases whose saved model was not trained on these train items."""
@@ -242,7 +254,7 @@ class Preparation:
                     self._baseline_manifest(step.name),
                     {"items": str(self.settings.items_path), "split": TRAIN_SPLIT, "limit": self.limit}
                     | {"n_train": step.n_train, "items_digest": digest, "model_digest": files_digest(step.path)}
-                    | {"seconds": round(step.seconds, 2)},
+                    | {"knowledge_digest": self._knowledge_digest(step.name), "seconds": round(step.seconds, 2)},
                 )
         return True, ", ".join(f"{s.name} {s.seconds:.0f} s" for s in trained) + f" on {len(items):,} items"
 
@@ -269,6 +281,7 @@ class Preparation:
             [*scored, *added],
             watch=lambda name, total: self.reporter.watch(f"fit: base {name}", total),
             on_skip=lambda name, why: self.reporter.line(f"prepare: fit: skipped base {name}: {why}"),
+            unscored={item.id for item in added},
         )
         outcome = job.fit(EnsembleTrainer(list(outputs)), outputs, scored, added)
         job.save(outcome, self.models_dir)
@@ -302,8 +315,17 @@ class Preparation:
                 raise ValueError(f"no {TRAIN_SPLIT} items in {self.settings.items_path}")
         return self._train
 
+    def knowledge_items(self) -> list[Item]:
+        """What the knowledge base holds: the train items, then the extra ones."""
+        return [*self.train_items(), *self.fit_items()[1]]
+
     def fit_items(self) -> tuple[list[Item], list[Item]]:
         """The scored dev items and the unscored extra ones (as many as the dev ones on a quick run)."""
+        if self._fit is None:
+            self._fit = self._read_fit_items()
+        return self._fit
+
+    def _read_fit_items(self) -> tuple[list[Item], list[Item]]:
         n = None if self.limit is None else max(MIN_FIT_ITEMS, self.limit // 5)
         scored = read_items(self.settings.items_path, split=FIT_SPLIT, limit=n)
         if len(scored) < MIN_FIT_ITEMS:
@@ -325,7 +347,13 @@ class Preparation:
             return False
         manifest = self._read_manifest(self._baseline_manifest(name))
         if manifest:
-            return manifest.get("items_digest") == digest and manifest.get("model_digest") == files_digest(folder)
+            return (
+                manifest.get("items_digest") == digest
+                and manifest.get("model_digest") == files_digest(folder)
+                and manifest.get("knowledge_digest") == self._knowledge_digest(name)
+            )
+        if spec_of(name).uses_store:  # its features depend on the knowledge base, which only a manifest records
+            return False
         # Trained by `train-baselines`: current when it learnt exactly these items' ids.
         try:
             trained = json.loads((folder / "baseline.json").read_text(encoding="utf-8")).get("trained_ids")
@@ -337,8 +365,12 @@ class Preparation:
         if name in BASELINES:
             return files_digest(self.models_dir / name)
         if name == "knn":  # the store: what was indexed into it
-            return items_digest(self.train_items())
+            return items_digest(self.knowledge_items())
         return name
+
+    def _knowledge_digest(self, name: str) -> str | None:
+        """What a baseline that reads the knowledge base was trained beside (``None`` for the others)."""
+        return items_digest(self.knowledge_items()) if spec_of(name).uses_store else None
 
     def _store_manifest(self) -> Path | None:
         if self.settings.chroma_host:

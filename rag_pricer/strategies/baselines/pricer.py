@@ -64,3 +64,8 @@ class BaselinePricer(Pricer):
         base, among the stored products (as ``knn`` reports them)."""
         stored = set(self.store.contains_any(list(ids))) if self.store is not None else set()
         return [i for i in ids if i in self._trained or i in stored]
+
+    def trained_ids(self, ids: Sequence[str]) -> list[str]:
+        """The ``ids`` among the baseline's training items (its neighbours, for one that reads
+        the knowledge base, never include the item priced)."""
+        return [i for i in ids if i in self._trained]

@@ -60,3 +60,10 @@ class EnsemblePricer(Pricer):
         for pricer in self.bases.values():
             known.update(pricer.leaked_ids(list(ids)))
         return [i for i in ids if i in known]
+
+    def trained_ids(self, ids: Sequence[str]) -> list[str]:
+        """The ids the ensemble was fitted on or that any base trained on."""
+        known = {i for i in ids if i in self._fitted}
+        for pricer in self.bases.values():
+            known.update(pricer.trained_ids(list(ids)))
+        return [i for i in ids if i in known]
