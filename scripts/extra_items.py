@@ -11,8 +11,10 @@ on the same folds, each fitted on the fold's fitting side (never on the fold it 
 ``level-mean`` (one factor making the mean price of the extra items right, the -$20 bias) and
 ``level-hit`` (the log shift with the best hit rate on the extra items).
 
-Every configuration and correction is paired with the reference configuration's ensemble and
-with its ``boosting-nn``, on the same dev items (2,000 resamples).
+Every configuration and correction is paired with the reference configuration's ensemble,
+``boosting-nn`` and ``knn``, and with its own variant there (``knowledge knn`` with
+``today knn``), on the same dev items (2,000 resamples). The out-of-fold prices are saved
+beside ``--out`` (``.npz``).
 
     PYTHONPATH=$PWD nice -n 10 python scripts/extra_items.py --items ../shared/data/items.jsonl.gz \\
         --extra ../shared/data/items_extra.jsonl.gz \\
@@ -121,8 +123,9 @@ def main() -> None:
         configs[name] = configuration(name, Path(store), Path(models), scored, extra, args.bases.split(","))
     reference = next(iter(configs))
     references = {
-        f"{reference} ensemble": configs[reference]["predictions"]["ensemble"],
-        f"{reference} boosting-nn": configs[reference]["predictions"]["boosting-nn"],
+        f"{reference} {variant}": configs[reference]["predictions"][variant]
+        for variant in ("ensemble", "boosting-nn", "knn")
+        if variant in configs[reference]["predictions"]
     }
     bootstrap = Bootstrap(2000, seed=0)
     rows: dict[str, Any] = {}
@@ -132,7 +135,9 @@ def main() -> None:
                 k: [v.value, v.low, v.high] for k, v in bootstrap.intervals(truth, predicted, METRICS).items()
             }
             row["bias"] = float(np.mean(predicted - truth))
-            for label, other in references.items():
+            same = configs[reference]["predictions"].get(variant)  # the same variant with the reference's bases
+            pairs = references | ({f"{reference} {variant}": same} if same is not None and name != reference else {})
+            for label, other in pairs.items():
                 paired = bootstrap.differences(truth, predicted, other, METRICS)
                 row[f"vs {label}"] = {k: [v.value, v.low, v.high] for k, v in paired.items()}
             rows[f"{name} {variant}"] = row
