@@ -19,7 +19,8 @@ from rag_pricer.cli.common import USER_ERRORS, console, errors, fail, require_it
 from rag_pricer.settings import Settings
 from rag_pricer.training.prepare import MIN_FIT_ITEMS, Preparation, PreparationReport
 
-#: unscored fitting items of the dev distribution; relative: resolved as settings resolve items_path
+#: unscored items of the dev distribution (knowledge and fitting items); relative: resolved as
+#: settings resolve items_path
 DEFAULT_EXTRA = Path("../shared/data/items_extra.jsonl.gz")
 
 
@@ -72,7 +73,8 @@ def prepare(
         Path | None,
         typer.Option(
             "--extra",
-            help=f"Unscored fitting items of the dev distribution (default: {DEFAULT_EXTRA}, when it exists).",
+            help=f"Unscored items of the dev distribution, indexed as knowledge and used to fit the ensemble "
+            f"(default: {DEFAULT_EXTRA}, when it exists).",
             dir_okay=False,
         ),
     ] = None,
@@ -86,9 +88,9 @@ def prepare(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what each step did as JSON.")] = False,
 ) -> None:
-    """Make the default strategy ready: index the train split, train the baselines it needs, fit
-    and calibrate the ensemble on dev, then price a few items with their ranges. Steps whose
-    output is current are skipped."""
+    """Make the default strategy ready: index the train split and the extra items, train the
+    baselines it needs, fit and calibrate the ensemble on dev (and the extra items), then price a
+    few items with their ranges. Steps whose output is current are skipped."""
     settings = settings_with(items_path=items, store_path=store, models_dir=models_dir)
     require_items(settings.items_path)
     reporter = ConsoleReporter(errors, progress=not (as_json and console.is_terminal))
