@@ -92,7 +92,7 @@ def range_rows(
                     f"| {np.mean(ratio):.2f} ± {np.std(ratio):.2f} |"
                 )
         for reference in ("global", "mondrian-normalised"):
-            if method == reference or reference not in reports:
+            if method in (reference, "global") or reference not in reports:
                 continue
             dollars = np.array([r.median_width for r in found]) / [r.median_width for r in reports[reference]] - 1
             ratios = np.array([r.median_ratio for r in found]) / [r.median_ratio for r in reports[reference]] - 1
