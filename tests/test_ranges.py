@@ -241,8 +241,9 @@ def test_an_item_dependent_calibration_round_trips_and_format_1_still_loads(tmp_
         {"scale": {"intercept": 1.0}},
         {"format": 4},
         {"scale": {"intercept": 1.0, "spread": 0.0, "dissimilarity": 0.0, "link": "magic"}},
-        {"log_estimate_range": [5.0, 1.0]},
-        {"log_estimate_range": [1.0]},
+        {"held_within": {"log_estimate": [5.0, 1.0], "top_similarity": [0.3, 0.9], "log_spread": [0.1, 1.0]}},
+        {"held_within": {"log_estimate": [1.0, 5.0]}},
+        {"held_within": [1.0, 5.0]},
     ],
 )
 def test_a_damaged_item_dependent_file_says_to_recalibrate(tmp_path: Path, change: dict) -> None:
@@ -325,11 +326,12 @@ def test_a_log_link_scale_recovers_the_known_scale_and_holds_coverage_by_similar
     assert np.std(width) / np.mean(width) < 0.1
 
 
-def test_a_log_link_range_does_not_extrapolate_beyond_the_calibration_prices() -> None:
+def test_a_log_link_range_does_not_extrapolate_beyond_the_calibration_items() -> None:
     truth, estimate, evidence, _ = price_dependent(1000, seed=23)
     calibration = RangeCalibration.fit("s", truth, estimate, evidence=evidence, method="mondrian-glm")
-    lowest, highest = calibration.log_estimate_range
+    lowest, highest = calibration.held_within["log_estimate"]
     assert lowest == pytest.approx(np.log(estimate).min()) and highest == pytest.approx(np.log(estimate).max())
+    assert calibration.held_within["top_similarity"][0] == pytest.approx(evidence.top_similarity.min())
     one = evidence.take([0])
     at_edge, far_beyond = np.exp(highest), np.exp(highest) * 1000
     edge_low, edge_high = calibration.bounds(at_edge, one)
@@ -339,6 +341,13 @@ def test_a_log_link_range_does_not_extrapolate_beyond_the_calibration_prices() -
     assert far_low / far_beyond == pytest.approx(edge_low / at_edge)
     cheap_low, cheap_high = calibration.bounds(0.01, one)
     assert np.isfinite(cheap_high) and 0 < cheap_low < 0.01 < cheap_high
+    # a text less similar to anything than every calibration item ("hello world") gets the scale of
+    # the least similar one, with the most spread seen: wide, but not exponentially wider
+    least = float(evidence.top_similarity.min())
+    most_spread = float(evidence.log_spread.max())
+    edge = calibration.bounds(100.0, Evidence(np.array([least]), np.array([most_spread])))
+    beyond = calibration.bounds(100.0, Evidence(np.array([0.05]), np.array([5.0])))
+    assert beyond[1] / beyond[0] == pytest.approx(edge[1] / edge[0])
 
 
 def test_a_log_link_scale_of_errors_all_at_their_centre_is_the_narrowest() -> None:
@@ -376,7 +385,7 @@ def test_a_format_2_calibration_still_loads_and_gives_the_ranges_it_gave(tmp_pat
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(FORMAT_2))
     loaded = RangeCalibration.load(tmp_path, "ensemble")
-    assert loaded is not None and loaded.method == "mondrian-normalised" and loaded.log_estimate_range == []
+    assert loaded is not None and loaded.method == "mondrian-normalised" and loaded.held_within == {}
     assert loaded.scale is not None and loaded.scale.link == "identity" and loaded.scale.log_estimate == 0.0
     evidence = Evidence(np.array([0.65, 0.8]), np.array([0.4, 0.9]))
     prices = np.array([50.0, 20_000.0])  # the second far beyond any calibration price: format 2 did not hold it

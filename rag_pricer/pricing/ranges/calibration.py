@@ -26,8 +26,9 @@ two item-dependent variants are built, and combined:
   log-link Poisson regression (a GLM) of ``|r - centre|`` (scikit-learn ``PoissonRegressor``;
   Lei et al. 2018's locally weighted conformal, with a learned scale). Cheap estimates miss by
   more in proportion than dear ones (they regress to the mean), so ``d`` comes out negative: the
-  range narrows in proportion where it costs the most dollars. The log estimate is held within
-  the calibration items' (``log_estimate_range``): a scale and a centre are never extrapolated.
+  range narrows in proportion where it costs the most dollars. The log estimate and both signals
+  are held within the calibration items' (``held_within``): an exponential scale (and the
+  centre) is never extrapolated beyond what it was fitted on.
 
 An estimate without comparables gets the ``global`` bounds, which every calibration keeps.
 """
@@ -56,6 +57,8 @@ METHODS = ("global", "mondrian", "normalised", "mondrian-normalised", "mondrian-
 DEFAULT_METHOD = "mondrian-glm"
 #: the links of a scale: ``identity`` (linear, format 2) or ``log`` (``mondrian-glm``)
 LINKS = ("identity", "log")
+#: what a ``mondrian-glm`` range reads held within the calibration items' range of it
+HELD = ("log_estimate", "top_similarity", "log_spread")
 #: bins by top similarity (thirds), and the fewest calibration items a bin may hold
 BINS = 3
 MIN_PER_BIN = 30
@@ -189,9 +192,10 @@ class RangeCalibration:
     scale: Scale | None = None
     #: ``centre(x) = centre[0] + centre[1] * log(estimate)`` of normalised scores
     centre: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    #: ``[lowest, highest]`` log estimate of the calibration items: centre and scale read the log
-    #: estimate held within it (``mondrian-glm``; empty: not held, as format 2 did)
-    log_estimate_range: list[float] = field(default_factory=list)
+    #: ``{name: [lowest, highest]}`` of the calibration items' ``log_estimate``, ``top_similarity``
+    #: and ``log_spread``: centre and scale read each held within its range (``mondrian-glm``;
+    #: empty: not held, as format 2 did)
+    held_within: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -226,7 +230,10 @@ class RangeCalibration:
             centre = [float(c) for c in np.linalg.lstsq(design, errors, rcond=None)[0]]
             deviations = np.abs(errors - design @ centre)
             if method.endswith("glm"):
-                made.log_estimate_range = [float(log_estimate.min()), float(log_estimate.max())]
+                made.held_within = {
+                    name: [float(values.min()), float(values.max())]
+                    for name, values in zip(HELD, (log_estimate, evidence.top_similarity, evidence.log_spread))
+                }
                 scale = Scale.fit_log_link(evidence, log_estimate, deviations)
             else:
                 scale = Scale.fit(evidence, deviations)
@@ -248,14 +255,20 @@ class RangeCalibration:
             return prices * math.exp(self.q_low), prices * math.exp(self.q_high)
         group = np.searchsorted(self.edges, evidence.top_similarity, side="right")
         log_price = np.log(prices)
-        if self.log_estimate_range:
-            lowest, highest = self.log_estimate_range
-            log_price = np.clip(log_price, lowest, highest)
+        if self.held_within:
+            log_price = self._held("log_estimate", log_price)
+            evidence = Evidence(
+                self._held("top_similarity", evidence.top_similarity), self._held("log_spread", evidence.log_spread)
+            )
         centre = self.centre[0] + self.centre[1] * log_price
         scale = self.scale.of(evidence, log_price) if self.scale else 1.0
         low = centre + scale * np.array([b.q_low for b in self.bins])[group]
         high = centre + scale * np.array([b.q_high for b in self.bins])[group]
         return prices * np.exp(low), prices * np.exp(high)
+
+    def _held(self, name: str, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        lowest, highest = self.held_within[name]
+        return np.clip(values, lowest, highest)
 
     def note(self) -> str:
         how = "" if self.method == "global" else f", {self.method}"
@@ -284,11 +297,19 @@ class RangeCalibration:
             raise CalibrationError("calibration bounds must be finite with q_low <= q_high")
         if made.method not in METHODS or len(made.centre) != 2 or (made.bins and len(made.edges) != len(made.bins) - 1):
             raise CalibrationError(f"range method {made.method!r} with {len(made.bins)} bins and edges {made.edges}")
-        held = made.log_estimate_range
+        held = made.held_within
         if (made.scale is not None and made.scale.link not in LINKS) or (
-            held and (len(held) != 2 or not all(math.isfinite(v) for v in held) or held[0] > held[1])
+            held
+            and (
+                not isinstance(held, dict)
+                or set(held) != set(HELD)
+                or not all(
+                    isinstance(r, list) and len(r) == 2 and all(math.isfinite(v) for v in r) and r[0] <= r[1]
+                    for r in held.values()
+                )
+            )
         ):
-            raise CalibrationError(f"scale {made.scale} with log estimate range {held}")
+            raise CalibrationError(f"scale {made.scale} with the ranges it reads {held}")
         return made
 
     def save(self, models_dir: str | Path) -> Path:
