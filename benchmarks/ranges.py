@@ -1,17 +1,23 @@
 """Item-dependent price ranges and confidence levels on dev, cross-fitted.
 
     python -m benchmarks.ranges --store var/store --models-dir var/models \
-        [--strategies knn,ensemble] [--bases knn,tfidf-ridge,features] [--cache var/ensemble-cache] [--folds 5]
+        [--strategies knn,ensemble] [--bases knn,boosting,boosting-nn,tfidf-ridge,features] \
+        [--extra ../shared/data/items_extra.jsonl.gz | --extra ''] [--cache var/models/ensemble-cache] \
+        [--folds 5] [--seeds 8] [--quick]
 
 Per strategy, its estimates of the ``--split`` items: ``knn`` priced (cached under ``--cache``),
 ``ensemble`` the out-of-fold estimates of the ensemble over ``--bases`` (as ``train-ensemble``
-makes them, dev only, no extra items). Then, per range method (``pricing.ranges.METHODS``), the
-K-fold cross-fitted coverage of the 80% range overall and in each third of the items by top
-similarity (least similar first), the median width ($) and the median high/low; then the
-confidence levels, cross-fitted too (thresholds placed on K-1 folds, the held-out fold given
-its levels): items and MAE per level. Last, what knn says of texts the store knows nothing
-like. Prints the tables and writes them, with the command and the load average, to
-benchmarks/out/ranges.md.
+makes them: by default the bases of the default ensemble, fitted with the ``--extra`` items
+unscored, as ``prepare`` does; the bases' outputs are read from ``--cache`` when there). Then,
+per range method (``pricing.ranges.METHODS``), the K-fold cross-fitted coverage of the 80% range
+overall and in each third of the items by top similarity (least similar first), the median
+width ($) and the median high/low: on the fold split of seed 0, then the mean over ``--seeds``
+fold splits with the spread over splits (sd, and the lowest and highest third), and each
+method's width against the ``global`` one's and the ``mondrian-normalised`` one's on the same
+split (mean and sd of the ratio, and on how many splits it is narrower); then the confidence
+levels, cross-fitted too (thresholds placed on K-1 folds, the held-out fold given its levels):
+items and MAE per level. Last, what knn says of texts the store knows nothing like. Prints the
+tables and writes them, with the command and the load average, to benchmarks/out/ranges.md.
 """
 
 from __future__ import annotations
@@ -33,38 +39,69 @@ from rag_pricer.pricing.ranges.crossfit import cross_fitted_coverage
 from rag_pricer.settings import Settings
 from rag_pricer.training.base_table import BaseTable
 from rag_pricer.training.ensemble_trainer import EnsembleTrainer
+from rag_pricer.training.prepare import PREPARED_BASES
 
 UNKNOWN = ("hello world", "qzx 7fj kwp0 vvb ryt 93k", "KitchenAid Artisan 5-quart tilt-head stand mixer, empire red")
 
 
 def estimates(
-    strategy: str, table: BaseTable, items: list, bases: list[str], folds: int
+    strategy: str, table: BaseTable, items: list, added: list, bases: list[str], folds: int
 ) -> tuple[np.ndarray, Evidence | None]:
-    """``strategy``'s estimates of ``items`` (out of fold for the ensemble) and their evidence."""
+    """``strategy``'s estimates of ``items`` (out of fold for the ensemble, fitted with the
+    ``added`` items unscored) and their evidence."""
     if strategy != "ensemble":
         outputs = table.outputs(strategy, items)
         return np.array([o.price for o in outputs]), Evidence.of([o.signals for o in outputs])
-    found = {base: table.outputs(base, items) for base in bases}
+    every = [*items, *added]
+    found = {base: table.outputs(base, every) for base in bases}
     trainer = EnsembleTrainer(bases, folds=folds)
-    outcome = trainer.train(found, [i.price for i in items], [i.id for i in items], [True] * len(items))
+    scored = [True] * len(items) + [False] * len(added)
+    outcome = trainer.train(found, [i.price for i in every], [i.id for i in every], scored)
     assert outcome.out_of_fold is not None
-    print(f"ensemble: chose {outcome.chosen} (cross-fitted MAE ${outcome.kinds[outcome.chosen]['mae'].value:,.2f})")
-    return outcome.out_of_fold, Evidence.of([o.signals for o in found[trainer.signal_base or bases[0]]])
+    print(
+        f"ensemble: chose {outcome.chosen} of {','.join(bases)} on {len(items)} items + {len(added)} extra "
+        f"(cross-fitted MAE ${outcome.kinds[outcome.chosen]['mae'].value:,.2f})"
+    )
+    shown = found[trainer.signal_base or bases[0]][: len(items)]
+    return outcome.out_of_fold, Evidence.of([o.signals for o in shown])
 
 
 def range_rows(
     strategy: str, truth: np.ndarray, price: np.ndarray, evidence: Evidence, folds: int, seeds: int
-) -> tuple[list[str], list[str]]:
-    """Rows of the fold split of seed 0, and rows of the mean over ``seeds`` fold splits."""
-    first, mean = [], []
-    for method in METHODS:
-        reports = [cross_fitted_coverage(truth, price, 0.8, folds, seed, evidence, method) for seed in range(seeds)]
-        for rows, figures in ((first, reports[:1]), (mean, reports)):
-            coverage = np.mean([r.coverage for r in figures])
-            thirds = " | ".join(f"{c:.1%}" for c in np.mean([r.by_third for r in figures], axis=0))
-            width, ratio = np.mean([r.median_width for r in figures]), np.mean([r.median_ratio for r in figures])
-            rows.append(f"| {strategy} | {method} | {coverage:.1%} | {thirds} | ${width:,.2f} | {ratio:.2f} |")
-    return first, mean
+) -> tuple[list[str], list[str], list[str]]:
+    """Rows of the fold split of seed 0, rows of the mean (and spread) over ``seeds`` fold
+    splits, and rows of each method's widths against the global range's on the same splits."""
+    first, mean, against = [], [], []
+    reports = {
+        method: [cross_fitted_coverage(truth, price, 0.8, folds, seed, evidence, method) for seed in range(seeds)]
+        for method in METHODS
+    }
+    for method, found in reports.items():
+        for rows, figures in ((first, found[:1]), (mean, found)):
+            coverage = [r.coverage for r in figures]
+            thirds = np.array([r.by_third for r in figures])
+            width, ratio = [r.median_width for r in figures], [r.median_ratio for r in figures]
+            line = f"| {strategy} | {method} | {np.mean(coverage):.1%} | " + " | ".join(
+                f"{c:.1%}" for c in thirds.mean(axis=0)
+            )
+            if rows is first:
+                rows.append(f"{line} | ${width[0]:,.2f} | {ratio[0]:.2f} |")
+            else:
+                rows.append(
+                    f"{line} | {thirds.min():.1%} – {thirds.max():.1%} | ${np.mean(width):,.2f} ± {np.std(width):.2f} "
+                    f"| {np.mean(ratio):.2f} ± {np.std(ratio):.2f} |"
+                )
+        for reference in ("global", "mondrian-normalised"):
+            if method in (reference, "global") or reference not in reports:
+                continue
+            dollars = np.array([r.median_width for r in found]) / [r.median_width for r in reports[reference]] - 1
+            ratios = np.array([r.median_ratio for r in found]) / [r.median_ratio for r in reports[reference]] - 1
+            against.append(
+                f"| {strategy} | {method} | {reference} | {dollars.mean():+.1%} ± {dollars.std():.1%} "
+                f"| {int((dollars < 0).sum())}/{seeds} | {ratios.mean():+.1%} ± {ratios.std():.1%} "
+                f"| {int((ratios < 0).sum())}/{seeds} |"
+            )
+    return first, mean, against
 
 
 def confidence_rows(strategy: str, truth: np.ndarray, price: np.ndarray, evidence: Evidence, folds: int) -> list[str]:
@@ -95,16 +132,26 @@ def main() -> None:
     parser.add_argument("--items", type=Path, default=ROOT.parent / "shared" / "data" / "items.jsonl.gz")
     parser.add_argument("--split", default="dev")
     parser.add_argument("--strategies", default="knn,ensemble")
-    parser.add_argument("--bases", default="knn,tfidf-ridge,features")
-    parser.add_argument("--cache", type=Path, default=ROOT / "var" / "ensemble-cache")
+    parser.add_argument("--bases", default=",".join(PREPARED_BASES), help="Bases of the ensemble.")
+    parser.add_argument(
+        "--extra",
+        default=str(ROOT.parent / "shared" / "data" / "items_extra.jsonl.gz"),
+        help="Unscored items the ensemble is also fitted on ('' for none).",
+    )
+    parser.add_argument("--cache", type=Path, default=ROOT / "var" / "models" / "ensemble-cache")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=8, help="Fold splits averaged in the second range table.")
+    parser.add_argument("--quick", action="store_true", help="2 fold splits, and no ensemble's extra items.")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "ranges.md")
     args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.extra = min(args.seeds, 2), ""
     load_before = os.getloadavg()
     settings = Settings(_env_file=None, store_path=args.store, models_dir=args.models_dir, items_path=args.items)
     estimator = Estimator.from_settings(settings)
     items = read_items(args.items, split=args.split)
+    taken = {i.id for i in items}
+    added = [i for i in read_items(Path(args.extra)) if i.id not in taken] if args.extra else []
     truth = np.array([i.price for i in items])
     table = BaseTable(estimator, args.cache)
     ranges = [
@@ -112,16 +159,25 @@ def main() -> None:
         "| median width | median high/low |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    averaged = list(ranges)
+    averaged = [
+        "| strategy | method | coverage | least similar third | middle third | most similar third "
+        "| thirds, lowest – highest split | median width (± sd) | median high/low (± sd) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    against = [
+        "| strategy | method | against | median width | narrower on | median high/low | narrower on |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     levels = ["| strategy | level | items | MAE | median abs log error |", "|---|---|---:|---:|---:|"]
     for strategy in args.strategies.split(","):
-        price, evidence = estimates(strategy, table, items, args.bases.split(","), args.folds)
+        price, evidence = estimates(strategy, table, items, added, args.bases.split(","), args.folds)
         if evidence is None:
             print(f"{strategy}: its estimates show no comparables: global range only", file=sys.stderr)
             continue
-        first, mean = range_rows(strategy, truth, price, evidence, args.folds, args.seeds)
+        first, mean, paired = range_rows(strategy, truth, price, evidence, args.folds, args.seeds)
         ranges += first
         averaged += mean
+        against += paired
         levels += confidence_rows(strategy, truth, price, evidence, args.folds)
     top = Evidence.of([o.signals for o in table.outputs("knn", items)])
     assert top is not None
@@ -139,15 +195,18 @@ def main() -> None:
         [
             f"# {command_line('benchmarks.ranges', sys.argv[1:])}",
             f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; "
-            f"{len(items)} {args.split} items",
+            f"{len(items)} {args.split} items (+{len(added)} extra, fitting the ensemble only)",
             f"top similarity quantiles 5/25/50/75%: {', '.join(f'{q:.3f}' for q in quantiles)}; "
             f"log spread 25/50/75%: {', '.join(f'{q:.3f}' for q in spread)}",
             "",
             "## 80% ranges, cross-fitted (fold split of seed 0)",
             *ranges,
             "",
-            f"## 80% ranges, cross-fitted, mean over {args.seeds} fold splits",
+            f"## 80% ranges, cross-fitted, mean over {args.seeds} fold splits (± sd over splits)",
             *averaged,
+            "",
+            f"## Widths against another method's on the same fold split ({args.seeds} splits, mean ± sd)",
+            *against,
             "",
             "## Confidence levels, cross-fitted",
             *levels,

@@ -229,7 +229,7 @@ def test_train_ensemble_calibrate_and_the_refusal_from_the_command_line(
     assert "skipped base boosting" in trained.output and "Cross-fitted on 20 dev items" in trained.output
     assert (Path(settings.models_dir) / "ensemble" / "ensemble.json").is_file()
     ensemble = RangeCalibration.load(settings.models_dir, "ensemble")
-    assert ensemble.n == 20 and ensemble.method == "mondrian-normalised" and ensemble.scale is not None
+    assert ensemble.n == 20 and ensemble.method == "mondrian-glm" and ensemble.scale is not None
     assert ConfidenceLevels.load(settings.models_dir).strategy == "ensemble"  # placed on knn's evidence
     # the ensemble was fitted on these dev items: the harness refuses to score them
     refused = runner.invoke(app, ["evaluate", "--strategy", "ensemble", "--items", str(items_path), "--limit", "5"])

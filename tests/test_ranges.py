@@ -165,7 +165,7 @@ def coverage_by_third(truth: np.ndarray, low: np.ndarray, high: np.ndarray, evid
     return [float(inside[rows].mean()) for rows in np.array_split(order, 3)]
 
 
-@pytest.mark.parametrize("method", ["mondrian", "mondrian-normalised"])
+@pytest.mark.parametrize("method", ["mondrian", "mondrian-normalised", "mondrian-glm"])
 def test_item_dependent_ranges_hold_their_coverage_in_each_third_by_similarity(method: str) -> None:
     truth, estimate, evidence = hard_and_easy(3000, seed=11)
     calibration = RangeCalibration.fit("s", truth, estimate, coverage=0.8, evidence=evidence, method=method)
@@ -201,7 +201,7 @@ def test_cross_fitted_coverage_reports_each_third_and_item_ranges_are_narrower()
     truth, estimate, evidence = hard_and_easy(600, seed=14)
     plain = cross_fitted_coverage(truth, estimate, 0.8, folds=5, seed=0, evidence=evidence, method="global")
     dependent = cross_fitted_coverage(truth, estimate, 0.8, folds=5, seed=0, evidence=evidence)
-    assert len(dependent.by_third) == 3 and dependent.method == "mondrian-normalised"
+    assert len(dependent.by_third) == 3 and dependent.method == "mondrian-glm"
     assert all(0.72 <= c <= 0.88 for c in dependent.by_third)
     assert dependent.median_ratio < plain.median_ratio
     assert dependent.as_dict()["by_similarity_third"] == [round(c, 4) for c in dependent.by_third]
@@ -218,7 +218,7 @@ def test_an_item_dependent_calibration_round_trips_and_format_1_still_loads(tmp_
     saved = RangeCalibration.fit("knn", truth, estimate, ids=["a"], evidence=evidence)
     path = saved.save(tmp_path)
     data = json.loads(path.read_text())
-    assert data["format"] == 2 and data["method"] == "mondrian-normalised" and len(data["bins"]) == 3
+    assert data["format"] == 3 and data["method"] == "mondrian-glm" and len(data["bins"]) == 3
     loaded = RangeCalibration.load(tmp_path, "knn")
     assert loaded == saved
     assert np.allclose(
@@ -239,7 +239,11 @@ def test_an_item_dependent_calibration_round_trips_and_format_1_still_loads(tmp_
         {"edges": [0.5, 0.6]},
         {"method": "magic"},
         {"scale": {"intercept": 1.0}},
-        {"format": 3},
+        {"format": 4},
+        {"scale": {"intercept": 1.0, "spread": 0.0, "dissimilarity": 0.0, "link": "magic"}},
+        {"held_within": {"log_estimate": [5.0, 1.0], "top_similarity": [0.3, 0.9], "log_spread": [0.1, 1.0]}},
+        {"held_within": {"log_estimate": [1.0, 5.0]}},
+        {"held_within": [1.0, 5.0]},
     ],
 )
 def test_a_damaged_item_dependent_file_says_to_recalibrate(tmp_path: Path, change: dict) -> None:
@@ -274,3 +278,124 @@ def test_a_pricer_s_range_follows_its_comparables_or_falls_back_to_the_global_on
         widths[name] = found.high / found.low
     assert widths["close"] < widths["none"] < widths["far"]
     assert widths["none"] == pytest.approx(np.exp(calibration.q_high - calibration.q_low))
+
+
+# ranges whose scale reads the price level too (mondrian-glm) -----------------------------------
+
+
+def price_dependent(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, Evidence, np.ndarray]:
+    """Biased-low estimates whose log error's scale is known: it grows with the spread and the
+    dissimilarity and shrinks as the estimate gets dearer (cheap estimates miss by more in
+    proportion), ``exp(-1.9 + 0.8 * spread + 1.5 * (1 - top) - 0.25 * log(estimate))``.
+    Returns truth, estimates, evidence and that true scale."""
+    rng = np.random.default_rng(seed)
+    top, spread = rng.uniform(0.3, 0.95, n), rng.uniform(0.1, 1.2, n)
+    log_estimate = rng.uniform(1, 7, n)
+    scale = np.exp(-1.9 + 0.8 * spread + 1.5 * (1 - top) - 0.25 * log_estimate)
+    error = 0.2 + scale * (rng.gumbel(0.0, 1.0, n) - np.euler_gamma)  # skewed, of mean 0.2 whatever the scale
+    return np.exp(log_estimate + error), np.exp(log_estimate), Evidence(top, spread), scale
+
+
+def thirds_by(values: np.ndarray, inside: np.ndarray) -> list[float]:
+    return [float(inside[rows].mean()) for rows in np.array_split(np.argsort(values), 3)]
+
+
+def test_a_log_link_scale_recovers_the_known_scale_and_holds_coverage_by_similarity_and_by_price() -> None:
+    truth, estimate, evidence, _ = price_dependent(4000, seed=21)
+    glm = RangeCalibration.fit("s", truth, estimate, evidence=evidence, method="mondrian-glm")
+    linear = RangeCalibration.fit("s", truth, estimate, evidence=evidence, method="mondrian-normalised")
+    assert glm.scale is not None and glm.scale.link == "log"
+    # the fitted scale is proportional to the true one: same slopes (the intercept absorbs E|gumbel|)
+    assert glm.scale.spread == pytest.approx(0.8, abs=0.15)
+    assert glm.scale.dissimilarity == pytest.approx(1.5, abs=0.25)
+    assert glm.scale.log_estimate == pytest.approx(-0.25, abs=0.05)
+    new_truth, new_estimate, new_evidence, new_scale = price_dependent(60_000, seed=22)
+    low, high = glm.bounds(new_estimate, new_evidence)
+    inside = (new_truth >= low) & (new_truth <= high)
+    assert 0.79 <= inside.mean() <= 0.82
+    for share in [*thirds_by(new_evidence.top_similarity, inside), *thirds_by(new_estimate, inside)]:
+        assert 0.77 <= share <= 0.83
+    # a scale blind to the price level over-covers dear items and under-covers cheap ones ...
+    old_low, old_high = linear.bounds(new_estimate, new_evidence)
+    by_price = thirds_by(new_estimate, (new_truth >= old_low) & (new_truth <= old_high))
+    assert by_price[0] < 0.77 and by_price[2] > 0.83
+    # ... and pays for it in dollars: the log link's median width is narrower at the same coverage
+    assert np.median(high - low) < 0.95 * np.median(old_high - old_low)
+    # the log link's width tracks the oracle's: log(high / low) is the true scale times one constant
+    width = np.log(high / low) / new_scale
+    assert np.std(width) / np.mean(width) < 0.1
+
+
+def test_a_log_link_range_does_not_extrapolate_beyond_the_calibration_items() -> None:
+    truth, estimate, evidence, _ = price_dependent(1000, seed=23)
+    calibration = RangeCalibration.fit("s", truth, estimate, evidence=evidence, method="mondrian-glm")
+    lowest, highest = calibration.held_within["log_estimate"]
+    assert lowest == pytest.approx(np.log(estimate).min()) and highest == pytest.approx(np.log(estimate).max())
+    assert calibration.held_within["top_similarity"][0] == pytest.approx(evidence.top_similarity.min())
+    one = evidence.take([0])
+    at_edge, far_beyond = np.exp(highest), np.exp(highest) * 1000
+    edge_low, edge_high = calibration.bounds(at_edge, one)
+    far_low, far_high = calibration.bounds(far_beyond, one)
+    # beyond the dearest calibration estimate the range keeps the edge's proportions
+    assert far_high / far_low == pytest.approx(edge_high / edge_low)
+    assert far_low / far_beyond == pytest.approx(edge_low / at_edge)
+    cheap_low, cheap_high = calibration.bounds(0.01, one)
+    assert np.isfinite(cheap_high) and 0 < cheap_low < 0.01 < cheap_high
+    # a text less similar to anything than every calibration item ("hello world") gets the scale of
+    # the least similar one, with the most spread seen: wide, but not exponentially wider
+    least = float(evidence.top_similarity.min())
+    most_spread = float(evidence.log_spread.max())
+    edge = calibration.bounds(100.0, Evidence(np.array([least]), np.array([most_spread])))
+    beyond = calibration.bounds(100.0, Evidence(np.array([0.05]), np.array([5.0])))
+    assert beyond[1] / beyond[0] == pytest.approx(edge[1] / edge[0])
+
+
+def test_a_log_link_scale_of_errors_all_at_their_centre_is_the_narrowest() -> None:
+    _, estimate, evidence, _ = price_dependent(200, seed=24)
+    calibration = RangeCalibration.fit("s", estimate * 2, estimate, evidence=evidence, method="mondrian-glm")
+    low, high = calibration.bounds(estimate, evidence)
+    assert np.allclose(low, 2 * estimate) and np.allclose(high, 2 * estimate)
+
+
+#: a calibration as format 2 saved it (``mondrian-normalised``, linear scale, no price range)
+FORMAT_2 = {
+    "format": 2,
+    "strategy": "ensemble",
+    "coverage": 0.8,
+    "q_low": -0.84,
+    "q_high": 0.82,
+    "n": 500,
+    "ids": ["a"],
+    "source": "out-of-fold median estimates",
+    "cross_fitted": {"coverage": 0.806},
+    "method": "mondrian-normalised",
+    "edges": [0.5934, 0.7028],
+    "bins": [
+        {"q_low": -1.51, "q_high": 1.56, "n": 167},
+        {"q_low": -1.65, "q_high": 1.75, "n": 166},
+        {"q_low": -1.50, "q_high": 1.83, "n": 167},
+    ],
+    "scale": {"intercept": 0.22, "spread": 0.22, "dissimilarity": 0.38},
+    "centre": [0.08, -0.025],
+}
+
+
+def test_a_format_2_calibration_still_loads_and_gives_the_ranges_it_gave(tmp_path: Path) -> None:
+    path = calibration_path(tmp_path, "ensemble")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(FORMAT_2))
+    loaded = RangeCalibration.load(tmp_path, "ensemble")
+    assert loaded is not None and loaded.method == "mondrian-normalised" and loaded.held_within == {}
+    assert loaded.scale is not None and loaded.scale.link == "identity" and loaded.scale.log_estimate == 0.0
+    evidence = Evidence(np.array([0.65, 0.8]), np.array([0.4, 0.9]))
+    prices = np.array([50.0, 20_000.0])  # the second far beyond any calibration price: format 2 did not hold it
+    low, high = loaded.bounds(prices, evidence)
+    for row, third in ((0, 1), (1, 2)):
+        scale = 0.22 + 0.22 * evidence.log_spread[row] + 0.38 * (1 - evidence.top_similarity[row])
+        centre = 0.08 - 0.025 * np.log(prices[row])
+        bins = FORMAT_2["bins"]
+        assert low[row] == pytest.approx(prices[row] * np.exp(centre + scale * bins[third]["q_low"]))
+        assert high[row] == pytest.approx(prices[row] * np.exp(centre + scale * bins[third]["q_high"]))
+    # saved again, it is written as the current format and reads back the same
+    loaded.save(tmp_path)
+    assert json.loads(path.read_text())["format"] == 3 and RangeCalibration.load(tmp_path, "ensemble") == loaded

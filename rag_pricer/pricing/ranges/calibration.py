@@ -19,8 +19,16 @@ two item-dependent variants are built, and combined:
   the scale ``s = a + b * log_spread + c * (1 - top_similarity)`` (non-negative least squares of
   ``|r - centre|`` on the signals, at least ``MIN_SCALE``); the range is
   ``centre(x) + s(x) * [q_low, q_high]`` with the conformal bounds of those scores.
-- ``mondrian-normalised`` (the default, chosen on dev: docs/ensemble-and-ranges.md): normalised
-  scores with their bounds per third.
+- ``mondrian-normalised``: normalised scores with their bounds per third.
+- ``mondrian-glm`` (the default, chosen on dev: docs/ensemble-and-ranges.md): the same, but the
+  scale also reads the estimate's own price level, and multiplies:
+  ``s = exp(a + b * log_spread + c * (1 - top_similarity) + d * log(estimate))``, fitted as a
+  log-link Poisson regression (a GLM) of ``|r - centre|`` (scikit-learn ``PoissonRegressor``;
+  Lei et al. 2018's locally weighted conformal, with a learned scale). Cheap estimates miss by
+  more in proportion than dear ones (they regress to the mean), so ``d`` comes out negative: the
+  range narrows in proportion where it costs the most dollars. The log estimate and both signals
+  are held within the calibration items' (``held_within``): an exponential scale (and the
+  centre) is never extrapolated beyond what it was fitted on.
 
 An estimate without comparables gets the ``global`` bounds, which every calibration keeps.
 """
@@ -41,10 +49,16 @@ import numpy.typing as npt
 from rag_pricer.atomic_files import write_text_atomic
 from rag_pricer.pricing.evidence import Evidence
 
-FORMAT = 2
+#: 3: ``mondrian-glm`` (a log-link scale over the log estimate too); formats 1 and 2 still load
+FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 #: the ways a range can follow the item (see the module's docstring)
-METHODS = ("global", "mondrian", "normalised", "mondrian-normalised")
-DEFAULT_METHOD = "mondrian-normalised"
+METHODS = ("global", "mondrian", "normalised", "mondrian-normalised", "mondrian-glm")
+DEFAULT_METHOD = "mondrian-glm"
+#: the links of a scale: ``identity`` (linear, format 2) or ``log`` (``mondrian-glm``)
+LINKS = ("identity", "log")
+#: what a ``mondrian-glm`` range reads held within the calibration items' range of it
+HELD = ("log_estimate", "top_similarity", "log_spread")
 #: bins by top similarity (thirds), and the fewest calibration items a bin may hold
 BINS = 3
 MIN_PER_BIN = 30
@@ -97,11 +111,16 @@ def _ranks(n: int, coverage: float) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Scale:
-    """``s(x) = intercept + spread * log_spread + dissimilarity * (1 - top_similarity)``, at least ``MIN_SCALE``."""
+    """The scale of a normalised score, at least ``MIN_SCALE``: with the ``identity`` link
+    ``intercept + spread * log_spread + dissimilarity * (1 - top_similarity)`` (format 2); with
+    the ``log`` link ``exp(intercept + spread * log_spread + dissimilarity * (1 - top_similarity)
+    + log_estimate * log(estimate))``."""
 
     intercept: float
     spread: float
     dissimilarity: float
+    log_estimate: float = 0.0
+    link: str = "identity"
 
     @classmethod
     def fit(cls, evidence: Evidence, deviations: npt.NDArray[np.float64]) -> Scale:
@@ -110,11 +129,34 @@ class Scale:
         from scipy.optimize import nnls  # here: only fitting needs scipy
 
         design = np.column_stack([np.ones(len(evidence)), evidence.log_spread, 1 - evidence.top_similarity])
-        coefficients, _ = nnls(design, np.asarray(deviations, dtype=float))
-        return cls(*(float(c) for c in coefficients))
+        (intercept, spread, dissimilarity), _ = nnls(design, np.asarray(deviations, dtype=float))
+        return cls(float(intercept), float(spread), float(dissimilarity))
 
-    def of(self, evidence: Evidence) -> npt.NDArray[np.float64]:
-        raw = self.intercept + self.spread * evidence.log_spread + self.dissimilarity * (1 - evidence.top_similarity)
+    @classmethod
+    def fit_log_link(
+        cls, evidence: Evidence, log_estimate: npt.NDArray[np.float64], deviations: npt.NDArray[np.float64]
+    ) -> Scale:
+        """Poisson regression with a log link (the mean of ``deviations``, ``|r - centre|``, is
+        ``exp`` of a linear form of the signals and the log estimate): a positive scale whose
+        terms multiply, fitted without penalty."""
+        deviations = np.asarray(deviations, dtype=float)
+        if not np.any(deviations > 0):  # every error at its centre: the narrowest scale
+            return cls(math.log(MIN_SCALE), 0.0, 0.0, 0.0, "log")
+        from sklearn.linear_model import PoissonRegressor  # here: only fitting needs scikit-learn
+
+        design = np.column_stack([evidence.log_spread, 1 - evidence.top_similarity, log_estimate])
+        model = PoissonRegressor(alpha=0.0, max_iter=1000).fit(design, deviations)
+        spread, dissimilarity, price = (float(c) for c in model.coef_)
+        return cls(float(model.intercept_), spread, dissimilarity, price, "log")
+
+    def of(self, evidence: Evidence, log_estimate: npt.NDArray[np.float64] | float = 0.0) -> npt.NDArray[np.float64]:
+        linear = (
+            self.intercept
+            + self.spread * evidence.log_spread
+            + self.dissimilarity * (1 - evidence.top_similarity)
+            + self.log_estimate * np.asarray(log_estimate, dtype=float)
+        )
+        raw = np.exp(np.minimum(linear, 50.0)) if self.link == "log" else linear
         return np.maximum(raw, MIN_SCALE)
 
 
@@ -150,6 +192,10 @@ class RangeCalibration:
     scale: Scale | None = None
     #: ``centre(x) = centre[0] + centre[1] * log(estimate)`` of normalised scores
     centre: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    #: ``{name: [lowest, highest]}`` of the calibration items' ``log_estimate``, ``top_similarity``
+    #: and ``log_spread``: centre and scale read each held within its range (``mondrian-glm``;
+    #: empty: not held, as format 2 did)
+    held_within: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -179,11 +225,19 @@ class RangeCalibration:
         group = np.searchsorted(edges, evidence.top_similarity, side="right")
         log_estimate = np.log(np.asarray(estimate, dtype=float))
         centre, scale = [0.0, 0.0], None
-        if method.endswith("normalised"):
+        if method.endswith(("normalised", "glm")):
             design = np.column_stack([np.ones(len(errors)), log_estimate])
             centre = [float(c) for c in np.linalg.lstsq(design, errors, rcond=None)[0]]
-            scale = Scale.fit(evidence, np.abs(errors - design @ centre))
-        scores = (errors - centre[0] - centre[1] * log_estimate) / (scale.of(evidence) if scale else 1.0)
+            deviations = np.abs(errors - design @ centre)
+            if method.endswith("glm"):
+                made.held_within = {
+                    name: [float(values.min()), float(values.max())]
+                    for name, values in zip(HELD, (log_estimate, evidence.top_similarity, evidence.log_spread))
+                }
+                scale = Scale.fit_log_link(evidence, log_estimate, deviations)
+            else:
+                scale = Scale.fit(evidence, deviations)
+        scores = (errors - centre[0] - centre[1] * log_estimate) / (scale.of(evidence, log_estimate) if scale else 1.0)
         made.bins = []
         for g in range(bins):
             rows = group == g
@@ -200,11 +254,21 @@ class RangeCalibration:
         if evidence is None or not self.bins:
             return prices * math.exp(self.q_low), prices * math.exp(self.q_high)
         group = np.searchsorted(self.edges, evidence.top_similarity, side="right")
-        centre = self.centre[0] + self.centre[1] * np.log(prices)
-        scale = self.scale.of(evidence) if self.scale else 1.0
+        log_price = np.log(prices)
+        if self.held_within:
+            log_price = self._held("log_estimate", log_price)
+            evidence = Evidence(
+                self._held("top_similarity", evidence.top_similarity), self._held("log_spread", evidence.log_spread)
+            )
+        centre = self.centre[0] + self.centre[1] * log_price
+        scale = self.scale.of(evidence, log_price) if self.scale else 1.0
         low = centre + scale * np.array([b.q_low for b in self.bins])[group]
         high = centre + scale * np.array([b.q_high for b in self.bins])[group]
         return prices * np.exp(low), prices * np.exp(high)
+
+    def _held(self, name: str, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        lowest, highest = self.held_within[name]
+        return np.clip(values, lowest, highest)
 
     def note(self) -> str:
         how = "" if self.method == "global" else f", {self.method}"
@@ -217,9 +281,10 @@ class RangeCalibration:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        """A calibration of ``FORMAT`` (or of format 1: one global range, read as ``global``)."""
-        if not isinstance(data, dict) or data.get("format") not in (1, FORMAT):
-            raise CalibrationError(f"not a range calibration of format {FORMAT}")
+        """A calibration of ``FORMAT`` or an older one (format 1: one global range, read as
+        ``global``; format 2: a linear scale, read as it was saved)."""
+        if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
+            raise CalibrationError(f"not a range calibration of format {', '.join(map(str, READABLE_FORMATS))}")
         fields = {k: v for k, v in data.items() if k != "format"}
         try:
             fields["bins"] = [Bin(**b) for b in fields.get("bins") or []]
@@ -232,6 +297,19 @@ class RangeCalibration:
             raise CalibrationError("calibration bounds must be finite with q_low <= q_high")
         if made.method not in METHODS or len(made.centre) != 2 or (made.bins and len(made.edges) != len(made.bins) - 1):
             raise CalibrationError(f"range method {made.method!r} with {len(made.bins)} bins and edges {made.edges}")
+        held = made.held_within
+        if (made.scale is not None and made.scale.link not in LINKS) or (
+            held
+            and (
+                not isinstance(held, dict)
+                or set(held) != set(HELD)
+                or not all(
+                    isinstance(r, list) and len(r) == 2 and all(math.isfinite(v) for v in r) and r[0] <= r[1]
+                    for r in held.values()
+                )
+            )
+        ):
+            raise CalibrationError(f"scale {made.scale} with the ranges it reads {held}")
         return made
 
     def save(self, models_dir: str | Path) -> Path:
