@@ -4,6 +4,7 @@ the default strategy then prices with a range; without it, one line naming the c
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from rag_pricer.cli.app import app
 from rag_pricer.evaluation.scores import ScoreRecord
 from rag_pricer.items import read_items
 from rag_pricer.knowledge.store import ProductStore
+from rag_pricer.pricing.ranges import DEFAULT_METHOD, calibration_path
 from rag_pricer.settings import Settings
 from rag_pricer.training.prepare import DEMO_ITEMS, MIN_FIT_ITEMS, PREPARED_BASES, Preparation, items_digest
 
@@ -115,3 +117,26 @@ def test_demo_says_when_the_default_was_fitted_on_the_items_it_shows(
     result = CliRunner(env=env).invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "3 of these items were used to fit ensemble" in " ".join(result.stdout.split())
+
+
+def test_an_ensemble_whose_range_an_older_method_calibrated_is_fitted_again(
+    prepared: tuple[Path, list[str], dict], items_path: Path, tmp_path: Path
+) -> None:
+    root, args, _ = prepared
+    models = tmp_path / "models"
+    shutil.copytree(root / "models", models)  # the shared run stays as it is
+    manifest_path = models / "ensemble.prepared.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["state"].pop("range_method", None)  # what a run before the range's method was recorded wrote
+    manifest_path.write_text(json.dumps(manifest))
+    settings = Settings(_env_file=None, store_path=root / "store", models_dir=models, llm="fake")
+    preparation = Preparation(
+        settings.updated(items_path=items_path),
+        extra=Path(args[args.index("--extra") + 1]),
+        limit=int(args[args.index("--limit") + 1]),
+    )
+    refitted, _ = preparation.fit()
+    assert refitted
+    saved = json.loads(calibration_path(models, "ensemble").read_text())
+    assert saved["method"] == DEFAULT_METHOD
+    assert preparation.fit()[0] is False  # and once refitted, it is current

@@ -43,7 +43,7 @@ from rag_pricer.evaluation.scores import ScoreRecord, score_path
 from rag_pricer.items import Item, read_items
 from rag_pricer.knowledge.store import StoreError
 from rag_pricer.pricing.pricer import files_digest
-from rag_pricer.pricing.ranges import calibration_path
+from rag_pricer.pricing.ranges import DEFAULT_METHOD, calibration_path
 from rag_pricer.settings import Settings
 from rag_pricer.strategies.baselines.catalog import spec_of
 from rag_pricer.strategies.ensemble.strategy import ENSEMBLE_DIR
@@ -266,6 +266,8 @@ class Preparation:
             "bases": {name: self._base_digest(name) for name in self.bases},
             "scored_digest": items_digest(scored),
             "extra_digest": items_digest(added),
+            # a range calibrated by an older method is refitted: the new one is narrower (issue 19)
+            "range_method": DEFAULT_METHOD,
         }
         manifest = self._read_manifest(self._ensemble_manifest())
         saved = (self.models_dir / ENSEMBLE_DIR / "ensemble.json").is_file()
