@@ -74,7 +74,7 @@ def test_the_default_embedder_is_onnx_and_makes_torchs_vectors(
 ) -> None:
     assert embedder.backend == "onnx" and embedder.vectors == "fp32"
     assert cosines(embedder.encode(texts), reference).min() > 0.9999
-    assert "fused" in embedder.model.onnx_path.name  # onnxruntime's transformer fusions run by default
+    assert embedder.model.onnx_path.name == "model-fp32.onnx"  # the fusions cost the same CPU here: opt-in
     assert Embedder(threads=1).model.threads == 1  # passed on to onnxruntime
 
 
@@ -139,11 +139,15 @@ def test_built_once_then_reused_from_the_cache(int8: Embedder, cache_dir: Path, 
     assert not [p.name for p in path.parent.iterdir() if p.suffix != ".onnx"]  # no temp files left
 
 
-def test_the_fused_model_makes_the_plain_exports_vectors(fp32: Embedder, cache_dir: Path, texts: list[str]) -> None:
+@pytest.fixture(scope="module")
+def fused(cache_dir: Path) -> OnnxEmbedder:
+    return OnnxEmbedder(MODEL, quantize=False, optimize=True, cache_dir=cache_dir, batch_size=8)
+
+
+def test_the_fused_model_makes_the_plain_exports_vectors(fused: OnnxEmbedder, fp32: Embedder, texts: list[str]) -> None:
     import onnx
 
-    fused = fp32.model
-    plain = OnnxEmbedder(MODEL, quantize=False, optimize=False, cache_dir=cache_dir, batch_size=8)
+    plain = fp32.model
     # fused attention, LayerNorm and GELU: the same weights and maths in fewer, larger ops
     assert cosines(fused.encode(texts), plain.encode(texts)).min() >= 0.9999
     ops = {node.op_type for node in onnx.load(str(fused.onnx_path), load_external_data=False).graph.node}
@@ -151,12 +155,12 @@ def test_the_fused_model_makes_the_plain_exports_vectors(fp32: Embedder, cache_d
     assert fused.onnx_path != plain.onnx_path and fused.onnx_path.parent == plain.onnx_path.parent
 
 
-def test_the_fused_model_is_built_once_then_reused(fp32: Embedder, cache_dir: Path, texts: list[str]) -> None:
-    fp32.encode(texts[:1])
-    path = fp32.model.onnx_path
+def test_the_fused_model_is_built_once_then_reused(fused: OnnxEmbedder, cache_dir: Path, texts: list[str]) -> None:
+    fused.encode(texts[:1])
+    path = fused.onnx_path
     built_at = path.stat().st_mtime_ns
-    again = OnnxEmbedder(MODEL, quantize=False, cache_dir=cache_dir)
-    np.testing.assert_allclose(again.encode(texts[:2]), fp32.encode(texts[:2]), atol=1e-6)
+    again = OnnxEmbedder(MODEL, quantize=False, optimize=True, cache_dir=cache_dir)
+    np.testing.assert_allclose(again.encode(texts[:2]), fused.encode(texts[:2]), atol=1e-6)
     assert again.onnx_path == path and not again.built_ and path.stat().st_mtime_ns == built_at
     # int8 quantises the plain export, not the fused one: its vectors stay what stores recorded
     assert OnnxEmbedder(MODEL, quantize=True, optimize=True, cache_dir=cache_dir).onnx_path.name == "model-int8.onnx"
@@ -167,7 +171,7 @@ def test_a_fused_model_that_moves_the_vectors_is_not_used(
 ) -> None:
     import onnxruntime.transformers.optimizer as optimizer
 
-    fresh = OnnxEmbedder(MODEL, quantize=False, cache_dir=tmp_path)
+    fresh = OnnxEmbedder(MODEL, quantize=False, optimize=True, cache_dir=tmp_path)
     fresh.model_dir.mkdir(parents=True)
     plain = fresh.model_dir / "model-fp32.onnx"
     os.link(cache_dir / fresh.model_dir.name / "model-fp32.onnx", plain)
@@ -227,3 +231,37 @@ def test_exporting_draws_no_loading_bar_into_the_log(exported: tuple[Path, str])
     """The main job's log shows the indexer's lines, not transformers' "Loading weights" bar."""
     cache, printed = exported  # the module's export, into an empty cache
     assert list(cache.glob("*/model-fp32.onnx")) and "Loading weights" not in printed
+
+
+class RecordingSession:
+    """An onnxruntime session that records the shape of every batch it runs."""
+
+    def __init__(self, session: object) -> None:
+        self.session = session
+        self.shapes: list[tuple[int, ...]] = []
+
+    def get_inputs(self) -> list:
+        return self.session.get_inputs()  # type: ignore[attr-defined]
+
+    def run(self, outputs: object, feeds: dict[str, np.ndarray]) -> list:
+        self.shapes.append(feeds["input_ids"].shape)
+        return self.session.run(outputs, feeds)  # type: ignore[attr-defined]
+
+
+def test_batches_are_cut_by_token_count_and_padded_to_their_longest(embedder: Embedder) -> None:
+    """Characters are a poor proxy for tokens: sorted by characters, a 2-text batch pairs the
+    long-worded text with the many-token one and pads both to the longer (the old behaviour)."""
+    texts = [
+        "internationalization internationalization internationalization",  # most characters, few tokens
+        "1 2 3 4 5 6 7 8 9 10 11 12 13 14",  # fewer characters, the most tokens
+        "1 2 3 4 5 6 7 8 9 10 11",
+        "x",
+    ]
+    counts = [len(embedder.model.tokenizer(text)["input_ids"]) for text in texts]
+    onnx = OnnxEmbedder(MODEL, quantize=False, batch_size=2)
+    recorder = RecordingSession(onnx.session)
+    onnx.__dict__["session"] = recorder
+    vectors = onnx.encode(texts)
+    by_tokens = sorted(counts, reverse=True)
+    assert sorted(recorder.shapes) == sorted([(2, by_tokens[0]), (2, by_tokens[2])])
+    np.testing.assert_allclose(vectors, embedder.encode(texts), atol=1e-5)  # rows in the input order

@@ -4,9 +4,9 @@
 nothing is downloaded. Any other sentence-transformers name or path is loaded as usual (which
 may download it from the Hugging Face hub where there is a network).
 
-Backends: ``onnx`` (the default: the fp32 model exported once to ONNX, fused by onnxruntime's
-transformer optimizer and run by onnxruntime, for a local model folder with mean pooling: torch's
-vectors, cosine > 0.9999 and the same top-5 neighbours; see ``onnx_embedder``), ``torch``
+Backends: ``onnx`` (the default: the fp32 model exported once to ONNX and run by onnxruntime,
+for a local model folder with mean pooling: torch's vectors, cosine > 0.9999 and the same top-5
+neighbours; see ``onnx_embedder``), ``torch``
 (sentence-transformers, fp32: the reference, and the backend for any other model) and
 ``onnx-int8`` (its dynamic int8 quantisation: cosine 0.997 mean / 0.991 min of the reference,
 92% of top-5 neighbours unchanged, so a store records which kind of vectors it holds).
@@ -59,7 +59,7 @@ class Embedder:
     process-wide and left to the application (``rag-pricer serve --torch-threads``).
     ``query_cache`` (optional) keeps the vectors of recent queries: see ``encode_queries``.
     ``optimize`` (``onnx`` only) runs onnxruntime's transformer fusions of the export: the same
-    vectors, less CPU (benchmarks/embedding.py); False runs the plain export.
+    vectors, and on the AVX-512 machine the same CPU per text (benchmarks/embedding.py), so off.
     """
 
     def __init__(
@@ -71,7 +71,7 @@ class Embedder:
         cache_dir: str | Path | None = None,
         threads: int | None = None,
         query_cache: QueryCache | None = None,
-        optimize: bool = True,
+        optimize: bool = False,
     ) -> None:
         vector_kind(backend)  # refuses an unknown backend
         if backend != "torch" and device != "cpu":

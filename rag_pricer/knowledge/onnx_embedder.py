@@ -7,13 +7,18 @@ sentence-transformers does for mean-pooling models such as all-MiniLM-L6-v2: the
 agrees with torch to cosine > 0.9999998. Needs the ``onnx`` package (the quantiser imports it);
 torch is imported only to build the export.
 
-The fp32 model that runs is, by default (``optimize=True``), the export after onnxruntime's own
-transformer fusions (``onnxruntime.transformers.optimizer``: one ``Attention`` per layer with Q,
-K and V in one MatMul, ``EmbedLayerNormalization``, ``SkipLayerNormalization``, ``BiasGelu``): 46
-nodes instead of 516 (254 after onnxruntime's load-time optimisations), the same vectors (cosine
-0.9999999 to the plain export). It is built once beside the export, keyed by the onnxruntime
-version and the fusion recipe, and used only if it reproduces the plain export on a probe batch.
-Batches are cut from the texts sorted by their token counts and padded to their longest text.
+Batches are cut from the texts sorted by their token counts and padded to their own longest
+text: sorting by characters, as before, left batches padded to a text with many more tokens than
+the rest (13-16% more CPU per text, benchmarks/embedding.py).
+
+``optimize=True`` runs instead the export after onnxruntime's own transformer fusions
+(``onnxruntime.transformers.optimizer``: one ``Attention`` per layer with Q, K and V in one
+MatMul, ``EmbedLayerNormalization``, ``SkipLayerNormalization``, ``BiasGelu``): 46 nodes instead
+of 516 (254 after onnxruntime's load-time optimisations), the same vectors (cosine 0.9999999 to
+the plain export). It is built once beside the export, keyed by the onnxruntime version and the
+fusion recipe, and used only if it reproduces the plain export on a probe batch. It is not the
+default: on the AVX-512 machine it cost the same CPU per text as the plain export (0.98-1.01x,
+session runs alternated batch by batch); AVX2 machines were not measured.
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ class OnnxEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
         cache_dir: str | Path | None = None,
-        optimize: bool = True,
+        optimize: bool = False,
     ) -> None:
         self.model_path = Path(model_path)
         self.quantize = quantize
