@@ -20,6 +20,10 @@ default (one per physical core) unless ``--threads``.
 Writes ``benchmarks/out/embedding.json`` with the CPU's model name and flags and the load
 averages before, after each round and after. ``--quick``: 200 texts, 200 queries, 2 rounds.
 
+Then the fusions alone: the plain and the fused export's ``session.run`` on the same token
+batches, alternated batch by batch (1 thread, timed by the calling thread's CPU clock, where
+onnxruntime computes with one thread; then the default threads, by the process's CPU clock).
+
 ``--shorter 128 64`` also measures what a shorter maximum sequence length (it changes the
 vectors) costs in accuracy: the store's products and 500 dev descriptions embedded again, cut at
 that many tokens, then knn (k 7, similarity ** 4, exact search) on dev with the store's vectors
@@ -195,12 +199,46 @@ def main() -> None:
         "runtimes": rows,
         "load_average_1_5_15min": load | {"after": os.getloadavg()},
     }
+    results["fusions_session_only"] = [
+        session_cpu(texts[:160], threads, args.rounds) for threads in dict.fromkeys((1, args.threads))
+    ]
+    results["load_average_1_5_15min"]["after_fusions"] = os.getloadavg()
     if args.shorter:
         results["shorter_sequences"] = shorter_sequences(args.store, args.items, args.shorter, args.threads)
         results["load_average_1_5_15min"]["after_shorter"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+
+
+def session_cpu(texts: list[str], threads: int | None, rounds: int) -> dict:
+    """CPU seconds per 1,000 texts of the plain and the fused export's session runs alone, on
+    the same token batches, alternated batch by batch (the order flipped every round)."""
+    model = resolve_model("all-MiniLM-L6-v2")
+    plain = OnnxEmbedder(model, quantize=False, threads=threads)
+    fused = OnnxEmbedder(model, quantize=False, optimize=True, threads=threads)
+    tokens = plain._tokenize([text.strip() for text in texts])
+    order = sorted(range(len(texts)), key=lambda i: -len(tokens["input_ids"][i]))
+    batches = [
+        {name: [ids[i] for i in order[s : s + 32]] for name, ids in tokens.items()} for s in range(0, len(order), 32)
+    ]
+    sessions = {"plain": plain.session, "fused": fused.session}
+    clock = time.thread_time if threads == 1 else time.process_time
+    busy = dict.fromkeys(sessions, 0.0)
+    for round_ in range(rounds):
+        for batch in batches:
+            for name in list(sessions)[:: 1 if round_ % 2 == 0 else -1]:
+                started = clock()
+                plain._run(sessions[name], batch)
+                busy[name] += clock() - started
+    per_1000 = {name: round(b / (len(texts) * rounds) * 1000, 1) for name, b in busy.items()}
+    return {
+        "threads": threads or "one per physical core",
+        "texts": len(texts),
+        "rounds": rounds,
+        "cpu_s_per_1000_texts": per_1000,
+        "fused_cpu_saving": round(busy["plain"] / busy["fused"], 3),
+    }
 
 
 def knn_prices(products: np.ndarray, prices: np.ndarray, queries: np.ndarray, k: int = 7, power: float = 4.0):
