@@ -17,8 +17,8 @@ MatMul, ``EmbedLayerNormalization``, ``SkipLayerNormalization``, ``BiasGelu``): 
 of 516 (254 after onnxruntime's load-time optimisations), the same vectors (cosine 0.9999999 to
 the plain export). It is built once beside the export, keyed by the onnxruntime version and the
 fusion recipe, and used only if it reproduces the plain export on a probe batch. It is not the
-default: on the AVX-512 machine it cost the same CPU per text as the plain export (0.98-1.01x,
-session runs alternated batch by batch); AVX2 machines were not measured.
+default: on the AVX-512 machine it cost about the same CPU per text as the plain export
+(0.98-1.05x, session runs alternated batch by batch); AVX2 machines were not measured.
 """
 
 from __future__ import annotations
