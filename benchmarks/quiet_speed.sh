@@ -4,6 +4,8 @@
 cd "$(dirname "$0")/.."
 B=.venv/bin/python
 log() { echo "== $1 $(date -u +%H:%M:%S) load: $(cut -d' ' -f1-3 /proc/loadavg)"; }
+log "embedding runtimes"
+$B -m benchmarks.embedding --store ${STORE:-var/store} --n 1000 --queries 1000 --rounds 3 --out ${OUT:-benchmarks/out}/q-embedding.json 2>&1 | grep -v Warning | grep '^round'
 log "ingest indexers"
 $B -m benchmarks.ingest --skip-base --export --indexers --n 400 --indexer-rounds 2 --out ${OUT:-benchmarks/out}/q-ingest-indexers.json 2>&1 | grep -v Warning | tail -25
 log "knn latency"

@@ -126,7 +126,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[
 
 
 #: fixtures that load or build something heavy: a test that uses one is slow, whatever its marks
-HEAVY_FIXTURES = {"small_store", "embedder", "fp32", "int8", "base_cache", "checkpoint", "prepared"}
+HEAVY_FIXTURES = {"small_store", "embedder", "exported", "fp32", "int8", "base_cache", "checkpoint", "prepared"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

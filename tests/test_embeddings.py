@@ -3,9 +3,11 @@ exported files are built once and reused from the cache."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +34,19 @@ def reference(texts: list[str]) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("onnx-cache")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A fresh cache with the fp32 export built in it (once for the module), and what the
+    export printed."""
+    cache = tmp_path_factory.mktemp("onnx-cache")
+    printed = io.StringIO()
+    with redirect_stdout(printed), redirect_stderr(printed):
+        OnnxEmbedder(MODEL, quantize=False, optimize=False, cache_dir=cache).build()
+    return cache, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(exported: tuple[Path, str]) -> Path:
+    return exported[0]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +74,7 @@ def test_the_default_embedder_is_onnx_and_makes_torchs_vectors(
 ) -> None:
     assert embedder.backend == "onnx" and embedder.vectors == "fp32"
     assert cosines(embedder.encode(texts), reference).min() > 0.9999
+    assert embedder.model.onnx_path.name == "model-fp32.onnx"  # the fusions cost the same CPU here: opt-in
     assert Embedder(threads=1).model.threads == 1  # passed on to onnxruntime
 
 
@@ -122,7 +136,55 @@ def test_built_once_then_reused_from_the_cache(int8: Embedder, cache_dir: Path, 
     again.encode(texts[:2])
     assert again.onnx_path == path and not again.built_
     assert path.stat().st_mtime_ns == built_at
-    assert sorted(p.name for p in path.parent.iterdir()) == ["model-fp32.onnx", "model-int8.onnx"]  # no temp files left
+    assert not [p.name for p in path.parent.iterdir() if p.suffix != ".onnx"]  # no temp files left
+
+
+@pytest.fixture(scope="module")
+def fused(cache_dir: Path) -> OnnxEmbedder:
+    return OnnxEmbedder(MODEL, quantize=False, optimize=True, cache_dir=cache_dir, batch_size=8)
+
+
+def test_the_fused_model_makes_the_plain_exports_vectors(fused: OnnxEmbedder, fp32: Embedder, texts: list[str]) -> None:
+    import onnx
+
+    plain = fp32.model
+    # fused attention, LayerNorm and GELU: the same weights and maths in fewer, larger ops
+    assert cosines(fused.encode(texts), plain.encode(texts)).min() >= 0.9999
+    ops = {node.op_type for node in onnx.load(str(fused.onnx_path), load_external_data=False).graph.node}
+    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= ops
+    assert fused.onnx_path != plain.onnx_path and fused.onnx_path.parent == plain.onnx_path.parent
+
+
+def test_the_fused_model_is_built_once_then_reused(fused: OnnxEmbedder, cache_dir: Path, texts: list[str]) -> None:
+    fused.encode(texts[:1])
+    path = fused.onnx_path
+    built_at = path.stat().st_mtime_ns
+    again = OnnxEmbedder(MODEL, quantize=False, optimize=True, cache_dir=cache_dir)
+    np.testing.assert_allclose(again.encode(texts[:2]), fused.encode(texts[:2]), atol=1e-6)
+    assert again.onnx_path == path and not again.built_ and path.stat().st_mtime_ns == built_at
+    # int8 quantises the plain export, not the fused one: its vectors stay what stores recorded
+    assert OnnxEmbedder(MODEL, quantize=True, optimize=True, cache_dir=cache_dir).onnx_path.name == "model-int8.onnx"
+
+
+def test_a_fused_model_that_moves_the_vectors_is_not_used(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime.transformers.optimizer as optimizer
+
+    fresh = OnnxEmbedder(MODEL, quantize=False, optimize=True, cache_dir=tmp_path)
+    fresh.model_dir.mkdir(parents=True)
+    plain = fresh.model_dir / "model-fp32.onnx"
+    os.link(cache_dir / fresh.model_dir.name / "model-fp32.onnx", plain)
+
+    class Broken:  # stands for a fusion that matched a pattern it should not have
+        def save_model_to_file(self, path: str) -> None:
+            (Path(path)).write_bytes(b"broken")
+
+    monkeypatch.setattr(optimizer, "optimize_model", lambda *args, **kwargs: Broken())
+    monkeypatch.setattr(OnnxEmbedder, "_agreement", lambda self, plain, fused: 0.97)
+    with pytest.warns(UserWarning, match="gives other vectors"):
+        path = fresh.build()
+    assert path.read_bytes() == plain.read_bytes()  # the plain graph runs under the fused name
 
 
 def test_a_missing_file_is_rebuilt(int8: Embedder, tmp_path: Path, texts: list[str]) -> None:
@@ -165,8 +227,41 @@ def test_unsupported_setups_are_refused(tmp_path: Path) -> None:
         OnnxEmbedder(tmp_path)
 
 
-def test_exporting_draws_no_loading_bar_into_the_log(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_exporting_draws_no_loading_bar_into_the_log(exported: tuple[Path, str]) -> None:
     """The main job's log shows the indexer's lines, not transformers' "Loading weights" bar."""
-    OnnxEmbedder(MODEL, quantize=False, cache_dir=tmp_path).build()
-    captured = capfd.readouterr()
-    assert "Loading weights" not in captured.err + captured.out
+    cache, printed = exported  # the module's export, into an empty cache
+    assert list(cache.glob("*/model-fp32.onnx")) and "Loading weights" not in printed
+
+
+class RecordingSession:
+    """An onnxruntime session that records the shape of every batch it runs."""
+
+    def __init__(self, session: object) -> None:
+        self.session = session
+        self.shapes: list[tuple[int, ...]] = []
+
+    def get_inputs(self) -> list:
+        return self.session.get_inputs()  # type: ignore[attr-defined]
+
+    def run(self, outputs: object, feeds: dict[str, np.ndarray]) -> list:
+        self.shapes.append(feeds["input_ids"].shape)
+        return self.session.run(outputs, feeds)  # type: ignore[attr-defined]
+
+
+def test_batches_are_cut_by_token_count_and_padded_to_their_longest(embedder: Embedder) -> None:
+    """Characters are a poor proxy for tokens: sorted by characters, a 2-text batch pairs the
+    long-worded text with the many-token one and pads both to the longer (the old behaviour)."""
+    texts = [
+        "internationalization internationalization internationalization",  # most characters, few tokens
+        "1 2 3 4 5 6 7 8 9 10 11 12 13 14",  # fewer characters, the most tokens
+        "1 2 3 4 5 6 7 8 9 10 11",
+        "x",
+    ]
+    counts = [len(embedder.model.tokenizer(text)["input_ids"]) for text in texts]
+    onnx = OnnxEmbedder(MODEL, quantize=False, batch_size=2)
+    recorder = RecordingSession(onnx.session)
+    onnx.__dict__["session"] = recorder
+    vectors = onnx.encode(texts)
+    by_tokens = sorted(counts, reverse=True)
+    assert sorted(recorder.shapes) == sorted([(2, by_tokens[0]), (2, by_tokens[2])])
+    np.testing.assert_allclose(vectors, embedder.encode(texts), atol=1e-5)  # rows in the input order

@@ -6,9 +6,10 @@ may download it from the Hugging Face hub where there is a network).
 
 Backends: ``onnx`` (the default: the fp32 model exported once to ONNX and run by onnxruntime,
 for a local model folder with mean pooling: torch's vectors, cosine > 0.9999 and the same top-5
-neighbours), ``torch`` (sentence-transformers, fp32: the reference, and the backend for any other
-model) and ``onnx-int8`` (its dynamic int8 quantisation: cosine 0.997 mean / 0.991 min of the
-reference, 92% of top-5 neighbours unchanged, so a store records which kind of vectors it holds).
+neighbours; see ``onnx_embedder``), ``torch``
+(sentence-transformers, fp32: the reference, and the backend for any other model) and
+``onnx-int8`` (its dynamic int8 quantisation: cosine 0.997 mean / 0.991 min of the reference,
+92% of top-5 neighbours unchanged, so a store records which kind of vectors it holds).
 Measured in turns on the 2-core machine, 2026-12-02: onnx fp32 embedded 2.1x as fast as torch
 on a quiet round, and the whole index ran 2.3x as fast at load average ~10; see
 ``benchmarks/ingest.py`` and ``benchmarks/RESULTS.md``.
@@ -57,6 +58,8 @@ class Embedder:
     ``threads`` is onnxruntime's intra-op thread count (None: one per core); torch's threads are
     process-wide and left to the application (``rag-pricer serve --torch-threads``).
     ``query_cache`` (optional) keeps the vectors of recent queries: see ``encode_queries``.
+    ``optimize`` (``onnx`` only) runs onnxruntime's transformer fusions of the export: the same
+    vectors, and on the AVX-512 machine the same CPU per text (benchmarks/embedding.py), so off.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class Embedder:
         cache_dir: str | Path | None = None,
         threads: int | None = None,
         query_cache: QueryCache | None = None,
+        optimize: bool = False,
     ) -> None:
         vector_kind(backend)  # refuses an unknown backend
         if backend != "torch" and device != "cpu":
@@ -81,6 +85,7 @@ class Embedder:
         self.cache_dir = cache_dir
         self.threads = threads
         self.query_cache = query_cache
+        self.optimize = optimize
 
     @property
     def settings_key(self) -> tuple[str, str]:
@@ -93,7 +98,9 @@ class Embedder:
         return vector_kind(self.backend)
 
     def fingerprint(self) -> dict[str, str]:
-        """What the vectors depend on: the model and the runtime (int8 ONNX gives other vectors)."""
+        """What the vectors depend on: the model and the runtime (int8 ONNX gives other vectors).
+        How ``onnx`` runs its fp32 graph (fused or not, batching) is not part of it: the vectors
+        are the same (cosine >= 0.9999, tests/test_embeddings.py), so stores and caches stay valid."""
         return {"embedding_model": self.model_name, "embedding_backend": self.backend}
 
     @cached_property
@@ -109,6 +116,7 @@ class Embedder:
                     batch_size=self.batch_size,
                     threads=self.threads,
                     cache_dir=self.cache_dir,
+                    optimize=self.optimize,
                 )
             except ValueError as error:  # a hub name or another pooling: torch runs any model
                 raise ValueError(
