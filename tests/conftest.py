@@ -1,12 +1,15 @@
-"""Shared fixtures: paths to the real data beside the repository, small slices of it, and a
-small knowledge base built once per test session with the packaged embedding model."""
+"""Shared fixtures: paths to the real data beside the repository, small slices of it, a small
+knowledge base built once per test session with the packaged embedding model, and a session-wide
+cache of that model's fp32 vectors (the suite embeds the same few hundred descriptions in dozens
+of tests: each text is embedded once)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag_pricer.items import Item, read_items
@@ -26,6 +29,59 @@ def feedback_journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAG_PRICER_FEEDBACK_PATH", str(path))
         yield path
+
+
+class EmbeddingCache:
+    """fp32 ONNX vectors by (model folder, text), filled by the first ``OnnxEmbedder.encode`` that
+    embeds a text. An fp32 vector does not depend on its batch mates (int8 ones do: never cached),
+    so a cached row is the vector a fresh forward pass gives (to ~1e-7). Tests of the embedder
+    itself opt out with ``@pytest.mark.real_embeddings`` (every call then runs the model)."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, str], np.ndarray] = {}
+        self.enabled = True
+        self.hits = 0
+
+    def encode(self, embedder: object, texts: Sequence[str], original) -> np.ndarray:
+        if not self.enabled or getattr(embedder, "quantize", True) or isinstance(texts, str) or not texts:
+            return original(embedder, texts)
+        model = str(getattr(embedder, "model_path"))
+        keys = [(model, str(text).strip()) for text in texts]
+        missing = list(dict.fromkeys(key for key in keys if key not in self.vectors))
+        if missing:
+            for key, row in zip(missing, original(embedder, [text for _, text in missing])):
+                row.setflags(write=False)  # a caller never changes what the next one gets
+                self.vectors[key] = row
+        self.hits += len(keys) - len(missing)
+        return np.stack([self.vectors[key] for key in keys])  # a fresh, writable array
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedding_cache() -> Iterator[EmbeddingCache]:
+    from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder
+
+    cache = EmbeddingCache()
+    original = OnnxEmbedder.encode
+
+    def encode(self: OnnxEmbedder, texts: Sequence[str]) -> np.ndarray:
+        return cache.encode(self, texts, original)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(OnnxEmbedder, "encode", encode)
+        yield cache
+
+
+@pytest.fixture(autouse=True)
+def _real_embeddings(request: pytest.FixtureRequest, embedding_cache: EmbeddingCache) -> Iterator[None]:
+    """``@pytest.mark.real_embeddings``: the cache is off for the test (it runs the model itself)."""
+    if request.node.get_closest_marker("real_embeddings") is None:
+        yield
+        return
+    embedding_cache.enabled = False
+    try:
+        yield
+    finally:
+        embedding_cache.enabled = True
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +113,16 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def small_store(tmp_path_factory: pytest.TempPathFactory, train_items: list[Item], embedder: Embedder) -> ProductStore:
-    """A persistent Chroma store holding ``train_items`` (built once per session)."""
+def small_store(
+    tmp_path_factory: pytest.TempPathFactory, train_items: list[Item], embedder: Embedder
+) -> Iterator[ProductStore]:
+    """A persistent Chroma store holding ``train_items`` (built once per session), shared by every
+    test that reads it: one that writes copies it first. Checked unchanged at the session's end."""
     store = ProductStore(tmp_path_factory.mktemp("store"), collection="products")
     store.upsert(train_items, embedder.encode([item.description for item in train_items]))
-    return store
+    version, count = store.version(), store.count()
+    yield store
+    assert (store.version(), store.count()) == (version, count), "a test wrote to the shared small_store"
 
 
 @pytest.fixture()
