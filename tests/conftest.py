@@ -6,7 +6,7 @@ of tests: each text is embedded once)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import pytest
 
 from rag_pricer.items import Item, read_items
 from rag_pricer.knowledge.embeddings import Embedder
+from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder
 from rag_pricer.knowledge.store import ProductStore
 from rag_pricer.settings import Settings
 
@@ -31,6 +32,9 @@ def feedback_journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
         yield path
 
 
+Encode = Callable[[OnnxEmbedder, Sequence[str]], np.ndarray]
+
+
 class EmbeddingCache:
     """fp32 ONNX vectors by (model folder, text), filled by the first ``OnnxEmbedder.encode`` that
     embeds a text. An fp32 vector does not depend on its batch mates (int8 ones do: never cached),
@@ -42,10 +46,10 @@ class EmbeddingCache:
         self.enabled = True
         self.hits = 0
 
-    def encode(self, embedder: object, texts: Sequence[str], original) -> np.ndarray:
-        if not self.enabled or getattr(embedder, "quantize", True) or isinstance(texts, str) or not texts:
+    def encode(self, embedder: OnnxEmbedder, texts: Sequence[str], original: Encode) -> np.ndarray:
+        if not self.enabled or embedder.quantize or isinstance(texts, str) or not texts:
             return original(embedder, texts)
-        model = str(getattr(embedder, "model_path"))
+        model = str(embedder.model_path)
         keys = [(model, str(text).strip()) for text in texts]
         missing = list(dict.fromkeys(key for key in keys if key not in self.vectors))
         if missing:
@@ -58,8 +62,6 @@ class EmbeddingCache:
 
 @pytest.fixture(scope="session", autouse=True)
 def embedding_cache() -> Iterator[EmbeddingCache]:
-    from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder
-
     cache = EmbeddingCache()
     original = OnnxEmbedder.encode
 
@@ -190,9 +192,41 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[
 HEAVY_FIXTURES = {"small_store", "embedder", "fp32", "int8", "base_cache", "checkpoint", "prepared"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+#: test files that share a costly session fixture run in one pytest-xdist worker, so that it is
+#: built once: the fp32 base model they fine-tune, and the quick ``prepare``
+SHARED_WORKER = {
+    "test_finetune.py": "base-model",
+    "test_rag_finetune.py": "base-model",
+    "test_prepare.py": "prepared",
+    "test_readme.py": "prepared",
+}
+#: the longest groups go first, so that with two workers the other takes every short file meanwhile
+FIRST = ("base-model", "prepared")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Marked here rather than test by test: `-m "not slow"` must never embed 400 items or export
     # an ONNX model because one test forgot its mark.
     for item in items:
         if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the longest groups first
+        rank = {group: n for n, group in enumerate(FIRST)}
+        items.sort(key=lambda item: rank.get(SHARED_WORKER.get(item.path.name, ""), len(FIRST)))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, when it is installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``-n 2 --dist loadfile``: each file to one worker, and the files of one SHARED_WORKER group
+    to the same one. (xdist's own ``loadgroup`` cannot do it under pytest 9: it renames node ids
+    through an attribute pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_WORKER.get(Path(path).name, path)
+
+    return SharedFixtureScheduling(config, log)
