@@ -141,14 +141,23 @@ def settings(small_store: ProductStore, tmp_path: Path) -> Settings:
     )
 
 
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file's size and modification time: what a write would change."""
+    stats = {p: p.stat() for p in folder.rglob("*") if p.is_file()}
+    return {str(p.relative_to(folder)): (stat.st_size, stat.st_mtime_ns) for p, stat in stats.items()}
+
+
 @pytest.fixture(scope="session")
-def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packaged GGUF converted once to an fp32 checkpoint (what every fine-tuning test trains)."""
+def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The packaged GGUF converted once to an fp32 checkpoint (what every fine-tuning test trains).
+    Tests hard-link it into their models folders (half a gigabyte each): it must stay unchanged."""
     from rag_pricer.strategies.finetune.base_model import BaseCheckpoint
 
     cache = tmp_path_factory.mktemp("base-models")
     BaseCheckpoint.resolve("smollm2").checkpoint(cache)
-    return cache
+    files = _files(cache)
+    yield cache
+    assert _files(cache) == files, "a test changed the shared fp32 base model"
 
 
 @pytest.fixture(scope="session")
