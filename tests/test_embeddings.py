@@ -19,6 +19,9 @@ from rag_pricer.knowledge.onnx_embedder import OnnxEmbedder
 
 MODEL = resolve_model("all-MiniLM-L6-v2")
 
+#: these tests measure the embedder itself: every call runs the model (conftest's cache is off)
+pytestmark = pytest.mark.real_embeddings
+
 
 @pytest.fixture(scope="module")
 def texts(train_items: list[Item]) -> list[str]:

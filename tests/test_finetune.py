@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -237,7 +238,7 @@ def test_qlora_without_cuda_is_refused_clearly(tmp_path: Path, base_cache: Path,
 @pytest.fixture()
 def finetuned_settings(settings: Settings, tiny_run: Path, base_cache: Path) -> Settings:
     shutil.copytree(tiny_run, settings.models_dir / "finetuned")
-    shutil.copytree(base_cache, settings.models_dir / "base")
+    shutil.copytree(base_cache, settings.models_dir / "base", copy_function=os.link)  # read-only: links
     return settings
 
 
@@ -273,7 +274,7 @@ def test_an_untrained_model_is_a_clear_error(settings: Settings) -> None:
 
 def test_the_cli_trains_and_reports(tmp_path: Path, items_path: Path, base_cache: Path) -> None:
     models = tmp_path / "models"
-    shutil.copytree(base_cache, models / "base")  # reuse the session's fp32 conversion
+    shutil.copytree(base_cache, models / "base", copy_function=os.link)  # the session's fp32 conversion, linked
     result = CliRunner().invoke(
         app,
         ["finetune", "--items", str(items_path), "--limit", "2", "--max-steps", "1", "--batch-size", "2", "--json"],

@@ -5,6 +5,7 @@ itself), a tiny CPU run through the CLI, the strategy end to end and its refusal
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -129,7 +130,7 @@ def test_training_comparables_never_hold_the_item_itself_and_are_cached(
 def rag_run(tmp_path_factory: pytest.TempPathFactory, items_path: Path, base_cache: Path, small_store: object) -> Path:
     """A tiny run through the CLI: 4 train items with 3 comparables each, 4 steps."""
     models = tmp_path_factory.mktemp("rag-models")
-    shutil.copytree(base_cache, models / "base")
+    shutil.copytree(base_cache, models / "base", copy_function=os.link)  # the base is only read: linked
     args = [
         "finetune",
         "--items",
@@ -159,6 +160,17 @@ def rag_run(tmp_path_factory: pytest.TempPathFactory, items_path: Path, base_cac
     return models
 
 
+def copy_models(run: Path, target: Path) -> None:
+    """``run`` into ``target``: the fp32 base (only read, half a gigabyte) hard-linked, the rest copied."""
+    target.mkdir(parents=True, exist_ok=True)
+    for child in run.iterdir():
+        if child.is_dir():
+            link = os.link if child.name == "base" else shutil.copy2
+            shutil.copytree(child, target / child.name, copy_function=link, dirs_exist_ok=True)
+        else:
+            shutil.copy2(child, target / child.name)
+
+
 def test_the_cli_trains_on_comparables_and_records_them(rag_run: Path, train_items: list[Item]) -> None:
     folder = rag_run / "rag-finetuned"
     record = json.loads((folder / "run.json").read_text())
@@ -172,7 +184,7 @@ def test_the_cli_trains_on_comparables_and_records_them(rag_run: Path, train_ite
 def test_the_strategy_prices_with_the_prompt_it_was_trained_on(
     rag_run: Path, settings: Settings, dev_items: list[Item]
 ) -> None:
-    shutil.copytree(rag_run, settings.models_dir, dirs_exist_ok=True)
+    copy_models(rag_run, settings.models_dir)
     estimator = Estimator.from_settings(settings)
     estimate = estimator.estimate(dev_items[2], strategy="rag-finetuned", decoding="median")
     assert estimate.strategy == "rag-finetuned" and estimate.price > 0 and len(estimate.comparables) == 3
@@ -191,7 +203,7 @@ def test_the_strategy_prices_with_the_prompt_it_was_trained_on(
 def test_trained_items_are_refused_and_a_course_run_is_not_a_rag_run(
     rag_run: Path, settings: Settings, train_items: list[Item], dev_items: list[Item]
 ) -> None:
-    shutil.copytree(rag_run, settings.models_dir, dirs_exist_ok=True)
+    copy_models(rag_run, settings.models_dir)
     pricer = Estimator.from_settings(settings).pricer("rag-finetuned")
     trained = [i.id for i in train_items[:4]]
     assert set(trained) <= set(pricer.leaked_ids(trained + [dev_items[0].id]))
