@@ -535,8 +535,6 @@ class ProductStore:
         with self._reading():
             if category is None:
                 source = self.collection()
-                if source.count() == 0:
-                    raise StoreError(f"the store at {self.location} is empty: index some items first")
             elif (source := self._partition(category)) is None:
                 return None
             found: list[list[tuple[str, float]]] = []
@@ -547,7 +545,15 @@ class ProductStore:
                 )
                 for ids, distances in zip(part["ids"], part["distances"] or []):
                     found.append([(i, 1.0 - float(d)) for i, d in zip(ids, distances)])
+            if category is None and not any(found):
+                self._refuse_empty(source)
         return found
+
+    def _refuse_empty(self, collection: Any) -> None:
+        """``StoreError`` when a search found nothing because the store is empty (counted only
+        then: a count costs as much as the search at 100k products)."""
+        if collection.count() == 0:
+            raise StoreError(f"the store at {self.location} is empty: index some items first")
 
     def neighbours_of(self, similarities: dict[str, float], with_embeddings: bool = False) -> dict[str, Neighbour]:
         """The stored products of the ids in ``similarities`` (id -> similarity to the query),
@@ -612,8 +618,6 @@ class ProductStore:
             embeddings = embeddings[None, :]
         with self._reading():
             collection = self.collection()
-            if collection.count() == 0:
-                raise StoreError(f"the store at {self.location} is empty: index some items first")
             include = ["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else [])
             # Chroma reads all the hits of one call in one SQL statement: 16,442 queries of 11 hits
             # exceed SQLite's variable limit ("too many SQL variables"), so the queries go in
@@ -628,6 +632,8 @@ class ProductStore:
                 for key in result:
                     found = part.get(key)
                     result[key] += list(found) if found is not None else []
+            if not any(result["ids"]):
+                self._refuse_empty(collection)
         vectors = result["embeddings"] if with_embeddings else None
         if vectors is None:
             vectors = [[None] * len(ids) for ids in result["ids"]]
