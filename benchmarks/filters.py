@@ -83,7 +83,9 @@ def cpu_flags() -> str:
 # ----------------------------------------------------------------------------- exact answers
 
 
-def exact_filtered(base: scale.Base, size: int, queries: np.ndarray, allowed: np.ndarray, k: int = K) -> list[list[str]]:
+def exact_filtered(
+    base: scale.Base, size: int, queries: np.ndarray, allowed: np.ndarray, k: int = K
+) -> list[list[str]]:
     """The true ``k`` nearest ids of each query among the products it allows (``allowed``: one
     row of base rows per query; copies carry their source's metadata), store streamed by rounds."""
     best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
@@ -139,7 +141,9 @@ def search_worker(job: dict[str, Any]) -> dict[str, Any]:
     retriever.search_vectors(queries[:3], vectors[:3], SearchOptions(k=K))  # loads the index
     # each category's partition loads its index on its first search (once per process): timed apart
     started = time.perf_counter()
-    for category in sorted({f[name]["category"] for f in job.get("filters", []) for name in f if "category" in f[name]}):
+    for category in sorted(
+        {f[name]["category"] for f in job.get("filters", []) for name in f if "category" in f[name]}
+    ):
         retriever.search_vectors(queries[:1], vectors[:1], SearchOptions(k=K, category=category))
     warm_s = time.perf_counter() - started
     latencies: dict[str, list[float]] = {}
@@ -169,7 +173,9 @@ def search_worker(job: dict[str, Any]) -> dict[str, Any]:
         "count": store.count(),
         "partitioned": partitioned,
         "first_search_of_each_category_s": round(warm_s, 2),
-        "results": {key: {**percentiles_ms(latencies[key]), "n": len(latencies[key]), "found": found[key]} for key in found},
+        "results": {
+            key: {**percentiles_ms(latencies[key]), "n": len(latencies[key]), "found": found[key]} for key in found
+        },
         "load_average": os.getloadavg(),
         "reader": scale.memory_mb(),
     }
@@ -199,8 +205,9 @@ def run_worker(kind: str, job: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- main
 
 
-def ensure_store(work: Path, base: scale.Base, size: int) -> dict[str, Any]:
-    """The store of ``size`` under ``work``, built and partitioned when missing (timed)."""
+def ensure_store(work: Path, base: scale.Base, size: int, only: list[str]) -> dict[str, Any]:
+    """The store of ``size`` under ``work``, built and partitioned when missing (timed); with
+    ``only``, the partitions of those categories alone (see ``partition``)."""
     store = work / f"store-{size}"
     made = store / "rag-pricer-bench.json"
     if made.exists():
@@ -208,9 +215,7 @@ def ensure_store(work: Path, base: scale.Base, size: int) -> dict[str, Any]:
     shutil.rmtree(store, ignore_errors=True)
     built = scale.run_worker("build", {"work": str(work), "size": size, "location": {"path": str(store)}})
     started = time.perf_counter()
-    done = run_module(
-        "benchmarks.filters", "--partition", str(store)
-    )  # a process of its own: the index it loads is its own
+    done = run_module("benchmarks.filters", "--partition", str(store), *only)  # the index it loads is its own
     if done.returncode != 0:
         raise RuntimeError(f"partitioning failed: {done.stderr[-3000:]}")
     record = {
@@ -271,6 +276,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--slow-queries", type=int, default=20, help="queries timed with the slow methods")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--ef-search", type=int, nargs="*", default=list(EF_SEARCH))
+    parser.add_argument(
+        "--partition-only", nargs="*", default=[], help="partition a new store for these categories only (faster)"
+    )
     parser.add_argument("--quick", action="store_true", help="20k products, 40 queries, one round, persistent")
     parser.add_argument("--work-dir", type=Path, default=None, help="where the stores are kept (reused when there)")
     parser.add_argument("--source-store", type=Path, default=ROOT / "var" / "store")
@@ -311,7 +319,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     filters = [filters_of(item.category, item.price) for item in dev]
     for size in args.sizes:
         print(f"{size:,} products: store ...", flush=True)
-        entry: dict[str, Any] = {"store": ensure_store(work, base, size), "modes": {}}
+        entry: dict[str, Any] = {"store": ensure_store(work, base, size, args.partition_only), "modes": {}}
         results["sizes"][str(size)] = entry
         exact = {"plain": scale.exact_top_k(base, size, queries, None)}
         for name in filters[0]:
@@ -343,17 +351,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
-def partition(path: str) -> None:
-    from rag_pricer.knowledge.store import ProductStore
+def partition(path: str, only: list[str]) -> None:
+    """Partition the store at ``path`` (``ProductStore.partition_by_category``); with ``only``,
+    the partitions of those categories alone (a benchmark's shortcut when there is no time to
+    write them all: the other categories are then searched as an unpartitioned store's, and the
+    store must not be written to afterwards, since its writers would not know which are missing)."""
+    from rag_pricer.knowledge.store import PARTITIONED, ProductStore
 
-    counts = ProductStore(path).partition_by_category()
-    print(json.dumps({"products": sum(counts.values()), "categories": len(counts), "counts": counts}))
+    store = ProductStore(path)
+    if not only:
+        counts = store.partition_by_category()
+    else:
+        counts = {}
+        collection = store.collection()
+        step = store.max_batch_size
+        for offset in range(0, collection.count(), step):
+            page = collection.get(limit=step, offset=offset, include=["embeddings", "metadatas"])
+            rows = [r for r, m in enumerate(page["metadatas"]) if (m or {}).get("category") in only]
+            vectors = np.asarray(page["embeddings"], dtype=np.float32)[rows]
+            categories = [page["metadatas"][r]["category"] for r in rows]
+            store._repartition([page["ids"][r] for r in rows], categories, vectors, {})
+            for category in categories:
+                counts[category] = counts.get(category, 0) + 1
+        collection.modify(metadata={**(collection.metadata or {}), PARTITIONED: True})
+    print(json.dumps({"products": sum(counts.values()), "categories": len(counts), "counts": counts, "only": only}))
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         print(json.dumps(WORKERS[sys.argv[2]](json.loads(sys.argv[3]))))
-    elif len(sys.argv) == 3 and sys.argv[1] == "--partition":
-        partition(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "--partition":
+        partition(sys.argv[2], sys.argv[3:])
     else:
         main()

@@ -107,7 +107,10 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProductStore, Prod
 )
 @pytest.mark.parametrize("kind", ["plain", "partitioned"])
 def test_a_filtered_search_is_the_exact_filtered_search(
-    stores: tuple[ProductStore, ProductStore, Exact, np.ndarray], filters: dict[str, Any], search: dict[str, int], kind: str
+    stores: tuple[ProductStore, ProductStore, Exact, np.ndarray],
+    filters: dict[str, Any],
+    search: dict[str, int],
+    kind: str,
 ) -> None:
     plain, partitioned, exact, queries = stores
     store = partitioned if kind == "partitioned" else plain
@@ -122,7 +125,9 @@ def test_a_category_search_of_a_partitioned_store_reads_its_partition_not_chroma
     assert partitioned.partitioned()
     sources: list[Any] = []
     nearest = partitioned.nearest_ids
-    monkeypatch.setattr(partitioned, "nearest_ids", lambda *a, **kw: sources.append(kw.get("category")) or nearest(*a, **kw))
+    monkeypatch.setattr(
+        partitioned, "nearest_ids", lambda *a, **kw: sources.append(kw.get("category")) or nearest(*a, **kw)
+    )
     monkeypatch.setattr(partitioned, "query", lambda *a, **kw: pytest.fail("Chroma's where was asked"))
     options = SearchOptions(k=7, category="Electronics", max_price=150.0)
     assert _search(partitioned, queries, options) == [exact.top(q, options) for q in queries]

@@ -142,7 +142,7 @@ class Retriever:
         while True:
             asked: dict[int, list[tuple[str, float]]] = {}
             for i, nearest in found.items():
-                passed, unread = 0, []
+                passed, unread = 0, list[tuple[str, float]]()
                 for item_id, similarity in nearest:
                     if passed >= fetch or len(unread) >= step:
                         break
