@@ -180,3 +180,21 @@ def test_a_store_is_not_partitioned_until_asked_and_its_writers_then_keep_the_pa
     reopened.upsert(items[30:], vectors[30:])
     software = {item.id for item in items if item.category == "Software"}
     assert set(reopened._partition("Software").get(include=[])["ids"]) == software
+
+
+def test_the_ingest_cli_partitions_a_store_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ingest.cli import app
+
+    items, vectors = _items(40, seed=7)
+    ProductStore(tmp_path / "store").upsert(items, vectors)
+    done = CliRunner().invoke(app, ["partition", "--store", str(tmp_path / "store"), "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["partitioned_products"] == sum(item.category is not None for item in items)
+    assert ProductStore(tmp_path / "store").partitioned()
+    missing = CliRunner().invoke(app, ["partition", "--store", str(tmp_path / "typo")])
+    assert missing.exit_code == 1 and "no store at" in missing.output
