@@ -277,6 +277,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--slow-queries", type=int, default=20, help="queries timed with the slow methods")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--ef-search", type=int, nargs="*", default=list(EF_SEARCH))
     parser.add_argument(
         "--partition-only", nargs="*", default=[], help="partition a new store for these categories only (faster)"
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         job = {
             "queries": str(queries_path),
             "filters": filters,
-            "methods": list(METHODS),
+            "methods": args.methods,
             "rounds": args.rounds,
             "slow_queries": args.slow_queries,
             "ef_search": args.ef_search,

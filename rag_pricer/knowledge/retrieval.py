@@ -95,30 +95,42 @@ class Retriever:
     def _filtered(
         self, vectors: np.ndarray, fetch: int, options: SearchOptions, where: dict[str, Any]
     ) -> list[list[Neighbour]]:
-        """Filtered search by over-fetching: the ``n`` nearest ids (of the category's partition
-        when the store keeps one, else of the whole store), checked in that order against the
-        stored metadata until ``fetch`` pass; while too few pass, ``n`` grows 4x. The result is
-        the ``fetch`` nearest that pass among the ``n`` nearest: what an exact filtered search
-        finds, up to HNSW's own recall. Queries still short at ``filter_overfetch_max`` go to
-        Chroma's ``where``; a source with fewer than ``n`` products was read whole, so what
-        passed is all there is."""
+        """Filtered search by over-fetching: the ``n`` nearest products (of the category's
+        partition when the store keeps one, else of the whole store), checked in that order
+        against the stored metadata until ``fetch`` pass; while too few pass, ``n`` grows 4x. The
+        result is the ``fetch`` nearest that pass among the ``n`` nearest: what an exact filtered
+        search finds, up to HNSW's own recall. Queries still short at ``filter_overfetch_max`` go
+        to Chroma's ``where``; a source with fewer than ``n`` products was read whole, so what
+        passed is all there is. Each Chroma call costs more than the rows it reads (benchmarks/
+        filters.py), so the first ``n`` of the whole store come with their metadata in one query,
+        and later reads take as many rows as the share that passed so far says are needed."""
         source = options.category if options.category and self.store.partitioned() else None
         checked: list[dict[str, Neighbour | None]] = [{} for _ in range(len(vectors))]
         hits: list[list[Neighbour]] = [[] for _ in range(len(vectors))]
         todo = list(range(len(vectors)))
         n = max(options.filter_overfetch, fetch)
+        first = True
         while todo:
-            ranked = self.store.nearest_ids(vectors[todo], n, category=source)
-            if ranked is None:  # the store has no partition of this category (yet)
-                source = None
-                continue
-            found = dict(zip(todo, ranked))
-            self._check(found, checked, fetch, options)
+            found: dict[int, list[tuple[str, float]]] = {}
+            whole = True  # whether fewer than n found means the source was read whole
+            if first and source is None:  # ids with their metadata, in one call
+                whole = False  # (this query leaves out products with an impossible price)
+                for i, nearest in zip(todo, self.store.query(vectors[todo], k=n, with_embeddings=options.mmr)):
+                    checked[i].update({hit.id: hit if options.matches(hit) else None for hit in nearest})
+                    found[i] = [(hit.id, hit.similarity) for hit in nearest]
+            else:
+                ranked = self.store.nearest_ids(vectors[todo], n, category=source)
+                if ranked is None:  # the store has no partition of this category (yet)
+                    source = None
+                    continue
+                found = dict(zip(todo, ranked))
+                self._check(found, checked, fetch, options, all_pass=first and not _price_bounded(options))
+            first = False
             short = []
             for i, nearest in found.items():
                 passed = [hit for item_id, _ in nearest if (hit := checked[i].get(item_id)) is not None]
                 hits[i] = passed[:fetch]
-                if len(passed) < fetch and len(nearest) >= n:
+                if len(passed) < fetch and (len(nearest) >= n or not whole):
                     short.append(i)
             if short and n >= options.filter_overfetch_max:
                 filtered = self.store.query(vectors[short], k=fetch, where=where, with_embeddings=options.mmr)
@@ -134,20 +146,26 @@ class Retriever:
         checked: list[dict[str, Neighbour | None]],
         fetch: int,
         options: SearchOptions,
+        all_pass: bool = False,
     ) -> None:
-        """Read the stored metadata of the ranked ids in ``found`` in growing steps, nearest
-        first, until ``fetch`` of each query's pass (``checked[i]``: id -> the product, or
-        ``None`` when it fails the filter or is no longer stored)."""
-        step = max(2 * fetch, 16)
+        """Read the stored metadata of the ranked ids in ``found``, nearest first, until
+        ``fetch`` of each query's pass (``checked[i]``: id -> the product, or ``None`` when it
+        fails the filter or is no longer stored). Each read takes the rows the share passed so
+        far says are needed, and half again (``all_pass``: a category's partition asked for its
+        category alone, where all should pass)."""
         while True:
             asked: dict[int, list[tuple[str, float]]] = {}
             for i, nearest in found.items():
-                passed, unread = 0, list[tuple[str, float]]()
+                read = [hit for item_id, _ in nearest if item_id in checked[i] for hit in (checked[i][item_id],)]
+                passed = sum(hit is not None for hit in read)
+                share = 1.0 if all_pass and not read else (passed + 1) / (len(read) + 1)
+                step = int((fetch - passed) / share * 1.5) + 2
+                count, unread = 0, list[tuple[str, float]]()
                 for item_id, similarity in nearest:
-                    if passed >= fetch or len(unread) >= step:
+                    if count >= fetch or len(unread) >= step:
                         break
                     if item_id in checked[i]:
-                        passed += checked[i][item_id] is not None
+                        count += checked[i][item_id] is not None
                     else:  # unread before the fetch-th pass: it may pass, and rank before it
                         unread.append((item_id, similarity))
                 if unread:
@@ -161,10 +179,13 @@ class Retriever:
                     product = products.get(item_id)
                     ok = product is not None and options.matches(product)
                     checked[i][item_id] = replace(product, similarity=similarity) if ok and product else None
-            step *= 4
 
     def search(self, query: Query, options: SearchOptions = SearchOptions()) -> list[Neighbour]:
         return self.search_many([query], options)[0]
+
+
+def _price_bounded(options: SearchOptions) -> bool:
+    return options.min_price is not None or options.max_price is not None
 
 
 def _is_copy(query: Query, neighbour: Neighbour) -> bool:
