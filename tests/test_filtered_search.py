@@ -198,3 +198,17 @@ def test_the_ingest_cli_partitions_a_store_and_refuses_a_missing_one(tmp_path: P
     assert ProductStore(tmp_path / "store").partitioned()
     missing = CliRunner().invoke(app, ["partition", "--store", str(tmp_path / "typo")])
     assert missing.exit_code == 1 and "no store at" in missing.output
+
+
+def test_a_search_of_an_empty_store_says_so(tmp_path: Path) -> None:
+    from rag_pricer.knowledge.store import StoreError
+
+    items, vectors = _items(5, seed=8)
+    store = ProductStore(tmp_path / "store")
+    store.upsert(items, vectors)
+    store.delete([item.id for item in items])
+    for search in (lambda: store.query(vectors[:1], k=3), lambda: store.nearest_ids(vectors[:1], 3)):
+        with pytest.raises(StoreError, match="is empty"):
+            search()
+    with pytest.raises(StoreError, match="is empty"):
+        _search(store, vectors[:1], SearchOptions(k=3, category="Software"))
