@@ -245,7 +245,7 @@ def measure(
     print(table(row["search"]["results"]), flush=True)
     sweep = []
     original = None
-    for ef in [*job["ef_search"], None]:
+    for ef in [*job["ef_search"], None] if job["ef_search"] else []:
         setting = run_worker("ef", {"location": location, "ef": ef if ef is not None else original})
         original = original or setting["before"]
         if server is not None:
