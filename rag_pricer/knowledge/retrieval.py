@@ -101,14 +101,18 @@ class Retriever:
         result is the ``fetch`` nearest that pass among the ``n`` nearest: what an exact filtered
         search finds, up to HNSW's own recall. Queries still short at ``filter_overfetch_max`` go
         to Chroma's ``where``; a source with fewer than ``n`` products was read whole, so what
-        passed is all there is. Each Chroma call costs more than the rows it reads (benchmarks/
-        filters.py), so the first ``n`` of the whole store come with their metadata in one query,
-        and later reads take as many rows as the share that passed so far says are needed."""
+        passed is all there is. Each Chroma call costs more than a few rows it reads, and each
+        row of metadata more than an id (benchmarks/filters.py): the first few nearest of the
+        whole store come with their metadata in one query, later ones as ids, whose metadata is
+        read in as many rows as the share that passed so far says are needed."""
         source = options.category if options.category and self.store.partitioned() else None
         checked: list[dict[str, Neighbour | None]] = [{} for _ in range(len(vectors))]
         hits: list[list[Neighbour]] = [[] for _ in range(len(vectors))]
         todo = list(range(len(vectors)))
-        n = max(options.filter_overfetch, fetch)
+        # the first read of the whole store brings metadata, which costs per row: a few rows,
+        # as many as the query's own category or price band needs (their 8th passing product is
+        # the 10th nearest, median at 400k); then ids from filter_overfetch on, growing 4x
+        n = max(options.filter_overfetch, fetch) if source else max(min(3 * fetch, options.filter_overfetch), fetch)
         first = True
         while todo:
             found: dict[int, list[tuple[str, float]]] = {}
@@ -137,7 +141,7 @@ class Retriever:
                 for i, result in zip(short, filtered):
                     hits[i] = result
                 break
-            todo, n = short, min(n * 4, max(options.filter_overfetch_max, fetch))
+            todo, n = short, min(max(n * 4, options.filter_overfetch), max(options.filter_overfetch_max, fetch))
         return hits
 
     def _check(
