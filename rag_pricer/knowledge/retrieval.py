@@ -114,10 +114,7 @@ class Retriever:
         # the 10th nearest, median at 400k); then ids from filter_overfetch on, growing 4x
         # the ids of a partition are cheap, and its graph needs a wider search (ef = n) for a
         # query far from the category: Electronics for any query at 400k, recall 0.91 at 100, 0.997 at 400
-        if source:
-            n = min(4 * max(options.filter_overfetch, fetch), max(options.filter_overfetch_max, fetch))
-        else:
-            n = max(min(3 * fetch, options.filter_overfetch), fetch)
+        n = _first_n(source, fetch, options)
         first = True
         while todo:
             found: dict[int, list[tuple[str, float]]] = {}
@@ -131,6 +128,7 @@ class Retriever:
                 ranked = self.store.nearest_ids(vectors[todo], n, category=source)
                 if ranked is None:  # the store has no partition of this category (yet)
                     source = None
+                    n = _first_n(source, fetch, options)
                     continue
                 found = dict(zip(todo, ranked))
                 self._check(found, checked, fetch, options, all_pass=first and not _price_bounded(options))
@@ -191,6 +189,13 @@ class Retriever:
 
     def search(self, query: Query, options: SearchOptions = SearchOptions()) -> list[Neighbour]:
         return self.search_many([query], options)[0]
+
+
+def _first_n(partition: str | None, fetch: int, options: SearchOptions) -> int:
+    """How many nearest products a filtered search reads first (see ``Retriever._filtered``)."""
+    if partition:
+        return min(4 * max(options.filter_overfetch, fetch), max(options.filter_overfetch_max, fetch))
+    return max(min(3 * fetch, options.filter_overfetch), fetch)
 
 
 def _price_bounded(options: SearchOptions) -> bool:
