@@ -121,9 +121,9 @@ class Retriever:
             whole = True  # whether fewer than n found means the source was read whole
             if first and source is None:  # ids with their metadata, in one call
                 whole = False  # (this query leaves out products with an impossible price)
-                for i, nearest in zip(todo, self.store.query(vectors[todo], k=n, with_embeddings=options.mmr)):
-                    checked[i].update({hit.id: hit if options.matches(hit) else None for hit in nearest})
-                    found[i] = [(hit.id, hit.similarity) for hit in nearest]
+                for i, probe in zip(todo, self.store.query(vectors[todo], k=n, with_embeddings=options.mmr)):
+                    checked[i].update({hit.id: hit if options.matches(hit) else None for hit in probe})
+                    found[i] = [(hit.id, hit.similarity) for hit in probe]
             else:
                 ranked = self.store.nearest_ids(vectors[todo], n, category=source)
                 if ranked is None:  # the store has no partition of this category (yet)
