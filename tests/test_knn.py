@@ -151,7 +151,8 @@ def test_over_fetched_filtering_finds_what_chroma_filtering_finds(
         here = retriever.search_vectors(queries, vectors, options)
         assert [[n.id for n in found] for found in here] == [[n.id for n in found] for found in by_chroma]
         assert all(options.matches(n) for found in here for n in found)
-        assert bool(wheres) == chroma_filtered and all(where is not None for where in wheres)
+        # (the first read of the whole store, unfiltered, is a query too: where None)
+        assert any(where is not None for where in wheres) == chroma_filtered
 
 
 def test_the_python_filter_is_the_where_filter() -> None:
