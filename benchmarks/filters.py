@@ -4,7 +4,8 @@ the ``ef_search`` sweep, on stores of 100k and 400k products, persistent and cli
     nice -n 10 python -m benchmarks.filters --work-dir /tmp/filters-bench [--sizes 100000 400000]
         [--modes persistent server] [--queries 200] [--slow-queries 20] [--rounds 2] [--quick]
 
-``--quick``: 20,000 products, 40 queries, one round, persistent only (a few minutes).
+``--quick``: 20,000 products, 40 queries, one round, persistent only (the store is built first:
+not finished in 8 minutes on the loaded 2-core machine; later runs reuse it).
 
 The stores are ``benchmarks/scale.py``'s construction (the 16,442 real vectors of
 ``--source-store``, read from a copy of it, plus perturbed copies ``"{id}:{c}"`` carrying their
