@@ -197,6 +197,33 @@ def remove(
     )
 
 
+@app.command()
+def partition(
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    chroma_host: ChromaHostOpt = None,
+    chroma_port: ChromaPortOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Partition a knowledge base by category: a collection of each category's vectors beside
+    the main one, so that a category filter searches its category alone (ms at 400k products
+    instead of Chroma's filter, linear in the store). Costs the vectors' writes again; from then
+    on every writer (index, add, remove) keeps the partitions current. Rerunning rebuilds them."""
+    settings = _settings(store_path=store, collection=collection, chroma_host=chroma_host, chroma_port=chroma_port)
+    product_store = _writable_store(settings, create=False)
+    started = time.perf_counter()
+    try:
+        counts = product_store.partition_by_category()
+    except StoreError as error:
+        _fail(str(error), 1)
+    data: dict[str, object] = {
+        "categories": len(counts),
+        "partitioned_products": sum(counts.values()),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    _print_written(data, product_store.location, as_json)
+
+
 def _settings(**overrides: object) -> Settings:
     try:
         return Settings.load(**overrides)

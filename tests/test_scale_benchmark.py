@@ -142,3 +142,22 @@ def test_ingestion_streams_the_items_through_the_real_indexer(work, tmp_path: Pa
     row = ingest_memory.run_one(folder, path, 250, "persistent")
     assert row["report"]["stored"] == 250 and row["report"]["total_in_store"] == 250
     assert row["after"]["peak_rss_mb"] >= row["before_indexing"]["rss_mb"] > 0
+
+
+def test_the_filters_benchmark_s_exact_search_is_per_query_and_matches_the_scale_one(work) -> None:
+    import benchmarks.filters as filters
+
+    _, base, _, _ = work
+    per_query = [filters.filters_of("Electronics", 30.0), filters.filters_of(None, 100.0)]
+    assert per_query[1]["own category"] == {"category": "Appliances"}
+    assert per_query[0]["own price band"] == {"min_price": 15.0, "max_price": 60.0}
+    queries = base.vectors[:2]
+    for name in per_query[0]:
+        allowed = filters.allowed_rows(base, [f[name] for f in per_query])
+        found = filters.exact_filtered(base, 300, queries, allowed)
+        for q, row in enumerate(found):
+            passing = {i for i, ok in zip(base.ids, allowed[q]) if ok}
+            assert all(i.split(":")[0] in passing for i in row) and len(row) == min(scale.K, 3 * len(passing))
+    same = filters.exact_filtered(base, 300, queries, filters.allowed_rows(base, [{"category": "Electronics"}] * 2))
+    assert same == scale.exact_top_k(base, 300, queries, scale.FILTERS["category"])
+    assert "avx" in filters.cpu_flags() or filters.cpu_flags().endswith("; ")

@@ -20,6 +20,7 @@ import errno
 import hashlib
 import logging
 import math
+import re
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -51,6 +52,14 @@ class DiskFull(StoreError):
 
 #: the collection metadata key of the generation our writers count on a Chroma server
 GENERATION = "rag_pricer_generation"
+#: the collection metadata key that says the store keeps a partition per category (see
+#: ``ProductStore.partition_by_category``); every writer keeps them current once it is set
+PARTITIONED = "rag_pricer_category_partitions"
+#: the HNSW settings of the collections we create (Chroma's defaults otherwise: M 16,
+#: ef_construction 100). ef_search 200, not Chroma's 100: at 400k products recall@7 0.966 ->
+#: 0.977 for +0.4 ms a query (benchmarks/filters.py, docs/scaling.md); a store built before
+#: keeps its own value, which ``collection.modify`` changes without a rebuild
+HNSW: dict[str, Any] = {"space": "cosine", "ef_search": 200}
 #: disk a stored product needs: 6.4 KB each in the 16,442-item store (vectors, HNSW graph,
 #: documents, metadata, SQLite), with room for Chroma's write-ahead log and compaction
 BYTES_PER_ITEM = 16 * 1024
@@ -90,6 +99,13 @@ def content_hash(item: Item) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
+def partition_name(collection: str, category: str) -> str:
+    """The name of the collection that holds the vectors of ``category``'s products (Chroma's
+    names allow ``[A-Za-z0-9._-]``, so the category is slugged and made unique by its hash)."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", category).strip("_-")[:48] or "category"
+    return f"{collection}.category.{slug}.{hashlib.sha1(category.encode('utf-8')).hexdigest()[:8]}"
+
+
 def _metadata(item: Item) -> dict[str, Any]:
     # Chroma metadata values must be str/int/float/bool: absent fields are left out, not None.
     meta: dict[str, Any] = {"price": float(item.price), "title": item.title[:500], "hash": content_hash(item)}
@@ -127,6 +143,7 @@ class ProductStore:
         self.port = port
         self._client: Any = None
         self._collection: Any = None
+        self._partitions: dict[str, Any] = {}
         #: one thread opens the client and collection: after a reopen, the requests sharing the
         #: store all find them closed, and Chroma's shared ``System`` of a folder breaks when two
         #: clients of it are created at once (``KeyError`` on the path, ``RustBindingsAPI``
@@ -257,6 +274,7 @@ class ProductStore:
 
     def _close(self) -> None:
         client, self._client, self._collection = self._client, None, None
+        self._partitions = {}
         if client is not None and hasattr(client, "close"):
             try:
                 client.close()
@@ -280,7 +298,7 @@ class ProductStore:
                 self._collection = self.client.get_or_create_collection(
                     self.collection_name,
                     embedding_function=None,
-                    configuration={"hnsw": {"space": "cosine"}},
+                    configuration={"hnsw": dict(HNSW)},
                     metadata={"embedding_model": self.model, "embedding_vectors": self.vectors},
                 )
             else:
@@ -371,17 +389,23 @@ class ProductStore:
             raise ValueError(f"{len(refused)} item(s) cannot be stored, e.g. {refused[0][0]!r}: {refused[0][1]}")
         with self._writing():
             collection = self.collection(create=True)
+            partitioned = self._partitioned_now()
             step = self.max_batch_size
             for start in range(0, len(items), step):
                 chunk = items[start : start + step]
+                ids = [item.id for item in chunk]
                 self._ensure_space(len(chunk))
                 try:
+                    before = self._categories(collection, ids) if partitioned else {}
                     collection.upsert(
-                        ids=[item.id for item in chunk],
+                        ids=ids,
                         embeddings=embeddings[start : start + step],
                         documents=[item.description for item in chunk],
                         metadatas=[_metadata(item) for item in chunk],
                     )
+                    if partitioned:
+                        categories = [item.category for item in chunk]
+                        self._repartition(ids, categories, np.asarray(embeddings[start : start + step]), before)
                 except Exception as error:
                     if self._disk_full(error):
                         raise DiskFull(f"disk full while writing to {self.location}: {_one_line(error)}") from None
@@ -395,11 +419,161 @@ class ProductStore:
             return []
         with self._writing():
             collection = self.collection()
-            found = set(collection.get(ids=list(ids), include=[])["ids"])
-            if found:
-                collection.delete(ids=sorted(found))
+            stored = self._categories(collection, list(ids))
+            if stored:
+                collection.delete(ids=sorted(stored))
+                if self._partitioned_now():
+                    for category, gone in _group_by(stored).items():
+                        if (partition := self._partition(category)) is not None:
+                            partition.delete(ids=gone)
                 self._next_generation(collection)
-        return [i for i in dict.fromkeys(ids) if i in found]
+        return [i for i in dict.fromkeys(ids) if i in stored]
+
+    # ------------------------------------------------------------------ partitions by category
+    #
+    # A category filter asked of the whole store makes HNSW walk past every other category (or
+    # Chroma's ``where`` resolve the filter over all the metadata, linear in the store:
+    # benchmarks/filters.py). A partitioned store also keeps, per category, a collection of the
+    # ids and vectors of that category's products (no documents or metadata: those stay in the
+    # main collection, which every result is checked against), so a category filter is a
+    # plain HNSW search of the category's own collection.
+
+    def partitioned(self) -> bool:
+        """Whether the store keeps a partition per category (as this client last opened it)."""
+        with self._reading():
+            return bool((self.collection().metadata or {}).get(PARTITIONED))
+
+    def _partitioned_now(self) -> bool:
+        """``partitioned`` read afresh (writers: another process may have partitioned the store)."""
+        try:
+            fresh = self._connect(create=False).get_collection(self.collection_name, embedding_function=None)
+        except Exception:  # a new store: its collection is created by this very write
+            return False
+        return bool((fresh.metadata or {}).get(PARTITIONED))
+
+    def _partition(self, category: str, create: bool = False) -> Any:
+        """The collection of ``category``'s vectors; ``None`` when it has none."""
+        name = partition_name(self.collection_name, category)
+        found = self._partitions.get(name)
+        if found is None:
+            client = self._connect(create=False)
+            if create:
+                found = client.get_or_create_collection(
+                    name,
+                    embedding_function=None,
+                    configuration={"hnsw": dict(HNSW)},
+                    metadata={"partition_of": self.collection_name, "category": category},
+                )
+            else:
+                try:
+                    found = client.get_collection(name, embedding_function=None)
+                except Exception:  # chromadb raises NotFoundError / ValueError by version
+                    return None
+            self._partitions[name] = found
+        return found
+
+    def _categories(self, collection: Any, ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored category of those ``ids`` that are stored (``None``: stored without one)."""
+        found: dict[str, str | None] = {}
+        step = self.max_batch_size
+        for start in range(0, len(ids), step):
+            page = collection.get(ids=list(ids[start : start + step]), include=["metadatas"])
+            found.update({i: (m or {}).get("category") for i, m in zip(page["ids"], page["metadatas"])})
+        return found
+
+    def _repartition(
+        self, ids: Sequence[str], categories: Sequence[str | None], vectors: np.ndarray, before: dict[str, str | None]
+    ) -> None:
+        """Write ``ids`` into the partitions of their ``categories``, out of those they left."""
+        rows: dict[str, list[int]] = {}
+        for row, category in enumerate(categories):
+            if category:
+                rows.setdefault(category, []).append(row)
+        for category, taken in rows.items():
+            self._partition(category, create=True).upsert(ids=[ids[r] for r in taken], embeddings=vectors[taken])
+        left = {i: old for i, old in before.items() if old is not None}
+        new = dict(zip(ids, categories))
+        for category, gone in _group_by({i: old for i, old in left.items() if new.get(i) != old}).items():
+            if (partition := self._partition(category)) is not None:
+                partition.delete(ids=gone)
+
+    def partition_by_category(self) -> dict[str, int]:
+        """Partition the store by category (see above): write a partition per category from the
+        stored vectors, then mark the store partitioned so that every writer keeps them current.
+        Any partitions left by an earlier run are replaced. Returns the products per category."""
+        counts: dict[str, int] = {}
+        with self._writing():
+            collection = self.collection()
+            client = self._connect(create=False)
+            prefix = f"{self.collection_name}.category."
+            for existing in client.list_collections():
+                name = existing if isinstance(existing, str) else existing.name
+                if name.startswith(prefix):
+                    client.delete_collection(name)
+            self._partitions = {}
+            step = self.max_batch_size
+            for offset in range(0, collection.count(), step):
+                page = collection.get(limit=step, offset=offset, include=["embeddings", "metadatas"])
+                categories = [(m or {}).get("category") for m in page["metadatas"]]
+                self._repartition(page["ids"], categories, np.asarray(page["embeddings"], dtype=np.float32), {})
+                for category in filter(None, categories):
+                    counts[category] = counts.get(category, 0) + 1
+            metadata = dict(collection.metadata or {})
+            metadata[PARTITIONED] = True
+            collection.modify(metadata=metadata)
+            self._next_generation(collection)
+        return counts
+
+    # ------------------------------------------------------------------ reading by steps
+
+    def nearest_ids(
+        self, embeddings: np.ndarray, n: int, category: str | None = None
+    ) -> list[list[tuple[str, float]]] | None:
+        """The ids and similarities of the ``n`` nearest products of each query vector, most
+        similar first: of the whole store, or of ``category``'s partition (``None`` when the
+        store has no partition for it). Ids only: what they are is ``neighbours_of``'s business."""
+        if embeddings.ndim == 1:
+            embeddings = embeddings[None, :]
+        with self._reading():
+            if category is None:
+                source = self.collection()
+            elif (source := self._partition(category)) is None:
+                return None
+            found: list[list[tuple[str, float]]] = []
+            step = max(1, self.max_batch_size // max(n, 1))
+            for start in range(0, len(embeddings), step):
+                part = source.query(
+                    query_embeddings=embeddings[start : start + step], n_results=n, include=["distances"]
+                )
+                for ids, distances in zip(part["ids"], part["distances"] or []):
+                    found.append([(i, 1.0 - float(d)) for i, d in zip(ids, distances)])
+            if category is None and not any(found):
+                self._refuse_empty(source)
+        return found
+
+    def _refuse_empty(self, collection: Any) -> None:
+        """``StoreError`` when a search found nothing because the store is empty (counted only
+        then: a count costs as much as the search at 100k products)."""
+        if collection.count() == 0:
+            raise StoreError(f"the store at {self.location} is empty: index some items first")
+
+    def neighbours_of(self, similarities: dict[str, float], with_embeddings: bool = False) -> dict[str, Neighbour]:
+        """The stored products of the ids in ``similarities`` (id -> similarity to the query),
+        by id; ids no longer stored, and products with an impossible price, are left out."""
+        found: dict[str, Neighbour] = {}
+        ids = list(similarities)
+        include = ["metadatas", "documents"] + (["embeddings"] if with_embeddings else [])
+        with self._reading():
+            collection = self.collection()
+            step = self.max_batch_size
+            for start in range(0, len(ids), step):
+                page = collection.get(ids=ids[start : start + step], include=include)
+                vectors = page.get("embeddings") if with_embeddings else None
+                for row, (item_id, meta, document) in enumerate(zip(page["ids"], page["metadatas"], page["documents"])):
+                    vector = None if vectors is None else vectors[row]
+                    found[item_id] = _neighbour(item_id, meta or {}, similarities[item_id], document, vector)
+        kept = _sane(list(found.values()))
+        return {n.id: n for n in kept}
 
     def _next_generation(self, collection: Any) -> None:
         """On a Chroma server, a new generation on the collection: what ``version`` reports
@@ -446,8 +620,6 @@ class ProductStore:
             embeddings = embeddings[None, :]
         with self._reading():
             collection = self.collection()
-            if collection.count() == 0:
-                raise StoreError(f"the store at {self.location} is empty: index some items first")
             include = ["metadatas", "distances", "documents"] + (["embeddings"] if with_embeddings else [])
             # Chroma reads all the hits of one call in one SQL statement: 16,442 queries of 11 hits
             # exceed SQLite's variable limit ("too many SQL variables"), so the queries go in
@@ -462,21 +634,15 @@ class ProductStore:
                 for key in result:
                     found = part.get(key)
                     result[key] += list(found) if found is not None else []
+            if not any(result["ids"]):
+                self._refuse_empty(collection)
         vectors = result["embeddings"] if with_embeddings else None
         if vectors is None:
             vectors = [[None] * len(ids) for ids in result["ids"]]
         return [
             _sane(
                 [
-                    Neighbour(
-                        id=item_id,
-                        title=str(meta.get("title", "")),
-                        price=_price_of(meta),
-                        similarity=float(1.0 - distance),
-                        category=meta.get("category"),
-                        document=document or "",
-                        embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
-                    )
+                    _neighbour(item_id, meta, float(1.0 - distance), document, vector)
                     for item_id, meta, distance, document, vector in zip(ids, metas, distances, documents, vecs)
                 ]
             )
@@ -484,6 +650,27 @@ class ProductStore:
                 result["ids"], result["metadatas"], result["distances"], result["documents"], vectors
             )
         ]
+
+
+def _neighbour(item_id: str, meta: dict[str, Any], similarity: float, document: str | None, vector: Any) -> Neighbour:
+    return Neighbour(
+        id=item_id,
+        title=str(meta.get("title", "")),
+        price=_price_of(meta),
+        similarity=similarity,
+        category=meta.get("category"),
+        document=document or "",
+        embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
+    )
+
+
+def _group_by(categories: dict[str, str | None]) -> dict[str, list[str]]:
+    """``{id: category}`` as ``{category: [ids]}``, products without a category left out."""
+    groups: dict[str, list[str]] = {}
+    for item_id, category in categories.items():
+        if category:
+            groups.setdefault(category, []).append(item_id)
+    return groups
 
 
 @contextmanager
