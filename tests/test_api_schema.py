@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from service_settings import service_settings
+from service_settings import service_settings, wait_ready
 
 from rag_pricer.api import Estimator
 from rag_pricer.knowledge.store import ProductStore
@@ -45,15 +45,6 @@ def _client(store: Path, tmp: Path, **values: Any) -> TestClient:
     return TestClient(create_app(Estimator.from_settings(settings), settings, deadline_s=5.0))
 
 
-def _ready(client: TestClient) -> None:
-    import time
-
-    deadline = time.monotonic() + 120
-    while client.get("/readyz").status_code != 200:
-        assert time.monotonic() < deadline, client.get("/readyz").text
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def store(small_store: ProductStore, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the small store: generated writes land here, not in the shared one."""
@@ -68,7 +59,7 @@ def server(request: pytest.FixtureRequest, store: Path, tmp_path_factory: pytest
     if request.param == "tokens":
         tokens = {"api_token": SecretStr(READ_TOKEN), "write_token": SecretStr(WRITE_TOKEN)}
     with _client(store, tmp_path_factory.mktemp("schema-models"), **tokens) as client:
-        _ready(client)
+        wait_ready(client)
         schema = schemathesis.openapi.from_dict(client.get("/openapi.json").json())
         headers = [{}] if not tokens else [{}, {"Authorization": f"Bearer {READ_TOKEN}"}]
         if tokens:

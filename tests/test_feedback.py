@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from service_settings import service_settings, wait_ready
 from typer.testing import CliRunner
 
 from rag_pricer.api import Estimator
@@ -131,23 +132,8 @@ def test_monitor_command_prints_the_report_and_says_when_there_is_no_journal(
 
 
 def settings_for(store: Path, tmp: Path, **values: object) -> Settings:
-    base: dict[str, object] = {
-        "store_path": store,
-        "collection": "products",
-        "llm": "fake",
-        "llm_cache_dir": None,
-        "models_dir": tmp / "models",
-        "strategy": "knn",
-        "feedback_path": tmp / "feedback.sqlite3",
-    }
-    return Settings(_env_file=None, **(base | values))  # type: ignore[arg-type]
-
-
-def wait_ready(client: TestClient) -> None:
-    deadline = time.monotonic() + 120
-    while client.get("/readyz").status_code != 200:
-        assert time.monotonic() < deadline, client.get("/readyz").json()
-        time.sleep(0.05)
+    """The service tests' settings with a feedback journal under ``tmp``."""
+    return service_settings(store, tmp, **({"feedback_path": tmp / "feedback.sqlite3"} | values))
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from service_settings import service_settings, wait_ready
 
 from rag_pricer.api import Estimator
 from rag_pricer.knowledge.store import ProductStore
@@ -25,21 +25,9 @@ from rag_pricer.settings import Settings
 @pytest.fixture(scope="module")
 def client(small_store: ProductStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     tmp = tmp_path_factory.mktemp("metrics")
-    settings = Settings(
-        _env_file=None,
-        store_path=small_store.path,
-        collection="products",
-        llm="fake",
-        llm_cache_dir=None,
-        models_dir=tmp / "models",
-        strategy="knn",
-        feedback_path=tmp / "feedback.sqlite3",
-    )
+    settings = service_settings(small_store.path, tmp, feedback_path=tmp / "feedback.sqlite3")  # type: ignore[arg-type]
     with TestClient(create_app(Estimator.from_settings(settings), settings)) as client:
-        deadline = time.monotonic() + 120
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_ready(client)
         yield client
 
 

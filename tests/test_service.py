@@ -10,11 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from service_settings import wait_ready as service_ready
 from typer.testing import CliRunner
 
 import rag_pricer.strategies.knn as knn_strategy
@@ -113,11 +115,7 @@ def scripted_strategies(release: threading.Event) -> Iterator[None]:
         yield
 
 
-def wait_ready(client: TestClient, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while client.get("/readyz").status_code != 200:
-        assert time.monotonic() < deadline, client.get("/readyz").json()
-        time.sleep(0.05)
+wait_ready = partial(service_ready, timeout_s=60)  # this file's servers load in a minute at most
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,13 @@ what ``POST /v1/estimate`` takes), and product writes (their own token, ingestio
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from service_settings import service_settings
+from service_settings import service_settings, wait_ready
 
 from rag_pricer.api import Estimator
 from rag_pricer.items import Item
@@ -39,13 +38,6 @@ def copied_store(small_store: ProductStore, tmp_path_factory: pytest.TempPathFac
 
 
 settings_for = service_settings
-
-
-def wait_ready(client: TestClient, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while client.get("/readyz").status_code != 200:
-        assert time.monotonic() < deadline, client.get("/readyz").json()
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
